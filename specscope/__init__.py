@@ -1,0 +1,8 @@
+"""specscope: does speculative decoding speed up my model, on my workload, at my batch size?
+
+Run SD methods on a real engine, replay acceptance traces through a fitted cost model for
+fixed-k / oracle / combine bounds, and report the study's figures as a static HTML page.
+See README.md for the commands and ../DESIGN notes in the docstrings of each module.
+"""
+
+__version__ = "0.1.0"

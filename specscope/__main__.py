@@ -1,0 +1,5 @@
+"""`python -m specscope` runs the CLI."""
+
+from specscope.cli import main
+
+main()

@@ -1,0 +1,23 @@
+"""Atomic writes leave either the whole new file or the old one, never a partial file."""
+
+import pytest
+
+from specscope.fileio import atomic_open, write_json_atomic
+
+
+def test_atomic_write_replaces_file(tmp_path):
+    target = tmp_path / "out.json"
+    write_json_atomic(target, {"a": 1})
+    assert target.read_text().strip().startswith("{")
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_failed_write_leaves_old_content_and_no_temp(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_open(target) as fh:
+            fh.write("half")
+            raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
