@@ -18,6 +18,14 @@ from specscope.errors import SpecscopeError
 
 # Verb modules, in the order `specscope --help` lists them.
 COMMAND_MODULES = [
+    "specscope.commands.workloads",
+    "specscope.commands.report",
+    "specscope.commands.simulate",
+    "specscope.commands.fit_cost",
+    "specscope.commands.demo",
+    "specscope.commands.run",
+    "specscope.commands.trace",
+    "specscope.commands.profile",
 ]
 
 app = typer.Typer(

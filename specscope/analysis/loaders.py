@@ -1,0 +1,346 @@
+"""Read a study folder into tables: the one place that knows the file formats' field names.
+
+A study folder (what `specscope sweep` and `specscope demo` write, and what `specscope report DIR`
+reads) looks like this; every part is optional:
+
+```
+DIR/
+  runs/<cell>/summary.json     one measured cell (workload x method x k x batch size), as
+                               `specscope run -o runs/<cell>` writes it: settings (model, method,
+                               proposer, k, batch_size, workload, threads, device, temperature,
+                               partial) and results (generated_tokens, wall_seconds,
+                               throughput_tok_s, mean_acc_len, acceptance_rate,
+                               time_breakdown_s {draft, verify, sample, overhead}, peak_rss_mb)
+  runs/<cell>/requests.jsonl   one line per request: id, workload, output_token_ids,
+                               steps {proposed: [...], accepted: [...]}, bleu4_prompt_overlap,
+                               error (failed requests)
+  traces/*.jsonl               per-position acceptance traces, native or SpecDecode-Bench (parsed
+                               and validated by `specscope.traces.read_trace`)
+  simulation.csv               `specscope simulate` output: trace, proposers, policy, batch_size,
+                               speedup, sd_throughput, ar_throughput, mean_acc_len, ...
+  profile.csv                  `specscope profile` output (step timings for the cost model)
+  cost_model.toml              the fitted cost model the simulation used
+```
+
+A folder holding only `traces/` (say, imported SpecDecode-Bench traces) is a valid study: the
+report then shows the trace-based and simulated parts. A cell folder without `summary.json` is an
+unfinished cell (an interrupted sweep) and is skipped with a note. A file that exists but cannot
+be read is the user's to fix: `SpecscopeError` naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from specscope.errors import SpecscopeError
+from specscope.traces import Trace, read_trace
+
+RUNS_DIR = "runs"
+TRACES_DIR = "traces"
+SIMULATION_CSV = "simulation.csv"
+PROFILE_CSV = "profile.csv"
+COST_MODEL_TOML = "cost_model.toml"
+
+# The four phases of a step's time (see the glossary's "time breakdown").
+PHASES = ("draft", "verify", "sample", "overhead")
+# Columns `specscope simulate` must write for the report to use its CSV.
+SIMULATION_COLUMNS = ("trace", "proposers", "policy", "batch_size", "speedup")
+# The method that does no speculation: every speedup is relative to it.
+BASELINE_METHOD = "none"
+
+
+@dataclass
+class Study:
+    """Everything a study folder holds, as tables; absent parts are empty tables or None."""
+
+    root: Path
+    runs: pd.DataFrame  # one row per measured cell
+    requests: pd.DataFrame  # one row per measured request
+    traces: list[Trace]
+    simulation: pd.DataFrame | None
+    profile: pd.DataFrame | None
+    cost_model: dict | None
+    notes: list[str] = field(default_factory=list)  # what was skipped, in plain words
+
+    @property
+    def is_empty(self) -> bool:
+        return self.runs.empty and not self.traces and self.simulation is None
+
+
+RUN_COLUMNS = [
+    "cell", "model", "workload", "method", "k", "label", "batch_size", "threads", "device", "temperature", "partial",
+    "generated_tokens", "wall_seconds", "throughput_tok_s", "mean_acc_len", "acceptance_rate",
+    *(f"t_{p}" for p in PHASES), "peak_rss_mb",
+]
+REQUEST_COLUMNS = [
+    "cell", "workload", "method", "k", "label", "batch_size", "id", "output_len", "steps", "mean_acc_len",
+    "bleu4",
+]
+
+
+def method_label(method: str, k) -> str:
+    """How the report names a measured method: `ngram k=3`, `draft(self:8) k=3`, or `none`."""
+    if method == BASELINE_METHOD or not k or (isinstance(k, float) and math.isnan(k)):
+        return method
+    return f"{method} k={int(k)}"
+
+
+def load_study(root: str | Path) -> Study:
+    """Read every part of the study folder `root` that is present."""
+    root = Path(root)
+    if not root.is_dir():
+        raise SpecscopeError(f"study folder '{root}' does not exist: pass the folder `specscope sweep` or `demo` wrote")
+    notes: list[str] = []
+    runs, requests = load_runs(root / RUNS_DIR, notes)
+    traces = load_traces(root / TRACES_DIR)
+    simulation = load_simulation(root / SIMULATION_CSV, traces)
+    profile = _read_csv(root / PROFILE_CSV) if (root / PROFILE_CSV).is_file() else None
+    cost_model = load_cost_model(root / COST_MODEL_TOML)
+    return Study(root, runs, requests, traces, simulation, profile, cost_model, notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Run folders
+
+
+def load_runs(runs_dir: Path, notes: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cells under `runs_dir` as (runs, requests) tables; unfinished cells go to `notes`."""
+    notes = notes if notes is not None else []
+    run_rows, request_rows = [], []
+    if runs_dir.is_dir():
+        for cell_dir in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
+            if not (cell_dir / "summary.json").is_file():
+                notes.append(f"cell '{cell_dir.name}' has no summary.json (unfinished) and was skipped")
+                continue
+            run = read_summary(cell_dir / "summary.json")
+            run["cell"] = cell_dir.name
+            run_rows.append(run)
+            if (cell_dir / "requests.jsonl").is_file():
+                request_rows.extend(read_requests(cell_dir / "requests.jsonl", run))
+    runs = pd.DataFrame(run_rows, columns=RUN_COLUMNS)
+    requests = pd.DataFrame(request_rows, columns=REQUEST_COLUMNS)
+    return runs, requests
+
+
+def read_summary(path: Path) -> dict:
+    """One `summary.json` as a flat row of RUN_COLUMNS (settings may sit under "settings").
+
+    `method` is the proposer's registry name (`proposer`, else `method`): it matches trace and
+    simulation names. `label` names the cell for people, from `method` as `specscope run` writes it
+    (e.g. `draft(self:8)`) and k.
+    """
+    raw = _read_json(path)
+    flat = {**raw.get("settings", {}), **{k: v for k, v in raw.items() if k != "settings"}}
+    for key in ("method", "batch_size", "throughput_tok_s"):
+        if key not in flat:
+            raise SpecscopeError(f"{path}: missing '{key}'; re-run the cell with `specscope run`")
+    breakdown = flat.get("time_breakdown_s") or {}
+    method = str(flat.get("proposer") or flat["method"])
+    k = 0 if method == BASELINE_METHOD else int(flat.get("k") or 0)
+    row = {
+        "model": str(flat.get("model", "")),
+        "workload": str(flat.get("workload", "")),
+        "method": method,
+        "k": k,
+        "label": method_label(str(flat["method"]), k),
+        "batch_size": int(flat["batch_size"]),
+        "threads": flat.get("threads"),
+        "device": str(flat.get("device", "")),
+        "temperature": flat.get("temperature"),
+        "partial": bool(flat.get("partial", False)),
+        "generated_tokens": flat.get("generated_tokens"),
+        "wall_seconds": flat.get("wall_seconds"),
+        "throughput_tok_s": float(flat["throughput_tok_s"]),
+        "mean_acc_len": flat.get("mean_acc_len"),
+        "acceptance_rate": flat.get("acceptance_rate"),
+        "peak_rss_mb": flat.get("peak_rss_mb"),
+    }
+    for phase in PHASES:
+        row[f"t_{phase}"] = breakdown.get(phase)
+    return row
+
+
+def read_requests(path: Path, run: dict) -> list[dict]:
+    """Per-request rows of one cell's `requests.jsonl` (failed requests, with an `error`, left out)."""
+    rows = []
+    for lineno, rec in _read_jsonl(path):
+        if rec.get("error"):  # a failed request: no output to measure
+            continue
+        proposed, accepted = step_counts(rec.get("steps"), path, lineno)
+        n_steps = len(accepted)
+        rows.append({
+            "cell": run["cell"], "workload": rec.get("workload") or run["workload"], "method": run["method"],
+            "k": run["k"], "label": run["label"], "batch_size": run["batch_size"],
+            "id": str(rec.get("id", lineno)),
+            "output_len": len(rec.get("output_token_ids") or []),
+            "steps": n_steps,
+            "mean_acc_len": (sum(accepted) + n_steps) / n_steps if n_steps else np.nan,
+            "bleu4": rec.get("bleu4_prompt_overlap", np.nan),
+        })
+    return rows
+
+
+def step_counts(steps, path: Path, lineno: int) -> tuple[list[int], list[int]]:
+    """(proposed, accepted) per step from a request's `steps` field.
+
+    Accepts a list of {"proposed", "accepted"} objects, a list of [proposed, accepted] pairs, or
+    {"proposed": [...], "accepted": [...]}.
+    """
+    if steps is None:
+        return [], []
+    try:
+        if isinstance(steps, dict):
+            return [int(x) for x in steps["proposed"]], [int(x) for x in steps["accepted"]]
+        if steps and isinstance(steps[0], dict):
+            return [int(s["proposed"]) for s in steps], [int(s["accepted"]) for s in steps]
+        return [int(s[0]) for s in steps], [int(s[1]) for s in steps]
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise SpecscopeError(
+            f"{path}:{lineno}: 'steps' must list proposed/accepted counts per step; re-run the cell"
+        ) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Traces
+
+
+def load_traces(traces_dir: Path) -> list[Trace]:
+    """Every `*.jsonl` trace under `traces_dir` (native or SpecDecode-Bench), sorted by name."""
+    if not traces_dir.is_dir():
+        return []
+    return [read_trace(p) for p in sorted(traces_dir.glob("*.jsonl"))]
+
+
+def trace_workload(trace: Trace) -> str:
+    """The workload a trace measured: its header's, else its requests', else its file name."""
+    if trace.workload:
+        return str(trace.workload)
+    names = sorted({r.workload for r in trace.requests if r.workload})
+    return "+".join(names) if names else trace.name
+
+
+# ---------------------------------------------------------------------------------------------
+# Simulation, profile, cost model
+
+
+def load_simulation(path: Path, traces: list[Trace] = ()) -> pd.DataFrame | None:
+    """`simulation.csv` as a table, or None when absent.
+
+    Adds derived columns the report works with: `workload` (the CSV's own column if it has one,
+    else the workload of the trace the row replayed, else the trace's name), `policy_kind` (fixed /
+    oracle / combine / the policy's own name), `k` (fixed-k's draft length; the CSV's `k` column if
+    present, else the number in the policy's name, e.g. `fixed-3`) and `mode` ("" when absent).
+    """
+    if not path.is_file():
+        return None
+    table = _read_csv(path)
+    missing = [c for c in SIMULATION_COLUMNS if c not in table.columns]
+    if missing:
+        raise SpecscopeError(
+            f"{path}: missing column(s) {', '.join(missing)}; re-run `specscope simulate` to rewrite it"
+        )
+    try:
+        return derive_simulation_columns(table, traces)
+    except ValueError as err:
+        raise SpecscopeError(f"{path}: bad value ({err}); re-run `specscope simulate` to rewrite it") from None
+
+
+def derive_simulation_columns(table: pd.DataFrame, traces: list[Trace] = ()) -> pd.DataFrame:
+    """Normalise a simulation table in place (see `load_simulation`) and return it."""
+    table["trace"] = table["trace"].astype(str).map(lambda s: Path(s).stem)
+    table["proposers"] = table["proposers"].astype(str)
+    table["policy"] = table["policy"].astype(str)
+    table["batch_size"] = table["batch_size"].astype(int)
+    table["speedup"] = pd.to_numeric(table["speedup"], errors="coerce")
+    by_trace = {t.name: trace_workload(t) for t in traces}
+    from_trace = table["trace"].map(lambda name: by_trace.get(name, name))
+    table["workload"] = table["workload"].fillna(from_trace).astype(str) if "workload" in table.columns else from_trace
+    table["policy_kind"] = [policy_kind(pol, props) for pol, props in zip(table["policy"], table["proposers"])]
+    if "mode" not in table.columns:
+        table["mode"] = ""
+    table["mode"] = table["mode"].fillna("").astype(str)
+    policy_k = table["policy"].map(_number_in)
+    table["k"] = pd.to_numeric(table["k"], errors="coerce").fillna(policy_k) if "k" in table.columns else policy_k
+    return table
+
+
+def policy_kind(policy: str, proposers: str = "") -> str:
+    """`fixed`, `oracle` or `combine` for the simulator's policy names; other names pass through.
+
+    `oracle` over several proposers (`ngram,eagle`) is the oracle combine.
+    """
+    name = policy.lower()
+    if "combine" in name:
+        return "combine"
+    if name.startswith("oracle"):
+        return "combine" if len(proposer_names(proposers)) > 1 else "oracle"
+    if name.startswith("fixed"):
+        return "fixed"
+    return policy
+
+
+def proposer_names(proposers: str) -> list[str]:
+    """The proposers of a simulation row: `ngram,eagle` (the simulator's spelling) or `ngram+eagle`."""
+    return [p for p in re.split(r"[,+;| ]+", proposers) if p]
+
+
+def _number_in(text: str) -> float:
+    match = re.search(r"(\d+)", text)
+    return float(match.group(1)) if match else np.nan
+
+
+def load_cost_model(path: Path) -> dict | None:
+    """The fitted cost model's TOML as a dict, or None when absent."""
+    if not path.is_file():
+        return None
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise SpecscopeError(f"{path}: not valid TOML ({err}); re-run `specscope fit-cost`") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Low-level readers: each turns a broken file into one clear line.
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise SpecscopeError(f"{path}: not valid JSON ({err}); delete the cell and re-run it") from None
+    if not isinstance(obj, dict):
+        raise SpecscopeError(f"{path}: expected a JSON object; delete the cell and re-run it")
+    return obj
+
+
+def _read_jsonl(path: Path):
+    """Yield (line number, object) for each non-blank line of a JSON Lines file."""
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise SpecscopeError(f"{path}:{lineno}: not valid JSON ({err.msg}); re-create the file") from None
+            if not isinstance(obj, dict):
+                raise SpecscopeError(f"{path}:{lineno}: expected a JSON object per line")
+            yield lineno, obj
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise SpecscopeError(f"{path}: not a readable CSV ({err}); re-create it") from None

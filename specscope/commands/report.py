@@ -1,0 +1,46 @@
+"""`specscope report DIR`: write the study folder's figures and recommendation as DIR/report.html.
+
+    specscope report specscope-out            # -> specscope-out/report.html
+    specscope report DIR -o elsewhere.html
+
+Prints one line per report section (shown, or why not), the report's path, then one JSON line:
+{"report": PATH, "figures": N, "sections": N, "missing": [section titles]}.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import typer
+
+from specscope.errors import SpecscopeError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)
+
+
+def report(
+    study: Path = typer.Argument(
+        ..., metavar="DIR", help="Study folder: runs/, traces/, simulation.csv (any may be missing)."
+    ),
+    output: Path = typer.Option(None, "--output", "-o", help="Where to write the HTML (default: DIR/report.html)."),
+) -> None:
+    """Write a self-contained HTML report of a study folder's measured, trace and simulated results."""
+    missing = [m for m in ("matplotlib", "pandas") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SpecscopeError(f"`specscope report` needs {' and '.join(missing)}: pip install 'specscope[report]'")
+    from specscope.analysis.report import write_report
+
+    result = write_report(study, output)
+    for section in result.sections:
+        figures = sum(b.is_figure for b in section.blocks)
+        state = f"not shown: {section.missing}" if section.missing else f"{figures} figure(s)" if figures else "table"
+        print(f"  {section.title:<58} {state}")
+    print(f"report: {result.path}")
+    print(json.dumps({
+        "report": str(result.path), "figures": result.figures, "sections": len(result.sections),
+        "missing": result.missing,
+    }))

@@ -1,0 +1,223 @@
+"""`specscope simulate`: replay acceptance traces through a cost model, at any batch size, without a GPU.
+
+    specscope simulate TRACES... --proposers eagle ngram ngram,eagle \\
+        --policies fixed-1 fixed-3 fixed-5 oracle --batch-sizes 1 8 16 32 64 128 \\
+        --cost-model llama3.1-8b-h100 [--mode serve|paper] [--ngram-match-prob P] [--seed 42] -o results.csv
+
+Prints a speedup table (rows: trace x proposers x policy; columns: batch sizes), writes one CSV row
+per (trace, proposers, policy, batch size) with the columns of `specscope.simulator.sweep.COLUMNS`,
+and ends with one JSON line. List options take several values after one flag (or comma-separated,
+except --proposers, where a comma combines proposers).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from typer.core import TyperCommand
+
+from specscope.costs import load_cost_model
+from specscope.errors import SpecscopeError
+from specscope.fileio import atomic_open
+from specscope.simulator.sweep import (COLUMNS, MODES, SERVE, count_configs, ngram_match_prob,
+                                       parse_proposer_set, plan, run_sweep, validate)
+from specscope.traces import FORMATS, Trace, read_trace
+
+DEFAULT_POLICIES = ["fixed-1", "fixed-3", "fixed-5", "oracle"]
+DEFAULT_BATCH_SIZES = [1, 8, 16, 32, 64, 128]
+DEFAULT_COST_MODEL = "llama3.1-8b-h100"
+LIST_OPTIONS = ("--proposers", "--policies", "--batch-sizes")
+
+
+def expand_list_options(args: list[str], options=LIST_OPTIONS) -> list[str]:
+    """`--policies a b c` -> `--policies a --policies b --policies c` (click wants one value per flag).
+
+    Values run until the next option; an existing file path ends the list (it is a positional TRACE).
+    """
+    out: list[str] = []
+    current, have_value = None, False
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        if arg.startswith("-") and len(arg) > 1 and not _is_number(arg):
+            name = arg.split("=", 1)[0]
+            current = name if name in options else None
+            have_value = current is not None and "=" in arg
+            out.append(arg)
+        elif current is not None and not (have_value and os.path.exists(arg)):
+            if have_value:
+                out.append(current)
+            out.append(arg)
+            have_value = True
+        else:
+            current = None
+            out.append(arg)
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+class SpaceSeparatedLists(TyperCommand):
+    """A Typer command whose list options accept several space-separated values after one flag."""
+
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, expand_list_options(list(args)))
+
+
+def split_commas(values: list[str]) -> list[str]:
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def parse_batch_sizes(values: list[str]) -> list[int]:
+    sizes = []
+    for v in split_commas(values):
+        try:
+            sizes.append(int(v))
+        except ValueError:
+            raise SpecscopeError(f"--batch-sizes: '{v}' is not an integer; e.g. --batch-sizes 1 8 16") from None
+        if sizes[-1] < 1:
+            raise SpecscopeError(f"--batch-sizes: {sizes[-1]} is not a batch size (>= 1)")
+    return sizes
+
+
+def default_proposer_sets(traces: list[Trace]) -> list[tuple[str, ...]]:
+    """Each proposer of the first trace alone, plus all of them combined when there are several."""
+    names = tuple(traces[0].proposers)
+    sets = [(p,) for p in names]
+    return sets + [names] if len(names) > 1 else sets
+
+
+def write_rows_csv(path: Path, rows: list[dict]) -> None:
+    """The result CSV, atomically; NaN and None become empty cells."""
+    with atomic_open(path) as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _cell(v) for k, v in row.items()})
+
+
+def _cell(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return value
+
+
+def print_speedup_table(rows: list[dict], console: Console, title: str) -> None:
+    """Rows: trace x proposers x policy; columns: batch sizes; cells: speedup."""
+    sizes = sorted({r["batch_size"] for r in rows})
+    table = Table(title=title, title_justify="left")
+    for col in ("trace", "proposers", "policy", "acc_len"):
+        table.add_column(col)
+    for b in sizes:
+        table.add_column(f"B={b}", justify="right")
+    groups: dict[tuple, dict] = {}
+    for r in rows:
+        key = (Path(r["trace"]).name, r["proposers"], r["policy"])
+        groups.setdefault(key, {"acc": r["mean_acc_len"]})[r["batch_size"]] = r["speedup"]
+    for (trace, proposers, policy), cells in groups.items():
+        table.add_row(trace, proposers, policy, f"{cells['acc']:.2f}",
+                      *(f"{cells[b]:.2f}x" if b in cells else "" for b in sizes))
+    console.print(table)
+
+
+def json_summary(command: str, rows: list[dict], output: Path | None, **extra) -> str:
+    keep = ("trace", "proposers", "policy", "batch_size", "speedup", "mean_acc_len")
+    return json.dumps({
+        "command": command,
+        **extra,
+        "output": str(output) if output is not None else None,
+        "configs": len(rows),
+        "rows": [{k: r[k] for k in keep} for r in rows],
+    })
+
+
+def simulate_and_report(
+    trace_paths: list[Path],
+    proposers: list[str] | None,
+    policies: list[str],
+    batch_sizes: list[int],
+    cost_model: str,
+    mode: str,
+    ngram_match: float | None,
+    seed: int,
+    trace_format: str | None,
+    output: Path | None,
+    command: str = "simulate",
+) -> list[dict]:
+    """Load, simulate, print the table, write the CSV, print the JSON line (shared with `demo`)."""
+    err = Console(stderr=True)
+    out = Console() if Console().is_terminal else Console(width=160)
+    if mode not in MODES:
+        raise SpecscopeError(f"Unknown mode '{mode}'. Available: {', '.join(MODES)}")
+    if trace_format is not None and trace_format not in FORMATS:
+        raise SpecscopeError(f"Unknown trace format '{trace_format}'. Available: {', '.join(FORMATS)}")
+    costs = load_cost_model(cost_model)
+    traces = [read_trace(p, trace_format) for p in trace_paths]
+    sets = [parse_proposer_set(p) for p in proposers] if proposers else default_proposer_sets(traces)
+    validate(traces, sets, policies, batch_sizes, costs, mode, ngram_match)  # every error before any output
+    for trace in traces:
+        if trace.dropped:
+            err.print(f"note: {trace.path}: skipped {trace.dropped} request(s) with an empty acc_len list")
+        if any("ngram" in s for s in sets):
+            p = ngram_match_prob(trace, ngram_match)
+            err.print(f"note: {trace.path.name}: n-gram match probability p = {p:g} (fixed-k n-gram misses)")
+    _, skipped = plan(sets, policies)
+    for s in skipped:
+        err.print(f"note: skipped {s.policy} for {s.proposers}: {s.reason}")
+    total = count_configs(sets, policies, batch_sizes, len(traces))
+    columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("simulate", total=total)
+        rows = run_sweep(traces, sets, policies, batch_sizes, costs, mode=mode, seed=seed,
+                         ngram_match_override=ngram_match, on_progress=lambda: progress.advance(task))
+    if output is not None:
+        write_rows_csv(output, rows)
+    print_speedup_table(rows, out, f"Speedup vs plain decoding ({mode} mode, cost model {costs.name})")
+    if output is not None:
+        out.print(f"wrote {len(rows)} rows to {output}")
+    sys.stdout.flush()
+    print(json_summary(command, rows, output, mode=mode, cost_model=costs.name, seed=seed), flush=True)
+    return rows
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("simulate", cls=SpaceSeparatedLists)
+    def simulate(
+        traces: List[Path] = typer.Argument(..., help="Trace files (native specscope JSONL or SpecDecode-Bench JSONL)."),
+        proposers: Optional[List[str]] = typer.Option(
+            None, "--proposers", help="Proposer sets, e.g. eagle ngram ngram,eagle (a comma combines). "
+            "Default: each proposer of the trace alone, plus all combined."),
+        policies: List[str] = typer.Option(DEFAULT_POLICIES, "--policies",
+                                           help="fixed-K (K >= 0) and/or oracle."),
+        batch_sizes: List[str] = typer.Option([str(b) for b in DEFAULT_BATCH_SIZES], "--batch-sizes",
+                                              help="Batch sizes to simulate."),
+        cost_model: str = typer.Option(DEFAULT_COST_MODEL, "--cost-model",
+                                       help="Preset name or path of a cost-model .toml file."),
+        mode: str = typer.Option(SERVE, "--mode", help="serve (continuous batching) or paper (published simulator)."),
+        ngram_match_prob: Optional[float] = typer.Option(
+            None, "--ngram-match-prob", help="P(n-gram found a match | its acc_len is 1), for fixed-k n-gram. "
+            "Default: the published value for the trace's workload, else 1."),
+        seed: int = typer.Option(42, "--seed", help="Seed for the n-gram miss draws."),
+        trace_format: Optional[str] = typer.Option(None, "--trace-format",
+                                                   help="specscope or specdecode-bench (default: detected)."),
+        output: Optional[Path] = typer.Option(None, "-o", "--output", help="Result CSV to write."),
+    ) -> None:
+        """Replay acceptance traces through a cost model: fixed-k, oracle and oracle-combine speedups."""
+        simulate_and_report(traces, proposers, split_commas(policies), parse_batch_sizes(batch_sizes),
+                            cost_model, mode, ngram_match_prob, seed, trace_format, output)

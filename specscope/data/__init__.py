@@ -1,0 +1,1 @@
+"""Data files shipped with specscope: the demo trace and the published n-gram match probabilities."""

@@ -1,0 +1,115 @@
+"""Profiling: time target and draft forward passes over a sweep of batch shapes, for `fit-cost`.
+
+Each row is one measured configuration, `seconds` the median of a few repetitions after a warm-up:
+
+- `decode` / `verify` rows: one target forward of B sequences with q = k + 1 tokens each (q = 1 is a
+  plain decode step) at a per-sequence context of C tokens. num_batched_tokens = B*q,
+  num_kv_tokens = B*C, num_draft_tokens = B*k.
+- `draft:<proposer>` rows: one `propose()` call drafting k tokens for B sequences of context C, as the
+  engine calls it (a draft model catches up one bonus token, then drafts). Following the simulator's
+  convention (specscope/costs.py) num_draft_tokens = B*(k+1); num_batched_tokens = B*k tokens run
+  through the draft model; num_kv_tokens = B*C.
+- `sample` / `overhead` rows: those phases of the steps of a short engine run (per-step constants).
+
+Columns: step_kind, num_batched_tokens, num_kv_tokens, num_draft_tokens, seconds, plus batch_size,
+k and context for reading. KV contents are whatever the cache holds (timing does not depend on it).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from specscope.engine.engine import Engine, EngineConfig
+from specscope.engine.proposers.base import Proposer, ProposerInput
+from specscope.engine.scheduler import Request
+from specscope.engine.timing import device_sync
+
+COLUMNS = ("step_kind", "num_batched_tokens", "num_kv_tokens", "num_draft_tokens", "seconds", "batch_size", "k", "context")
+
+
+def median_seconds(fn: Callable[[int], None], reps: int, sync: Callable[[], None]) -> float:
+    """Median wall time of fn(rep) over `reps` calls, after one untimed warm-up call fn(-1)."""
+    fn(-1)
+    times = []
+    for rep in range(reps):
+        sync()
+        start = time.perf_counter()
+        fn(rep)
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _row(kind, batched, kv, drafts, seconds, batch_size, k, context) -> dict:
+    return dict(zip(COLUMNS, (kind, batched, kv, drafts, seconds, batch_size, k, context)))
+
+
+def _random_tokens(vocab: int, n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(3, vocab, size=n).astype(np.int64)
+
+
+def profile_target(model, batch_sizes, ks, contexts, reps: int) -> Iterator[dict]:
+    """Rows for target forwards of B sequences x (k + 1) tokens at context C."""
+    sync = device_sync(model.device)
+    vocab = model.config.vocab_size
+    cache = model.new_cache(max(batch_sizes), max(contexts) + max(ks) + 1)
+    for B in batch_sizes:
+        for C in contexts:
+            cache.lengths[:B] = C
+            for k in ks:
+                chunks = [_random_tokens(vocab, k + 1, seed=b) for b in range(B)]
+                seconds = median_seconds(lambda rep: model.forward_chunks(cache, range(B), chunks), reps, sync)
+                yield _row("decode" if k == 0 else "verify", B * (k + 1), B * C, B * k, seconds, B, k, C)
+
+
+def profile_proposer(proposer: Proposer, name: str, vocab: int, device, batch_sizes, ks, contexts, reps: int) -> Iterator[dict]:
+    """Rows for `propose()` calls of k drafts for B sequences at context C (each rep adds one new token)."""
+    sync = device_sync(device)
+    ks = [k for k in ks if k > 0]
+    if not ks:
+        return
+    proposer.bind(max(batch_sizes), max(contexts) + reps + max(ks) + 4)
+    for B in batch_sizes:
+        for C in contexts:
+            tokens = [_random_tokens(vocab, C + reps + 2, seed=100 + b) for b in range(B)]
+            for k in ks:
+                for slot in range(B):
+                    proposer.reset(slot)
+                proposer.propose(ProposerInput(list(range(B)), [t[:C] for t in tokens], [k] * B))  # fills caches
+
+                def call(rep):
+                    contexts_now = [t[: C + 2 + rep] for t in tokens]  # one new (bonus) token per call
+                    proposer.propose(ProposerInput(list(range(B)), contexts_now, [k] * B))
+
+                seconds = median_seconds(call, reps, sync)
+                yield _row(f"draft:{name}", B * k, B * C, B * (k + 1), seconds, B, k, C)
+
+
+def profile_step_phases(model, batch_sizes, num_new: int = 16, context: int = 64) -> Iterator[dict]:
+    """`sample` and `overhead` rows from the decode steps of a short plain engine run per batch size."""
+    from specscope.engine.proposers.none import NoProposer
+    from specscope.engine.proposers.base import ProposerOptions
+
+    vocab = model.config.vocab_size
+    for B in batch_sizes:
+        requests = [Request(str(b), _random_tokens(vocab, context, seed=200 + b).tolist()) for b in range(B)]
+        engine = Engine(model, NoProposer(ProposerOptions(k=0)), EngineConfig(k=0, batch_size=B, max_new_tokens=num_new))
+        for _ in engine.generate(requests):
+            pass
+        for step in engine.steps:
+            if step.num_prefill == 0:
+                for kind in ("sample", "overhead"):
+                    seconds = max(getattr(step, kind), 1e-9)
+                    yield _row(kind, step.num_batched_tokens, step.num_kv_tokens, 0, seconds, B, 0, context)
+
+
+def write_profile_csv(fh, rows) -> None:
+    """Write rows (dicts with COLUMNS) as CSV."""
+    fh.write(",".join(COLUMNS) + "\n")
+    for row in rows:
+        fh.write(",".join(f"{row[c]:.9g}" if c == "seconds" else str(row[c]) for c in COLUMNS) + "\n")

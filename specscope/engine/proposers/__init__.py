@@ -1,0 +1,28 @@
+"""Proposer registry: `--method NAME` picks a class from `PROPOSERS`; shared code never branches on the name.
+
+Add a proposer by writing one module with a `Proposer` subclass (see `base.py`) and listing it here.
+"""
+
+from __future__ import annotations
+
+from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput, ProposerOptions
+from specscope.engine.proposers.draft import DraftModelProposer
+from specscope.engine.proposers.ngram import NgramProposer
+from specscope.engine.proposers.none import NoProposer
+from specscope.errors import unknown_name
+
+PROPOSERS: dict[str, type[Proposer]] = {
+    NoProposer.name: NoProposer,
+    NgramProposer.name: NgramProposer,
+    DraftModelProposer.name: DraftModelProposer,
+}
+
+
+def build_proposer(name: str, options: ProposerOptions, target=None, tokenizer=None) -> Proposer:
+    """The proposer registered as `name`, or a one-line error listing the available ones."""
+    if name not in PROPOSERS:
+        raise unknown_name("method", name, PROPOSERS)
+    return PROPOSERS[name](options, target=target, tokenizer=tokenizer)
+
+
+__all__ = ["PROPOSERS", "Proposal", "Proposer", "ProposerInput", "ProposerOptions", "build_proposer"]

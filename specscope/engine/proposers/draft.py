@@ -1,0 +1,164 @@
+"""Draft-model proposer: a smaller causal LM sharing the target's tokenizer drafts k tokens.
+
+`--draft-model self:L` uses the target's own first L layers + final norm + head (a layer-truncated
+self-draft, labelled `draft(self:L)` in outputs); `--draft-model PATH` loads a separate model, which
+must use the same tokenizer. Either way the draft keeps its own KV cache with one slot per sequence.
+
+Keeping that cache in sync needs no messages from the engine: the proposer remembers which tokens it
+wrote into each slot (the context it last saw plus the drafts it fed back in). At the next step the
+longest common prefix of those tokens and the new context is still valid — the accepted drafts
+are there already — and the rest of the context (at least the bonus token) is fed as the catch-up
+chunk of the step's first draft forward, batched with every other sequence's catch-up.
+
+Greedy (temperature 0) drafts are the draft's argmax and deterministic; otherwise each draft token is
+sampled from q = sampling_probs(draft logits) and q is returned for rejection sampling.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
+from specscope.engine.sampling import sample, sampling_probs
+from specscope.errors import SpecscopeError
+
+DEFAULT_DRAFT = "self:8"
+
+
+def parse_self_draft(spec: str, target_layers: int) -> int | None:
+    """Layers L of a 'self:L' spec (None when `spec` names a model instead)."""
+    if not spec.startswith("self:"):
+        return None
+    try:
+        layers = int(spec[5:])
+    except ValueError:
+        layers = 0
+    if not 1 <= layers < target_layers:
+        raise SpecscopeError(
+            f"--draft-model '{spec}': a self-draft needs 1 <= L < {target_layers} (the target's layer count); "
+            "e.g. --draft-model self:8"
+        )
+    return layers
+
+
+def same_tokenizer(a, b) -> bool:
+    """Whether two tokenizers map the same strings to the same ids."""
+    return a is b or a.get_vocab() == b.get_vocab()
+
+
+# context: [L] committed tokens; fed: [m] drafts written after the previous context of length base
+def reusable_prefix(context: np.ndarray, base: int, fed: np.ndarray) -> int:
+    """Positions of the draft cache still valid for `context` (always leaves its last token to feed)."""
+    tail = context[base : base + len(fed)]
+    agree = np.flatnonzero(tail != fed[: len(tail)])
+    lcp = int(agree[0]) if agree.size else len(tail)
+    return min(base + lcp, len(context) - 1)
+
+
+class DraftModelProposer(Proposer):
+    """Drafts with a separate small model or the target's first L layers (`--draft-model`)."""
+
+    name = "draft"
+
+    def __init__(self, options, target=None, tokenizer=None):
+        super().__init__(options)
+        if target is None:
+            raise ValueError("the draft proposer needs the target model")
+        self.spec = options.draft_model or DEFAULT_DRAFT
+        self.temperature, self.top_p = options.temperature, options.top_p
+        layers = parse_self_draft(self.spec, target.config.num_layers)
+        if layers is not None:
+            self.model, self.num_layers, self.own_weights = target, layers, False
+        else:
+            draft = load_draft(self.spec, target, tokenizer, options.device)
+            self.model, self.num_layers, self.own_weights = draft, None, True
+        self.cache = None
+        self.base: list[int] = []  # per slot: context length when it last drafted
+        self.fed: list[np.ndarray] = []  # per slot: drafts written after that context
+
+    @property
+    def label(self) -> str:
+        return f"draft({self.spec})"
+
+    @property
+    def shift_consistent(self) -> bool:  # a greedy draft continues its own chain
+        return self.temperature == 0
+
+    def bind(self, num_slots: int, max_len: int) -> None:
+        self.cache = self.model.new_cache(num_slots, max_len, num_layers=self.num_layers)
+        self.base = [0] * num_slots
+        self.fed = [np.zeros(0, dtype=np.int64)] * num_slots
+
+    def reset(self, slot: int) -> None:
+        self.cache.reset(slot)
+        self.base[slot], self.fed[slot] = 0, np.zeros(0, dtype=np.int64)
+
+    def nbytes(self) -> int:
+        weights = self.model.weight_nbytes() if self.own_weights else 0
+        return weights + (self.cache.nbytes() if self.cache is not None else 0)
+
+    # logits: [B, V] -> ids [B], q [B, V] or None
+    def _pick(self, logits: torch.Tensor, generator):
+        if self.temperature == 0:
+            return logits.argmax(dim=-1), None
+        q = sampling_probs(logits, self.temperature, self.top_p)
+        return sample(q, generator), q
+
+    def propose(self, batch: ProposerInput) -> Proposal:
+        B, K = len(batch.slots), max(batch.max_draft, default=0)
+        if K == 0:
+            return Proposal.from_lists([np.zeros(0, dtype=np.int64)] * B)
+        device, cache = self.model.device, self.cache
+        slots = torch.tensor(batch.slots)
+        ctx_lens = torch.tensor([len(c) for c in batch.contexts])
+        valid = [reusable_prefix(c, self.base[s], self.fed[s]) for s, c in zip(batch.slots, batch.contexts)]
+        cache.lengths[slots] = torch.tensor(valid)
+        chunks = [c[v:] for c, v in zip(batch.contexts, valid)]  # catch-up: at least the bonus token
+        max_draft = torch.tensor(batch.max_draft)
+
+        draft_ids = torch.zeros(B, K, dtype=torch.long, device=device)
+        draft_probs = None
+        rows, active = torch.arange(B), batch.slots  # sequences still drafting, and their slots
+        for j in range(K):
+            out = self.model.forward_chunks(cache, active, chunks, self.num_layers, num_logits=[1] * len(chunks))
+            cache.lengths[slots[rows]] += torch.tensor([len(c) for c in chunks])
+            ids, q = self._pick(torch.cat(out.logits), batch.generator)
+            at = rows.to(device)
+            draft_ids[at, j] = ids
+            if q is not None:
+                if draft_probs is None:
+                    draft_probs = torch.zeros(B, K, q.shape[-1], device=device)
+                draft_probs[at, j] = q
+            rows = rows[max_draft[rows] > j + 1]  # sequences that want another draft token
+            if len(rows) == 0:
+                break
+            active = slots[rows].tolist()
+            chunks = list(draft_ids[rows.to(device), j : j + 1])  # feed back the token just drafted
+
+        # Remember what the cache now holds: the context plus the drafts fed back in (all but the last).
+        draft_host = draft_ids.cpu().numpy()
+        for b, slot in enumerate(batch.slots):
+            self.base[slot] = len(batch.contexts[b])
+            self.fed[slot] = draft_host[b, : max(batch.max_draft[b] - 1, 0)].copy()
+        cache.lengths[slots] = ctx_lens  # committed length; the fed drafts stay in the buffer for reuse
+        num_draft = torch.minimum(max_draft, torch.tensor(K)).to(device)
+        return Proposal(draft_ids, num_draft, draft_probs)
+
+
+def load_draft(spec: str, target, target_tokenizer, device):
+    """Load a separate draft model and check that it shares the target's tokenizer."""
+    from specscope.engine.loading import load_model
+
+    model, tokenizer = load_model(spec, device=device, dtype=target.dtype, tokenizer=target_tokenizer is not None)
+    if target_tokenizer is not None and not same_tokenizer(tokenizer, target_tokenizer):
+        raise SpecscopeError(
+            f"draft model '{spec}' uses a different tokenizer than the target; "
+            "a draft must share the target's tokenizer (pick one from the same model family, or use --draft-model self:L)"
+        )
+    if model.config.vocab_size != target.config.vocab_size:
+        raise SpecscopeError(
+            f"draft model '{spec}' has a vocabulary of {model.config.vocab_size} tokens but the target has "
+            f"{target.config.vocab_size}; a draft must share the target's tokenizer"
+        )
+    return model

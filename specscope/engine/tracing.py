@@ -1,0 +1,127 @@
+"""Per-position acceptance traces: for every output position, the acc_len each proposer would achieve.
+
+Definition (DESIGN.md): at output position i a step would draft up to k_max tokens from the context
+prompt + output[:i], verify them, and commit accepted + 1 tokens; that count is acc_len[i]. Only one
+token is ever committed per position, so the output is plain greedy decoding; position 0 (the
+prefill token) has acc_len 1 by convention.
+
+How it is computed, exactly and cheaply:
+1. The outputs are generated first by the engine with no proposer (plain greedy, batched).
+2. Greedy verification accepts draft token j iff it equals the target's argmax after the context and
+   drafts 1..j-1 — and while every earlier draft matched, that argmax is the greedy output itself. So
+   acc_len[i] = 1 + (longest common prefix of the draft and output[i:]), capped so that a step never
+   commits past the end of the output (acc_len[i] <= len(output) - i), as `specscope run` clips at a
+   stop token or max_new_tokens. Verification needs no extra target forward.
+3. A shift-consistent proposer (a greedy draft model: drafting after context + [d1] continues
+   d2, d3, ...) keeps its chain from one position to the next when the committed token equals the
+   chain's head, and is asked only for the tokens the value still depends on: once the chain
+   disagrees with the output inside its known part, further draft tokens cannot change acc_len. In the
+   common case that costs one draft-model token per position instead of k_max. Other proposers (n-gram
+   lookup: a longer context may match elsewhere) draft afresh at every position.
+
+A fixed-k greedy `specscope run` with the same proposer therefore accepts min(acc_len[i] - 1, drafts
+proposed) at a step starting at position i (tested in tests/engine/test_tracing.py).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from specscope.engine.engine import Engine, EngineConfig
+from specscope.engine.proposers.base import Proposer, ProposerInput
+from specscope.engine.proposers.none import NoProposer
+from specscope.engine.proposers.base import ProposerOptions
+from specscope.engine.scheduler import Request, Sequence
+
+
+def common_prefix(a: np.ndarray, b: np.ndarray) -> int:
+    """Length of the longest common prefix of two 1-D arrays."""
+    n = min(len(a), len(b))
+    differ = np.flatnonzero(a[:n] != b[:n])
+    return int(differ[0]) if differ.size else n
+
+
+def acc_lengths(proposer: Proposer, seqs: list[Sequence], k_max: int) -> list[np.ndarray]:
+    """acc_len at every output position of each finished sequence, for one proposer (greedy target)."""
+    R = len(seqs)
+    fulls = [s.context for s in seqs]  # prompt + output
+    prompt_lens = [s.prompt_len for s in seqs]
+    outputs = [s.output for s in seqs]
+    G = [len(o) for o in outputs]
+    proposer.bind(R, max(len(f) for f in fulls) + k_max + 1)
+    for r in range(R):
+        proposer.reset(r)
+    acc = [np.ones(g, dtype=np.int64) for g in G]
+    chains = [np.zeros(0, dtype=np.int64) for _ in range(R)]  # draft beyond the context at position i
+    keep_chain = proposer.shift_consistent
+
+    for i in range(1, max(G, default=0)):
+        ask, want = [], []
+        for r in range(R):
+            if i >= G[r]:
+                continue
+            # Move from position i-1 to i: the committed token is out[i-1].
+            chain, out = chains[r], outputs[r]
+            chains[r] = chain[1:] if keep_chain and len(chain) and chain[0] == out[i - 1] else chain[:0]
+            if _settle(acc[r], i, chains[r], out, min(k_max, G[r] - i - 1)):
+                continue
+            ask.append(r)
+            want.append(_want(len(chains[r]), min(k_max, G[r] - i - 1), keep_chain))
+        while ask:  # a shift-consistent chain is extended in rounds; anything else drafts once
+            contexts = [fulls[r][: prompt_lens[r] + i + len(chains[r])] for r in ask]
+            proposal = proposer.propose(ProposerInput(slots=ask, contexts=contexts, max_draft=want))
+            num, drafts = proposal.num_draft.tolist(), proposal.draft_ids.cpu().numpy()
+            again, again_want = [], []
+            for row, r in enumerate(ask):
+                chains[r] = np.concatenate((chains[r], drafts[row, : num[row]]))
+                cap = min(k_max, G[r] - i - 1)
+                if _settle(acc[r], i, chains[r], outputs[r], cap) or not keep_chain or num[row] == 0:
+                    acc[r][i] = 1 + min(common_prefix(chains[r], outputs[r][i:]), cap)
+                    continue
+                again.append(r)
+                again_want.append(_want(len(chains[r]), cap, keep_chain))
+            ask, want = again, again_want
+    return acc
+
+
+def _settle(acc: np.ndarray, i: int, chain: np.ndarray, out: np.ndarray, cap: int) -> bool:
+    """Set acc[i] if the chain already decides it (it disagrees with the output, or is long enough)."""
+    m = common_prefix(chain, out[i:])
+    if m < len(chain) or len(chain) >= cap:
+        acc[i] = 1 + min(m, cap)
+        return True
+    return False
+
+
+def _want(have: int, cap: int, extendable: bool) -> int:
+    """Draft tokens to ask for next: all at once, or doubling rounds (1, 1, 2, 4, ...) for an extendable
+    chain, so that a draft that disagrees early costs few draft-model forwards."""
+    return min(cap - have, max(1, have)) if extendable else cap - have
+
+
+def collect_traces(
+    model,
+    proposers: dict[str, Proposer],
+    requests: list[Request],
+    k_max: int,
+    batch_size: int,
+    max_new_tokens: int,
+    stop_token_ids=(),
+) -> Iterator[tuple[Sequence, dict[str, np.ndarray]]]:
+    """Yield (finished sequence, {proposer: acc_len}) per request, in groups of `batch_size` requests.
+
+    A failed request (e.g. too long) is yielded with an empty dict and `seq.error` set.
+    """
+    for start in range(0, len(requests), batch_size):
+        group = requests[start : start + batch_size]
+        engine = Engine(model, NoProposer(ProposerOptions(k=0)),
+                        EngineConfig(k=0, batch_size=batch_size, max_new_tokens=max_new_tokens), stop_token_ids)
+        finished = {s.request.id: s for s in engine.generate(group)}
+        seqs = [finished[r.id] for r in group]
+        ok = [s for s in seqs if not s.error]
+        values = {name: acc_lengths(p, ok, k_max) for name, p in proposers.items()}
+        by_id = {s.request.id: {name: values[name][j] for name in proposers} for j, s in enumerate(ok)}
+        for s in seqs:
+            yield s, by_id.get(s.request.id, {})

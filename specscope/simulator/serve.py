@@ -1,0 +1,104 @@
+"""`--mode serve`: what a serving engine does — distinct requests under continuous batching.
+
+The serving model (README "Simulator"):
+- All requests of the trace wait at time 0, in file order. Up to B run at once; whenever one
+  finishes, the next waiting request takes its place at the next step.
+- A step is one target forward pass over the prompts of the requests admitted in it (their
+  prefill, which produces output token 0) plus, for every request already running, its last
+  committed token and its k drafts: T(N, KV), KV = tokens held by the running requests.
+- Before it, each proposer that some running request asked for drafts runs once for the batch:
+  a `linear` draft costs c_fixed + c_tok * (sum of k + 1 over its requests) + c_kv * KV, a
+  `verify_fraction` one costs fraction x T. Combining proposers charges every one that ran.
+- Plus the per-step overhead, and `switching` per request whose proposer changed.
+- A running request commits min(acc_len, k + 1) tokens per step and leaves once it has G tokens.
+- Throughput = generated tokens / makespan.
+
+Fast path: with a policy that does not look at the batch, a request takes the same steps whatever it
+is batched with (its `Trajectory`), one per global step, so the schedule follows from step counts
+alone: request r is admitted at step a_r (FIFO into the earliest free slot) and decodes at steps
+a_r + 1 ... a_r + n_r. Per-step sums are then bincounts. `serve_loop` runs the same model step by
+step for batch-aware policies, and the tests check the two agree.
+
+n-gram misses are drawn from `miss_u`, one uniform per request and output position, shared with
+`serve_loop`, so both paths see the same misses.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+from specscope.costs import CostModel, LinearCost
+from specscope.simulator.policies import Policy
+from specscope.simulator.replay_trace import ReplayTrace
+from specscope.simulator.result import ReplayResult
+from specscope.simulator.trajectory import Trajectory
+
+
+def admission_steps(steps: np.ndarray, batch_size: int) -> np.ndarray:
+    """Global step at which each request is admitted, FIFO into `batch_size` slots.
+
+    A request admitted at step a decodes at steps a+1 .. a+steps and frees its slot for step a+steps+1.
+    """
+    free = [0] * min(batch_size, len(steps))
+    admit = np.empty(len(steps), dtype=np.int64)
+    for r, n in enumerate(steps.tolist()):
+        t = heapq.heappop(free)
+        admit[r] = t
+        heapq.heappush(free, t + n + 1)
+    return admit
+
+
+def serve_replay(
+    rt: ReplayTrace,
+    traj: Trajectory,
+    policy: Policy,
+    costs: CostModel,
+    batch_size: int,
+    match_prob: np.ndarray,
+    miss_u: np.ndarray,
+) -> ReplayResult:
+    """Price a trajectory under continuous batching with up to `batch_size` running requests."""
+    prompt = rt.prompt_len.astype(np.float64)
+    admit = admission_steps(traj.steps, batch_size)
+    total_steps = int((admit + traj.steps).max()) + 1
+    r, pos, k, q = traj.request, traj.position, traj.k, traj.proposer
+    g = admit[r] + 1 + (np.arange(len(r)) - traj.start[r])  # global step of each request-step
+
+    missed = traj.may_miss & (miss_u[rt.rows(r, pos)] >= match_prob[q])
+    inputs = np.where(missed, 1, k + 1)  # input length: last committed token + drafts
+    tokens = np.bincount(admit, prompt, total_steps) + np.bincount(g, inputs, total_steps)
+    kv = np.bincount(g, prompt[r] + pos, total_steps)
+    verify = costs.target(tokens, kv)
+    draft = np.zeros(total_steps)
+    for index, name in enumerate(rt.proposers):
+        uses = (k > 0) & (q == index)
+        if not uses.any():
+            continue
+        ran = np.bincount(g[uses], minlength=total_steps) > 0
+        form = costs.draft(name)
+        if isinstance(form, LinearCost):
+            cost = form(np.bincount(g[uses], inputs[uses], total_steps), kv)
+        else:
+            cost = form(verify)
+        draft += np.where(ran, cost, 0.0)
+    extra = costs.switching * np.bincount(g, traj.switched.astype(np.float64), total_steps)
+    per_step = verify + draft + costs.overhead + extra
+
+    makespan = float(per_step.sum())
+    finish = np.cumsum(per_step)[admit + traj.steps]
+    generated = float(rt.gen_len.sum())
+    return ReplayResult(
+        generated_tokens=generated,
+        throughput=generated / makespan,
+        time_s=makespan,
+        target_s=float(verify.sum()),
+        draft_s=float(draft.sum()),
+        overhead_s=float(costs.overhead * total_steps + extra.sum()),
+        mean_latency_s=float(finish.mean()),
+        steps=float(len(r)),
+        committed=float(traj.committed.sum()),
+        proposed=float(np.sum(inputs - 1)),
+        rejected=float(np.sum(inputs - traj.committed)),
+    )

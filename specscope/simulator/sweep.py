@@ -1,0 +1,225 @@
+"""A simulation sweep: traces x proposer sets x policies x batch sizes -> one result row each.
+
+Each row compares the policy against plain decoding (fixed-0) on the same requests, the same
+proposer set (hence the same generation lengths), the same batch size and the same mode:
+speedup = SD throughput / plain throughput. Trajectories are computed once per (trace, proposer
+set, policy) and priced at every batch size; plain decoding is priced once per batch size.
+
+Randomness (n-gram misses) is seeded per configuration from `seed` and the configuration's names,
+so a row does not depend on which other rows are in the sweep, and a seeded run repeats exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from specscope.costs import CostModel
+from specscope.errors import SpecscopeError
+from specscope.simulator.paper import paper_replay
+from specscope.simulator.policies import Policy, check_policy_name, make_policy, plain_decoding, supports
+from specscope.simulator.replay_trace import ReplayTrace
+from specscope.simulator.result import ReplayResult
+from specscope.simulator.serve import serve_replay
+from specscope.simulator.serve_loop import serve_loop
+from specscope.simulator.trajectory import Trajectory, run_trajectory
+from specscope.traces import Trace
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+PAPER = "paper"
+SERVE = "serve"
+MODES = (SERVE, PAPER)
+NGRAM = "ngram"  # the proposer whose misses --ngram-match-prob describes
+MATCH_PROB_FILE = Path(__file__).resolve().parent.parent / "data" / "ngram_match_prob.toml"
+
+COLUMNS = [
+    "trace", "workload", "proposers", "policy", "batch_size", "mode", "cost_model",
+    "speedup", "sd_throughput", "ar_throughput", "mean_acc_len", "acceptance_rate",
+    "verify_share", "draft_share", "overhead_share", "wasted_verify_share",
+    "sd_time_s", "ar_time_s", "sd_mean_latency_s", "ar_mean_latency_s",
+    "requests", "generated_tokens", "ngram_match_prob", "seed",
+]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A (proposer set, policy) pair the sweep leaves out, and why."""
+
+    proposers: str
+    policy: str
+    reason: str
+
+
+def published_match_probs() -> dict[str, float]:
+    with open(MATCH_PROB_FILE, "rb") as fh:
+        return {k: float(v) for k, v in tomllib.load(fh)["workloads"].items()}
+
+
+def ngram_match_prob(trace: Trace, override: float | None) -> float:
+    """--ngram-match-prob if given, else the published value for the trace's workload, else 1.0."""
+    if override is not None:
+        return override
+    table = published_match_probs()
+    names = [trace.workload] if trace.workload else []
+    if trace.path is not None:
+        names += re.split(r"[^a-z0-9]+", trace.path.stem.lower())
+    for name in names:
+        if name in table:
+            return table[name]
+    return 1.0
+
+
+def parse_proposer_set(text: str) -> tuple[str, ...]:
+    """'ngram,eagle' -> ('ngram', 'eagle')."""
+    names = tuple(p.strip() for p in text.split(","))
+    if not names or any(not p for p in names):
+        raise SpecscopeError(f"--proposers value '{text}' has an empty name; write e.g. eagle or ngram,eagle")
+    if len(set(names)) != len(names):
+        raise SpecscopeError(f"--proposers value '{text}' names a proposer twice")
+    return names
+
+
+def plan(proposer_sets: Sequence[tuple[str, ...]], policies: Sequence[str]) -> tuple[list, list[Skipped]]:
+    """The (proposer set, policy) pairs to run, and those that do not apply (fixed-K>0 over several)."""
+    pairs, skipped = [], []
+    for pset in proposer_sets:
+        for name in policies:
+            if supports(name, pset):
+                pairs.append((pset, name))
+            else:
+                skipped.append(Skipped(",".join(pset), name, "fixed-K proposes from one proposer"))
+    return pairs, skipped
+
+
+def validate(traces, proposer_sets, policies, batch_sizes, costs: CostModel, mode: str,
+             override: float | None) -> None:
+    """Every input problem, before any work: one clear error."""
+    if mode not in MODES:
+        raise SpecscopeError(f"Unknown mode '{mode}'. Available: {', '.join(MODES)}")
+    if not traces:
+        raise SpecscopeError("no trace files given")
+    if not policies:
+        raise SpecscopeError("no policies given; e.g. --policies fixed-1 fixed-3 oracle")
+    for name in policies:
+        check_policy_name(name)
+    if not batch_sizes or any(b < 1 for b in batch_sizes):
+        raise SpecscopeError(f"batch sizes must be integers >= 1, got {list(batch_sizes)}")
+    if override is not None and not (0.0 <= override <= 1.0 and math.isfinite(override)):
+        raise SpecscopeError(f"--ngram-match-prob must be a probability in [0, 1], got {override}")
+    pairs, _ = plan(proposer_sets, policies)
+    if not pairs:
+        raise SpecscopeError("no policy applies to the given proposer sets (fixed-K needs a single proposer)")
+    for trace in traces:
+        for pset in proposer_sets:
+            trace.require_proposers(pset)
+    for pset, name in pairs:
+        if make_policy(name, pset).speculates:
+            for proposer in pset:
+                costs.draft(proposer)
+
+
+def replay(mode: str, rt: ReplayTrace, policy: Policy, traj: Trajectory | None, costs: CostModel,
+           batch_size: int, match: np.ndarray, rng: np.random.Generator, miss_u: np.ndarray) -> ReplayResult:
+    """One policy at one batch size in one mode (the trajectory is recomputed when the policy needs the batch)."""
+    if mode == PAPER:
+        if traj is None:
+            traj = run_trajectory(rt, policy, match, batch_size=batch_size)
+        return paper_replay(rt, traj, policy, costs, batch_size, match, rng)
+    if policy.batch_aware:
+        return serve_loop(rt, policy, costs, batch_size, match, miss_u)
+    return serve_replay(rt, traj, policy, costs, batch_size, match, miss_u)
+
+
+def _key(*parts) -> list[int]:
+    return [zlib.crc32(str(p).encode()) for p in parts]
+
+
+def run_sweep(
+    traces: Sequence[Trace],
+    proposer_sets: Sequence[tuple[str, ...]],
+    policies: Sequence[str],
+    batch_sizes: Sequence[int],
+    costs: CostModel,
+    mode: str = SERVE,
+    seed: int = 42,
+    ngram_match_override: float | None = None,
+    on_progress: Callable[[], None] | None = None,
+) -> list[dict]:
+    """Simulate every applicable configuration; one row (dict over COLUMNS) each."""
+    validate(traces, proposer_sets, policies, batch_sizes, costs, mode, ngram_match_override)
+    pairs, _ = plan(proposer_sets, policies)
+    rows = []
+    for trace in traces:
+        p_ngram = ngram_match_prob(trace, ngram_match_override)
+        label = str(trace.path) if trace.path is not None else trace.name
+        for pset in proposer_sets:
+            psets_pairs = [name for s, name in pairs if s == pset]
+            if not psets_pairs:
+                continue
+            rt = ReplayTrace.from_trace(trace, pset)
+            match = np.array([p_ngram if p == NGRAM else 1.0 for p in pset])
+            base = [seed, *_key(trace.name, ",".join(pset))]
+            miss_u = np.random.default_rng(base).random(len(rt.acc))
+            plain = plain_decoding(pset)
+            plain_traj = run_trajectory(rt, plain, match)
+            plain_results: dict[int, ReplayResult] = {}
+            for name in psets_pairs:
+                policy = make_policy(name, pset)
+                traj = None if policy.batch_aware else run_trajectory(rt, policy, match)
+                for b in batch_sizes:
+                    if b not in plain_results:
+                        rng = np.random.default_rng(base + _key("plain", b))
+                        plain_results[b] = replay(mode, rt, plain, plain_traj, costs, b, match, rng, miss_u)
+                    rng = np.random.default_rng(base + _key(name, b))
+                    sd = replay(mode, rt, policy, traj, costs, b, match, rng, miss_u)
+                    rows.append(_row(label, trace, pset, name, b, mode, costs, sd, plain_results[b],
+                                     p_ngram if NGRAM in pset else None, seed, rt.num_requests))
+                    if on_progress is not None:
+                        on_progress()
+    return rows
+
+
+def count_configs(proposer_sets, policies, batch_sizes, num_traces: int) -> int:
+    pairs, _ = plan(proposer_sets, policies)
+    return num_traces * len(pairs) * len(batch_sizes)
+
+
+def _row(label, trace, pset, policy, b, mode, costs, sd: ReplayResult, ar: ReplayResult, p_ngram, seed,
+         requests) -> dict:
+    return {
+        "trace": label,
+        "workload": trace.workload or "",
+        "proposers": ",".join(pset),
+        "policy": policy,
+        "batch_size": b,
+        "mode": mode,
+        "cost_model": costs.name,
+        "speedup": sd.throughput / ar.throughput,
+        "sd_throughput": sd.throughput,
+        "ar_throughput": ar.throughput,
+        "mean_acc_len": sd.mean_acc_len,
+        "acceptance_rate": sd.acceptance_rate,
+        "verify_share": sd.share(sd.target_s),
+        "draft_share": sd.share(sd.draft_s),
+        "overhead_share": sd.share(sd.overhead_s),
+        "wasted_verify_share": sd.wasted_verify_share,
+        "sd_time_s": sd.time_s,
+        "ar_time_s": ar.time_s,
+        "sd_mean_latency_s": sd.mean_latency_s,
+        "ar_mean_latency_s": ar.mean_latency_s,
+        "requests": requests,
+        "generated_tokens": sd.generated_tokens,
+        "ngram_match_prob": p_ngram,
+        "seed": seed,
+    }

@@ -1,0 +1,393 @@
+"""Per-position acceptance traces: the records, the native JSONL format, and the SpecDecode-Bench import.
+
+A trace holds, for every request, the prompt, the output, and for each proposer the per-position
+acceptance trace `acc_len[i]`: the tokens a step starting at output position i would commit with
+lookahead k_max (accepted drafts + the bonus token, so always >= 1). See DESIGN.md's glossary.
+
+Native format (JSON Lines), written by `write_trace` and by the engine:
+
+    {"specscope_trace": 1, "model": ..., "proposers": ["ngram", "eagle"], "k_max": 20, "hardware": ..., "workload": ...}
+    {"id": "0", "workload": ..., "prompt_token_ids": [...], "output_token_ids": [...],
+     "acc_len": {"ngram": [...], "eagle": [...]}, "draft_confidence": {"eagle": [...]}}   # last field optional
+
+SpecDecode-Bench format (read only; no header): one request per line with `prompt_token_ids`,
+`generated_token_ids` and one `acc_<proposer>: {"acc_len": [...]}` field per proposer.
+
+Everything is validated while reading: a problem raises `SpecscopeError` naming the file, the line
+and the field. No torch here: traces are read and written anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from specscope.errors import SpecscopeError
+from specscope.fileio import atomic_open
+
+SCHEMA_VERSION = 1
+NATIVE = "specscope"
+SPECDECODE_BENCH = "specdecode-bench"
+FORMATS = (NATIVE, SPECDECODE_BENCH)
+HEADER_KEY = "specscope_trace"
+_SDB_PREFIX = "acc_"
+
+
+@dataclass
+class RequestTrace:
+    """One request: its tokens and, per proposer, the acc_len at every output position."""
+
+    id: str
+    prompt_token_ids: list[int]
+    output_token_ids: list[int]
+    acc_len: dict[str, np.ndarray]  # proposer -> [G] int64, values >= 1
+    workload: str | None = None
+    draft_confidence: dict[str, list] | None = None
+
+    @property
+    def prompt_len(self) -> int:
+        return len(self.prompt_token_ids)
+
+    def gen_len(self, proposers) -> int:
+        """Output positions usable with these proposers: the shortest of their acc_len lists."""
+        return min(len(self.acc_len[p]) for p in proposers)
+
+
+@dataclass
+class Trace:
+    """A trace file in memory: header fields plus the requests, in file order."""
+
+    requests: list[RequestTrace]
+    proposers: list[str]
+    model: str | None = None
+    k_max: int | None = None
+    hardware: str | None = None
+    workload: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # header fields specscope does not interpret
+    path: Path | None = None
+    format: str = NATIVE
+    dropped: int = 0  # SpecDecode-Bench requests with an empty acc_len list, skipped as its simulator does
+
+    @property
+    def name(self) -> str:
+        return self.path.stem if self.path is not None else "trace"
+
+    def header(self) -> dict[str, Any]:
+        return {
+            HEADER_KEY: SCHEMA_VERSION,
+            "model": self.model,
+            "proposers": list(self.proposers),
+            "k_max": self.k_max,
+            "hardware": self.hardware,
+            "workload": self.workload,
+            **self.extra,
+        }
+
+    def require_proposers(self, names) -> None:
+        """Raise a clear error if any of `names` has no acc_len in this trace."""
+        for name in names:
+            if name not in self.proposers:
+                where = self.path if self.path is not None else "the trace"
+                raise SpecscopeError(
+                    f"{where}: no acc_len for proposer '{name}'. Present: {', '.join(self.proposers)}"
+                )
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_trace(path: str | os.PathLike, trace_format: str | None = None) -> Trace:
+    """Read and validate a trace file; the format is detected from its first line unless given."""
+    path = Path(path)
+    if trace_format is not None and trace_format not in FORMATS:
+        raise SpecscopeError(f"Unknown trace format '{trace_format}'. Available: {', '.join(FORMATS)}")
+    if not path.is_file():
+        raise SpecscopeError(f"trace file '{path}' does not exist")
+    lines = list(_json_lines(path))
+    if not lines:
+        raise SpecscopeError(f"{path}: the file is empty; a trace needs at least one request line")
+    fmt = trace_format or detect_format(path, lines[0][1])
+    reader = _read_native if fmt == NATIVE else _read_specdecode_bench
+    return reader(path, lines)
+
+
+def detect_format(path: Path, first: dict) -> str:
+    """`specscope` if the first line is a native header, `specdecode-bench` if it is a SDB request."""
+    if HEADER_KEY in first:
+        return NATIVE
+    if "generated_token_ids" in first or any(k.startswith(_SDB_PREFIX) for k in first):
+        return SPECDECODE_BENCH
+    raise SpecscopeError(
+        f"{path}:1: cannot tell the trace format: the first line is neither a specscope header "
+        f"(with '{HEADER_KEY}') nor a SpecDecode-Bench request (with 'generated_token_ids'); "
+        f"pass --trace-format {NATIVE} or --trace-format {SPECDECODE_BENCH}"
+    )
+
+
+def _json_lines(path: Path) -> Iterator[tuple[int, dict, bool]]:
+    """(line number, object, whether the line has a JSON boolean) for every non-blank line.
+
+    Malformed JSON names the line. The boolean flag lets integer-list checks skip their (slow)
+    per-element test for `true`/`false` on lines that have none.
+    """
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError as err:
+        raise SpecscopeError(f"{path}: cannot read the trace file ({err.strerror})") from None
+    with fh:
+        for lineno, text in enumerate(fh, start=1):
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise SpecscopeError(
+                    f"{path}:{lineno}: malformed JSON ({err.msg} at column {err.colno}); "
+                    "each line of a trace must be one JSON object"
+                ) from None
+            if not isinstance(obj, dict):
+                raise SpecscopeError(f"{path}:{lineno}: expected a JSON object, found {type(obj).__name__}")
+            yield lineno, obj, "true" in text or "false" in text
+
+
+def _read_native(path: Path, lines: list[tuple[int, dict]]) -> Trace:
+    lineno, header, _ = lines[0]
+    where = f"{path}:{lineno}"
+    if HEADER_KEY not in header:
+        raise SpecscopeError(
+            f"{where}: missing field '{HEADER_KEY}': the first line of a native trace is its header "
+            f"(or pass --trace-format {SPECDECODE_BENCH} for a SpecDecode-Bench file)"
+        )
+    if header[HEADER_KEY] != SCHEMA_VERSION:
+        raise SpecscopeError(
+            f"{where}: field '{HEADER_KEY}' is {header[HEADER_KEY]!r}; this specscope reads version {SCHEMA_VERSION}"
+        )
+    proposers = header.get("proposers")
+    if not isinstance(proposers, list) or not proposers or not all(isinstance(p, str) and p for p in proposers):
+        raise SpecscopeError(f"{where}: field 'proposers' must be a non-empty list of proposer names")
+    if len(set(proposers)) != len(proposers):
+        raise SpecscopeError(f"{where}: field 'proposers' lists a proposer twice")
+    k_max = header.get("k_max")
+    if k_max is not None and (not _is_int(k_max) or k_max < 1):
+        raise SpecscopeError(f"{where}: field 'k_max' must be a positive integer, got {k_max!r}")
+    known = {HEADER_KEY, "model", "proposers", "k_max", "hardware", "workload"}
+    trace = Trace(
+        requests=[],
+        proposers=list(proposers),
+        model=header.get("model"),
+        k_max=k_max,
+        hardware=header.get("hardware"),
+        workload=header.get("workload"),
+        extra={k: v for k, v in header.items() if k not in known},
+        path=path,
+        format=NATIVE,
+    )
+    if len(lines) == 1:
+        raise SpecscopeError(f"{path}: the trace has a header but no request lines")
+    seen: set[str] = set()
+    for lineno, obj, bools in lines[1:]:
+        where = f"{path}:{lineno}"
+        if HEADER_KEY in obj:
+            raise SpecscopeError(f"{where}: a second header line; a trace file holds exactly one header")
+        req_id = _request_id(obj, where)
+        if req_id in seen:
+            raise SpecscopeError(f"{where}: field 'id': request id '{req_id}' appears twice")
+        seen.add(req_id)
+        prompt = _token_ids(obj, "prompt_token_ids", where, bools)
+        output = _token_ids(obj, "output_token_ids", where, bools)
+        acc_obj = _field(obj, "acc_len", where)
+        if not isinstance(acc_obj, dict):
+            raise SpecscopeError(f"{where}: field 'acc_len' must be an object mapping proposer -> list")
+        acc = {}
+        for name in proposers:
+            if name not in acc_obj:
+                raise SpecscopeError(
+                    f"{where}: missing field 'acc_len.{name}' (the header lists proposer '{name}')"
+                )
+            acc[name] = _acc_list(acc_obj[name], f"acc_len.{name}", where, k_max, bools=bools)
+            if len(acc[name]) != len(output):
+                raise SpecscopeError(
+                    f"{where}: field 'acc_len.{name}' has {len(acc[name])} values but 'output_token_ids' has "
+                    f"{len(output)} tokens; there is one acc_len per output position"
+                )
+        for name in acc_obj:
+            if name not in proposers:
+                raise SpecscopeError(
+                    f"{where}: field 'acc_len.{name}': proposer '{name}' is not listed in the header's 'proposers'"
+                )
+        confidence = obj.get("draft_confidence")
+        if confidence is not None:
+            _check_confidence(confidence, acc, where)
+        workload = obj.get("workload", trace.workload)
+        trace.requests.append(RequestTrace(req_id, prompt, output, acc, workload, confidence))
+    return trace
+
+
+def _read_specdecode_bench(path: Path, lines: list[tuple[int, dict]]) -> Trace:
+    first_line, first, _ = lines[0]
+    names = [k[len(_SDB_PREFIX):] for k in first if k.startswith(_SDB_PREFIX) and len(k) > len(_SDB_PREFIX)]
+    if not names:
+        raise SpecscopeError(
+            f"{path}:{first_line}: no 'acc_<proposer>' field; a SpecDecode-Bench line has e.g. "
+            "'acc_eagle': {\"acc_len\": [...]}"
+        )
+    trace = Trace(requests=[], proposers=names, path=path, format=SPECDECODE_BENCH)
+    seen: set[str] = set()
+    for lineno, obj, bools in lines:
+        where = f"{path}:{lineno}"
+        if HEADER_KEY in obj:
+            raise SpecscopeError(f"{where}: a specscope header inside a SpecDecode-Bench file")
+        req_id = _request_id(obj, where) if "id" in obj else str(lineno)
+        if req_id in seen:
+            raise SpecscopeError(f"{where}: field 'id': request id '{req_id}' appears twice")
+        seen.add(req_id)
+        prompt = _token_ids(obj, "prompt_token_ids", where, bools)
+        output = _token_ids(obj, "generated_token_ids", where, bools)
+        acc = {}
+        for name in names:
+            key = _SDB_PREFIX + name
+            value = _field(obj, key, where, hint=f"(present on line {first_line})")
+            if isinstance(value, dict):
+                value = _field(value, "acc_len", where, prefix=f"{key}.")
+                acc[name] = _acc_list(value, f"{key}.acc_len", where, None, allow_empty=True, bools=bools)
+            else:
+                acc[name] = _acc_list(value, key, where, None, allow_empty=True, bools=bools)
+        if min(len(a) for a in acc.values()) == 0:
+            trace.dropped += 1  # the published simulator skips requests with nothing generated
+            continue
+        trace.requests.append(RequestTrace(req_id, prompt, output, acc))
+    if not trace.requests:
+        raise SpecscopeError(f"{path}: every request has an empty acc_len list; nothing to simulate")
+    return trace
+
+
+def _field(obj: dict, key: str, where: str, hint: str = "", prefix: str = ""):
+    if key not in obj:
+        raise SpecscopeError(f"{where}: missing field '{prefix}{key}' {hint}".rstrip())
+    return obj[key]
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _request_id(obj: dict, where: str) -> str:
+    value = _field(obj, "id", where)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise SpecscopeError(f"{where}: field 'id' must be a string or an integer, got {value!r}")
+    return str(value)
+
+
+def _token_ids(obj: dict, key: str, where: str, bools: bool = True) -> list[int]:
+    value = _field(obj, key, where)
+    arr = _int_array(value, bools)
+    if arr is None or (arr.size and arr.min() < 0):
+        raise SpecscopeError(f"{where}: field '{key}' must be a list of non-negative integer token ids")
+    return value
+
+
+def _int_array(value, bools: bool = True) -> np.ndarray | None:
+    """`value` as an int64 array if it is a list of JSON integers (not bools, not floats), else None.
+
+    numpy reads True as 1, so booleans are looked for element by element — only when `bools` says
+    the line has any.
+    """
+    if not isinstance(value, list):
+        return None
+    if not value:
+        return np.zeros(0, dtype=np.int64)
+    try:
+        arr = np.array(value)
+    except (ValueError, OverflowError):
+        return None
+    if arr.dtype.kind != "i" or arr.ndim != 1 or (bools and any(v.__class__ is bool for v in value)):
+        return None
+    return arr.astype(np.int64, copy=False)
+
+
+def _acc_list(value, name: str, where: str, k_max: int | None, allow_empty: bool = False,
+              bools: bool = True) -> np.ndarray:
+    arr = _int_array(value, bools)
+    if arr is None:
+        bad = _first_bad(value, lambda v: _is_int(v)) if isinstance(value, list) else None
+        at = f"[{bad}] = {value[bad]!r}" if bad is not None else f" = {type(value).__name__}"
+        raise SpecscopeError(
+            f"{where}: field '{name}'{at}: acc_len must be a list of integers >= 1 (tokens committed per step)"
+        )
+    if arr.size == 0 and not allow_empty:
+        raise SpecscopeError(f"{where}: field '{name}' is empty; a request needs at least one output position")
+    low = np.flatnonzero(arr < 1)
+    if low.size:
+        i = int(low[0])
+        raise SpecscopeError(
+            f"{where}: field '{name}'[{i}] = {int(arr[i])}: acc_len values are >= 1 "
+            "(accepted drafts + the bonus token)"
+        )
+    if k_max is not None:
+        high = np.flatnonzero(arr > k_max + 1)
+        if high.size:
+            i = int(high[0])
+            raise SpecscopeError(
+                f"{where}: field '{name}'[{i}] = {int(arr[i])} exceeds k_max + 1 = {k_max + 1} from the header"
+            )
+    return arr
+
+
+def _first_bad(values: list, ok) -> int | None:
+    for i, v in enumerate(values):
+        if not ok(v):
+            return i
+    return None
+
+
+def _check_confidence(confidence, acc: dict[str, np.ndarray], where: str) -> None:
+    if not isinstance(confidence, dict):
+        raise SpecscopeError(f"{where}: field 'draft_confidence' must be an object mapping proposer -> list")
+    for name, values in confidence.items():
+        field_name = f"draft_confidence.{name}"
+        if name not in acc:
+            raise SpecscopeError(f"{where}: field '{field_name}': proposer '{name}' has no acc_len in this trace")
+        if not isinstance(values, list) or len(values) != len(acc[name]):
+            raise SpecscopeError(
+                f"{where}: field '{field_name}' must be a list with one entry per output position ({len(acc[name])})"
+            )
+        for i, v in enumerate(values):
+            items = v if isinstance(v, list) else [v]
+            if not all(_is_prob(x) for x in items):
+                raise SpecscopeError(
+                    f"{where}: field '{field_name}'[{i}] = {v!r}: confidences are numbers in [0, 1] (or lists of them)"
+                )
+
+
+def _is_prob(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and 0.0 <= x <= 1.0
+
+
+# ---------------------------------------------------------------- writing
+
+
+def write_trace(path: str | os.PathLike, trace: Trace) -> None:
+    """Write `trace` in the native format, atomically (complete file or none)."""
+    with atomic_open(path) as fh:
+        fh.write(json.dumps(trace.header()) + "\n")
+        for req in trace.requests:
+            fh.write(json.dumps(request_record(req, trace.proposers), separators=(",", ":")) + "\n")
+
+
+def request_record(req: RequestTrace, proposers) -> dict[str, Any]:
+    """The native JSON object of one request."""
+    record: dict[str, Any] = {"id": req.id}
+    if req.workload is not None:
+        record["workload"] = req.workload
+    record["prompt_token_ids"] = [int(t) for t in req.prompt_token_ids]
+    record["output_token_ids"] = [int(t) for t in req.output_token_ids]
+    record["acc_len"] = {p: [int(v) for v in req.acc_len[p]] for p in proposers}
+    if req.draft_confidence:
+        record["draft_confidence"] = req.draft_confidence
+    return record

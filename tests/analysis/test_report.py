@@ -1,0 +1,86 @@
+"""The HTML report: every figure captioned with its settings, missing parts stated, written atomically."""
+
+import re
+
+import numpy as np
+import pytest
+
+from specscope.analysis.report import write_report
+from specscope.errors import SpecscopeError
+from specscope.traces import write_trace
+
+from .conftest import build_study, make_trace, write_cell
+
+FIGURE = re.compile(r"<figure><img class='figure' alt='Figure (\d+)' src='data:image/png;base64,[A-Za-z0-9+/=]+'>"
+                    r"<figcaption><b>Figure \1\.</b> (.*?)</figcaption></figure>", re.S)
+
+
+def test_full_study_shows_every_section(full_report):
+    page = full_report.read_text()
+    assert "Not shown" not in page
+    figures = FIGURE.findall(page)
+    assert [int(n) for n, _ in figures] == list(range(1, 17))
+    for _, caption in figures:  # each caption says what it shows and the settings behind it
+        assert len(caption) > 150
+        assert any(word in caption for word in ("Measured: model tiny", "Trace ", "Simulated by"))
+    assert "http://" not in page and "https://" not in page  # self-contained
+
+
+def test_recommendation_table_names_best_method_and_gap(full_report):
+    page = full_report.read_text()
+    table = page[page.index("<h2>Recommendation</h2>"):page.index("<h2>Measured speedup")]
+    rows = re.findall(r"<tr>(.*?)</tr>", table)[1:]
+    cells = [re.findall(r"<td>(.*?)</td>", row) for row in rows]
+    by_key = {(c[0], c[1]): c for c in cells}
+    assert by_key[("code-edit", "1")][2] == "ngram k=3"  # the synthetic study's fastest cell
+    assert by_key[("chat", "1")][2] == "draft k=3"
+    assert all(c[6].endswith("%") for c in cells)  # a gap for every row: simulation.csv is present
+
+
+def test_traces_only_folder_gets_trace_figures_and_states_the_rest(tmp_path):
+    write_trace(tmp_path / "traces" / "chat.jsonl", make_trace("chat", np.random.default_rng(0), n_requests=6))
+    result = write_report(tmp_path)
+    page = result.path.read_text()
+    assert result.figures == 5  # heatmap, by position, box plots, BLEU overlap, per-position difference
+    assert set(result.missing) == {
+        "Recommendation", "Measured speedup against batch size", "Where the time goes", "Memory overhead",
+        "Simulated: oracle and fixed-k against batch size",
+        "Simulated: oracle combine against single-proposer oracles", "Simulator fidelity",
+    }
+    assert page.count("Not shown: ") == 7
+    assert "no simulation.csv; run `specscope simulate" in page
+
+
+def test_unfinished_cell_is_noted_in_the_page(tmp_path):
+    rng = np.random.default_rng(0)
+    write_cell(tmp_path / "runs", "chat", "none", 0, 1, rng)
+    write_cell(tmp_path / "runs", "chat", "ngram", 3, 1, rng, summary=False)
+    page = write_report(tmp_path).path.read_text()
+    assert "has no summary.json (unfinished) and was skipped" in page
+
+
+def test_bad_input_leaves_no_report(tmp_path):
+    with pytest.raises(SpecscopeError, match="nothing to report"):
+        write_report(tmp_path)
+    assert not (tmp_path / "report.html").exists()
+    cell = tmp_path / "runs" / "c"
+    cell.mkdir(parents=True)
+    (cell / "summary.json").write_text("{")
+    (tmp_path / "report.html").write_text("old report")
+    with pytest.raises(SpecscopeError, match="summary.json: not valid JSON"):
+        write_report(tmp_path)
+    assert (tmp_path / "report.html").read_text() == "old report"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_simulation_captions_name_the_cost_model(tmp_path):
+    from specscope.costs import PRESET_DIR
+
+    root = build_study(tmp_path / "study", runs=False, traces=False)
+    (root / "cost_model.toml").write_text((PRESET_DIR / "llama3.1-8b-h100.toml").read_text())
+    result = write_report(root)
+    captions = [c for _, c in FIGURE.findall(result.path.read_text())]
+    assert result.figures == len(captions) == 2
+    for caption in captions:
+        assert "cost model fitted (cost_model.toml: llama3.1-8b-h100" in caption
+        assert "hardware 1x NVIDIA H100" in caption and "batch sizes 1, 4" in caption

@@ -1,0 +1,138 @@
+"""Serve mode: hand-computed continuous batching, the schedule, and the step loop agreeing with the fast path."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from specscope.simulator.policies import Oracle, StepView, make_policy
+from specscope.simulator.replay_trace import ReplayTrace
+from specscope.simulator.serve import admission_steps, serve_replay
+from specscope.simulator.serve_loop import serve_loop
+from specscope.simulator.sweep import SERVE, run_sweep
+from specscope.simulator.synthetic import synthetic_trace
+from specscope.simulator.trajectory import run_trajectory
+
+
+def one(trace, proposers, policy, b, costs, p=None, seed=42):
+    return run_sweep([trace], [proposers], [policy], [b], costs, mode=SERVE, seed=seed, ngram_match_override=p)[0]
+
+
+@pytest.fixture
+def two_requests(make_trace):
+    # A: P = 10, G = 4; B: P = 5, G = 2. Under fixed-1, A steps at pos 1 (commits 1) and pos 2 (commits 2);
+    # B steps once at pos 1.
+    return make_trace([(10, {"eagle": [1, 2, 1, 1]}), (5, {"eagle": [1, 1]})])
+
+
+def test_hand_computed_two_slots(two_requests, toy_costs):
+    # B = 2. Step 0 prefills both: T(15, 0) = 2.5, + 0.5.
+    # Step 1: A and B decode, 2 input tokens each, KV = 11 + 6: T(4, 17) = 1.57; eagle drafts once for
+    #   the batch: 0.2 + 0.05 x 4 + 0.001 x 17 = 0.417; + 0.5 -> 2.487. B is done at 5.487.
+    # Step 2: A alone at KV 12: T(2, 12) = 1.32, draft 0.2 + 0.1 + 0.012 = 0.312, + 0.5 -> 2.132.
+    # Plain: 3.0, then T(2, 17) + 0.5 = 1.87, T(1, 12) + 0.5 = 1.72, T(1, 13) + 0.5 = 1.73.
+    row = one(two_requests, ("eagle",), "fixed-1", 2, toy_costs)
+    assert row["sd_time_s"] == pytest.approx(3.0 + 2.487 + 2.132, abs=1e-12)
+    assert row["sd_mean_latency_s"] == pytest.approx((7.619 + 5.487) / 2, abs=1e-12)
+    assert row["ar_time_s"] == pytest.approx(3.0 + 1.87 + 1.72 + 1.73, abs=1e-12)
+    assert row["sd_throughput"] == pytest.approx(6 / 7.619)
+    assert row["speedup"] == pytest.approx(8.32 / 7.619)
+    assert row["verify_share"] == pytest.approx((2.5 + 1.57 + 1.32) / 7.619)
+    assert row["draft_share"] == pytest.approx((0.417 + 0.312) / 7.619)
+
+
+def test_hand_computed_one_slot(two_requests, toy_costs):
+    # B = 1: A runs alone (prefill T(10, 0) + 0.5 = 2.5; T(2, 11) + 0.311 + 0.5 = 2.121; 2.132), then B is
+    # admitted (T(5, 0) + 0.5 = 2.0) and decodes once (T(2, 6) + 0.306 + 0.5 = 2.066).
+    row = one(two_requests, ("eagle",), "fixed-1", 1, toy_costs)
+    assert row["sd_time_s"] == pytest.approx(2.5 + 2.121 + 2.132 + 2.0 + 2.066, abs=1e-12)
+    assert row["sd_mean_latency_s"] == pytest.approx((6.753 + 10.819) / 2, abs=1e-12)
+
+
+def test_combine_charges_every_proposer_that_ran(make_trace, toy_costs):
+    # Two requests decode together at pos 1: A's n-gram accepts more (acc 3 vs 1), B's EAGLE does (2 vs 1).
+    # Oracle combine: A proposes 2 from n-gram, B 1 from EAGLE; N = 3 + 2, KV = (4 + 1) + (6 + 1) = 12:
+    # T = 1 + 0.5 + 0.12 = 1.62; n-gram 0.1 x 1.62 = 0.162; EAGLE 0.2 + 0.05 x 2 + 0.001 x 12 = 0.312.
+    trace = make_trace([(4, {"ngram": [3, 1, 1, 1], "eagle": [1, 1, 1, 1]}),
+                        (6, {"ngram": [1, 1, 1], "eagle": [2, 1, 1]})])
+    rt = ReplayTrace.from_trace(trace, ("ngram", "eagle"))
+    policy = Oracle(("ngram", "eagle"))
+    match = np.ones(2)
+    traj = run_trajectory(rt, policy, match)
+    result = serve_replay(rt, traj, policy, toy_costs, 2, match, np.zeros(len(rt.acc)))
+    assert result.draft_s == pytest.approx(0.162 + 0.312, abs=1e-12)
+
+
+def test_admission_is_fifo_into_the_earliest_free_slot():
+    # request r admitted at a decodes at a+1 .. a+steps and frees its slot for a+steps+1
+    assert admission_steps(np.array([3, 1, 0, 2]), 2).tolist() == [0, 0, 2, 3]
+    assert admission_steps(np.array([3, 1, 0, 2]), 1).tolist() == [0, 4, 6, 7]
+    assert admission_steps(np.array([5, 5]), 8).tolist() == [0, 0]
+
+
+class BatchAwareFixed:
+    """fixed-2 that declares itself batch-aware, to send serve mode through the step loop."""
+
+    batch_aware = True
+    name = "aware-fixed-2"
+    speculates = True
+
+    def __init__(self, proposers):
+        self.proposers = proposers
+        self.seen = []
+
+    def reset(self, num_requests):
+        pass
+
+    def propose(self, view: StepView):
+        self.seen.append((view.batch_size, view.batch_kv))
+        return make_policy("fixed-2", self.proposers[:1]).propose(view)
+
+    def observe(self, view, proposal, committed):
+        pass
+
+
+@pytest.mark.parametrize("b", [1, 3, 16, 64])
+def test_step_loop_equals_fast_path(toy_costs, b):
+    trace = synthetic_trace(30, seed=9, prompt_range=(3, 40), output_range=(1, 50))
+    costs = dataclasses.replace(toy_costs, switching=0.01)
+    for proposers, names in [(("eagle",), ["fixed-0", "fixed-3", "oracle"]), (("ngram",), ["fixed-2", "oracle"]),
+                             (("ngram", "eagle"), ["oracle"])]:
+        rt = ReplayTrace.from_trace(trace, proposers)
+        match = np.array([0.4 if p == "ngram" else 1.0 for p in proposers])
+        miss_u = np.random.default_rng(1).random(len(rt.acc))
+        for name in names:
+            policy = make_policy(name, proposers)
+            fast = serve_replay(rt, run_trajectory(rt, policy, match), policy, costs, b, match, miss_u)
+            loop = serve_loop(rt, policy, costs, b, match, miss_u)
+            for field in dataclasses.fields(fast):
+                assert getattr(loop, field.name) == pytest.approx(getattr(fast, field.name), rel=1e-9), field.name
+
+
+def test_batch_aware_policy_sees_the_batch(toy_costs):
+    trace = synthetic_trace(5, seed=1, prompt_range=(3, 10), output_range=(5, 10))
+    rt = ReplayTrace.from_trace(trace, ("eagle",))
+    policy = BatchAwareFixed(("eagle",))
+    loop = serve_loop(rt, policy, toy_costs, 2, np.ones(1), np.zeros(len(rt.acc)))
+    fixed = make_policy("fixed-2", ("eagle",))
+    fast = serve_replay(rt, run_trajectory(rt, fixed, np.ones(1)), fixed, toy_costs, 2, np.ones(1),
+                        np.zeros(len(rt.acc)))
+    assert loop.time_s == pytest.approx(fast.time_s, rel=1e-12)
+    assert all(size == 2 and kv is not None and (kv > 0).all() for size, kv in policy.seen)
+
+
+def test_fixed_zero_is_exactly_one_and_oracle_beats_fixed_k(toy_costs):
+    from specscope.costs import load_cost_model
+
+    trace = synthetic_trace(16, seed=4, prompt_range=(20, 200), output_range=(1, 150))
+    sizes = [1, 4, 16, 64]
+    for costs in (toy_costs, load_cost_model("llama3.1-8b-h100")):
+        rows = run_sweep([trace], [("eagle",), ("ngram",)], ["fixed-0", "fixed-1", "fixed-3", "fixed-5", "oracle"],
+                         sizes, costs, mode=SERVE, ngram_match_override=0.6)
+        speed = {(r["proposers"], r["policy"], r["batch_size"]): r for r in rows}
+        for b in sizes:
+            for prop in ("eagle", "ngram"):
+                assert speed[(prop, "fixed-0", b)]["speedup"] == 1.0
+                assert speed[(prop, "fixed-0", b)]["draft_share"] == 0.0
+                for k in (1, 3, 5):
+                    assert speed[(prop, "oracle", b)]["speedup"] >= speed[(prop, f"fixed-{k}", b)]["speedup"]
