@@ -2,7 +2,7 @@
 
 import pytest
 
-from specscope.fileio import atomic_open, write_json_atomic
+from specscope.fileio import atomic_open, write_json_atomic, write_text_atomic
 
 
 def test_atomic_write_replaces_file(tmp_path):
@@ -21,3 +21,14 @@ def test_failed_write_leaves_old_content_and_no_temp(tmp_path):
             raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_atomic_write_gives_umask_permissions_not_0600(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "r.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "r.txt").stat().st_mode & 0o777 == 0o644
