@@ -44,3 +44,15 @@ def test_rejected_drafts_are_overwritten(tiny_model):
     cache.set_length(0, 9)  # ... 2 accepted
     out = tiny_model.forward_chunks(cache, [0], [truth]).logits[0]
     torch.testing.assert_close(out, ref[9:], rtol=1e-5, atol=1e-4)
+
+
+def test_cache_too_big_for_memory_is_one_clear_error():
+    from specscope.engine.kv_cache import available_bytes
+    from specscope.errors import SpecscopeError
+
+    free = available_bytes("cpu")
+    if free is None:
+        pytest.skip("free memory is unknown on this system")
+    slots = int(free // (2 * 4 * 1024 * 64)) + 1  # one layer, 1024 tokens, 64-dim fp32 keys + values per slot
+    with pytest.raises(SpecscopeError, match="lower --batch-size"):
+        KVCache(1, slots, 1024, 1, 64)
