@@ -1,7 +1,7 @@
 """`specscope simulate`: replay acceptance traces through a cost model, at any batch size, without a GPU.
 
     specscope simulate TRACES... --proposers eagle ngram ngram,eagle \\
-        --policies fixed-1 fixed-3 fixed-5 oracle --batch-sizes 1 8 16 32 64 128 \\
+        --policies fixed-1 fixed-3 fixed-5 oracle adaptive adaptive-combine --batch-sizes 1 8 16 32 64 128 \\
         --cost-model llama3.1-8b-h100 [--mode serve|paper] [--ngram-match-prob P] [--seed 42] -o results.csv
 
 Prints a speedup table (rows: trace x proposers x policy; columns: batch sizes), writes one CSV row
@@ -204,7 +204,8 @@ def register(app: typer.Typer) -> None:
             None, "--proposers", help="Proposer sets, e.g. eagle ngram ngram,eagle (a comma combines). "
             "Default: each proposer of the trace alone, plus all combined."),
         policies: List[str] = typer.Option(DEFAULT_POLICIES, "--policies",
-                                           help="fixed-K (K >= 0) and/or oracle."),
+                                           help="fixed-K (K >= 0), oracle, adaptive (one proposer), "
+                                           "adaptive-combine (several); the CSV's gap_recovered compares them."),
         batch_sizes: List[str] = typer.Option([str(b) for b in DEFAULT_BATCH_SIZES], "--batch-sizes",
                                               help="Batch sizes to simulate."),
         cost_model: str = typer.Option(DEFAULT_COST_MODEL, "--cost-model",

@@ -2,6 +2,7 @@
 
 - `replay_trace`  trace -> arrays for one proposer set
 - `policies`      how many drafts to propose, from which proposer (fixed-K, oracle, oracle combine)
+- `adaptive`      deployable policies: `adaptive`, `adaptive-combine` (see `specscope/adaptive.py`)
 - `trajectory`    each request's decode steps under a policy (positions, k, tokens committed)
 - `paper`         `--mode paper`: the published SpecDecode-Bench simulator's semantics
 - `serve`         `--mode serve`: continuous batching of distinct requests (fast, schedule-based)

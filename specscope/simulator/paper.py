@@ -11,7 +11,9 @@ is simulated on its own; for batch size B, B identical copies of it form one bat
   the same. A copy is done once pos >= G and frees prompt_len + pos KV tokens.
 - Draft time of a `linear` proposer (EAGLE): the linear draft form with the copy's input length and
   the batch KV *as updated by the copies before it in the same step* (the reference updates KV
-  inside its per-copy loop). Of a `verify_fraction` proposer (n-gram): fraction x verify time,
+  inside its per-copy loop). The reference charges it on every step, even one proposing nothing (its
+  oracle at acc_len 1); policies that are not reference policies (`reference_pricing = False`, the
+  adaptive ones) are charged only on steps that propose. Of a `verify_fraction` proposer (n-gram): fraction x verify time,
   except that a copy with input length 1 has none. Combine (>= 2 proposers): fraction x verify time
   on every step, whatever was proposed (a quirk of the reference, replicated here only).
 - n-gram fixed-k: where its acc_len is 1 a copy found no match with probability 1 - p, proposing
@@ -101,5 +103,6 @@ def _draft_per_copy(rt, traj, policy, costs, b, verify, tokens, proposing, kv, p
     form = forms[0]
     if isinstance(form, LinearCost):
         delta = np.where(traj.finishes, -(prompt_s + traj.position), traj.committed)
-        return form(tokens / b, kv + delta * (b - 1) / 2.0)
+        draft = form(tokens / b, kv + delta * (b - 1) / 2.0)
+        return draft if policy.reference_pricing else np.where(traj.k > 0, draft, 0.0)
     return form(verify) * np.where(traj.k > 0, proposing / b, 0.0)

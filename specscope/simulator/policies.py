@@ -11,7 +11,9 @@ What a policy may read (`StepView`):
 - `batch_size`, `batch_kv`: the batch the step runs in (set only for policies with
   `batch_aware = True`; others get None, which lets the serve replay schedule requests without a
   step loop);
-- `trace`: the replay trace, for per-position signals a policy may use (e.g. draft confidence).
+- `trace`: the replay trace, for per-position signals a policy may use (e.g. draft confidence);
+- `replicated`: True in paper mode, where each row stands for `batch_size` identical copies of its
+  request forming their own batch (`batch_kv` is then that row's batch KV).
 Stateful policies keep per-request state, reset by `reset(num_requests)` and updated by
 `observe(view, proposal, committed)` after every step. A policy that decides from the view's row
 alone (no state, no batch) says `memoryless = True`; the replay may then ask it about all positions
@@ -45,6 +47,7 @@ class StepView:
     batch_size: int | None = None  # batch size B (batch-aware policies only)
     batch_kv: np.ndarray | None = None  # [n] KV tokens held by each sequence's batch (batch-aware only)
     trace: Any = None  # the ReplayTrace, for per-position signals
+    replicated: bool = False  # paper mode: each row is batch_size identical copies, a batch of their own
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,9 @@ class Policy:
     name: str = ""
     batch_aware: ClassVar[bool] = False  # reads view.batch_size / view.batch_kv
     memoryless: ClassVar[bool] = False  # decides from (request, position, acc_len there) alone: no state
+    # Paper mode prices the policy exactly as the published simulator does, quirks included (a linear
+    # draft is charged on every step, even one proposing nothing). False: charged only where k > 0.
+    reference_pricing: ClassVar[bool] = True
 
     def __init__(self, proposers: tuple[str, ...]):
         self.proposers = tuple(proposers)
@@ -117,24 +123,45 @@ class PolicySpec:
 
     pattern: str  # regular expression over the policy name
     usage: str  # how the name is written, for error messages
-    build: Callable[[tuple[str, ...], re.Match], Policy]
+    build: Callable[[tuple[str, ...], re.Match, Any], Policy]  # (proposers, match, cost model or None)
     supports: Callable[[tuple[str, ...], re.Match], bool]  # proposer sets it applies to
+    needs_costs: bool = False  # build needs the cost model
 
 
 POLICIES: dict[str, PolicySpec] = {
     "fixed": PolicySpec(
         r"fixed-(\d+)",
         "fixed-K (K >= 0 drafts per step; one proposer)",
-        lambda props, m: FixedK(props, int(m.group(1))),
+        lambda props, m, costs: FixedK(props, int(m.group(1))),
         lambda props, m: len(props) == 1 or int(m.group(1)) == 0,
     ),
     "oracle": PolicySpec(
         r"oracle",
         "oracle (with several proposers: oracle combine)",
-        lambda props, m: Oracle(props),
+        lambda props, m, costs: Oracle(props),
         lambda props, m: True,
     ),
+    "adaptive": PolicySpec(
+        r"adaptive",
+        "adaptive (k per request and step from its acceptance history and the cost model; one proposer)",
+        lambda props, m, costs: _adaptive(props, costs, "adaptive"),
+        lambda props, m: len(props) == 1,
+        needs_costs=True,
+    ),
+    "adaptive-combine": PolicySpec(
+        r"adaptive-combine",
+        "adaptive-combine (proposer and k per request and step; two or more proposers)",
+        lambda props, m, costs: _adaptive(props, costs, "adaptive-combine"),
+        lambda props, m: len(props) >= 2,
+        needs_costs=True,
+    ),
 }
+
+
+def _adaptive(proposers, costs, name) -> Policy:
+    from specscope.simulator.adaptive import Adaptive  # it imports this module
+
+    return Adaptive(proposers, costs, name)
 
 
 def _match(name: str) -> tuple[PolicySpec, re.Match]:
@@ -146,26 +173,33 @@ def _match(name: str) -> tuple[PolicySpec, re.Match]:
     raise SpecscopeError(f"Unknown policy '{name}'. Available: {usages}")
 
 
+def scope(name: str) -> str:
+    """How the policy family of `name` is written and which proposer sets it takes."""
+    return _match(name)[0].usage
+
+
 def check_policy_name(name: str) -> None:
     """Raise the registry error for a name no policy family recognises."""
     _match(name)
 
 
 def supports(name: str, proposers) -> bool:
-    """Whether policy `name` applies to this proposer set (fixed-K > 0 needs exactly one proposer)."""
+    """Whether policy `name` applies to this proposer set (fixed-K > 0 and adaptive need one proposer)."""
     spec, m = _match(name)
     return spec.supports(tuple(proposers), m)
 
 
-def make_policy(name: str, proposers) -> Policy:
-    """Build policy `name` for a proposer set, e.g. make_policy('fixed-3', ('eagle',))."""
+def make_policy(name: str, proposers, costs=None) -> Policy:
+    """Build policy `name` for a proposer set, e.g. make_policy('fixed-3', ('eagle',)); `costs`: a CostModel."""
     proposers = tuple(proposers)
     spec, m = _match(name)
+    if spec.needs_costs and costs is None:
+        raise SpecscopeError(f"policy '{name}' needs a cost model")
     if not spec.supports(proposers, m):
         raise SpecscopeError(
             f"policy '{name}' does not apply to proposers {','.join(proposers)}: {spec.usage}"
         )
-    return spec.build(proposers, m)
+    return spec.build(proposers, m, costs)
 
 
 def plain_decoding(proposers) -> Policy:

@@ -24,7 +24,8 @@ import numpy as np
 from specscope.costs import CostModel
 from specscope.errors import SpecscopeError
 from specscope.simulator.paper import paper_replay
-from specscope.simulator.policies import Policy, check_policy_name, make_policy, plain_decoding, supports
+from specscope.simulator.policies import (Policy, check_policy_name, make_policy, plain_decoding, scope,
+                                          supports)
 from specscope.simulator.replay_trace import ReplayTrace
 from specscope.simulator.result import ReplayResult
 from specscope.simulator.serve import serve_replay
@@ -48,8 +49,9 @@ COLUMNS = [
     "speedup", "sd_throughput", "ar_throughput", "mean_acc_len", "acceptance_rate",
     "verify_share", "draft_share", "overhead_share", "wasted_verify_share",
     "sd_time_s", "ar_time_s", "sd_mean_latency_s", "ar_mean_latency_s",
-    "requests", "generated_tokens", "ngram_match_prob", "seed",
+    "requests", "generated_tokens", "ngram_match_prob", "seed", "gap_recovered",
 ]
+FIXED = re.compile(r"fixed-\d+")
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def plan(proposer_sets: Sequence[tuple[str, ...]], policies: Sequence[str]) -> t
             if supports(name, pset):
                 pairs.append((pset, name))
             else:
-                skipped.append(Skipped(",".join(pset), name, "fixed-K proposes from one proposer"))
+                skipped.append(Skipped(",".join(pset), name, f"not for this proposer set: {scope(name)}"))
     return pairs, skipped
 
 
@@ -119,12 +121,13 @@ def validate(traces, proposer_sets, policies, batch_sizes, costs: CostModel, mod
         raise SpecscopeError(f"--ngram-match-prob must be a probability in [0, 1], got {override}")
     pairs, _ = plan(proposer_sets, policies)
     if not pairs:
-        raise SpecscopeError("no policy applies to the given proposer sets (fixed-K needs a single proposer)")
+        raise SpecscopeError("no policy applies to the given proposer sets (fixed-K and adaptive need a single "
+                             "proposer, adaptive-combine two or more)")
     for trace in traces:
         for pset in proposer_sets:
             trace.require_proposers(pset)
     for pset, name in pairs:
-        if make_policy(name, pset).speculates:
+        if make_policy(name, pset, costs).speculates:
             for proposer in pset:
                 costs.draft(proposer)
 
@@ -175,7 +178,7 @@ def run_sweep(
             plain_traj = run_trajectory(rt, plain, match)
             plain_results: dict[int, ReplayResult] = {}
             for name in psets_pairs:
-                policy = make_policy(name, pset)
+                policy = make_policy(name, pset, costs)
                 traj = None if policy.batch_aware else run_trajectory(rt, policy, match)
                 for b in batch_sizes:
                     if b not in plain_results:
@@ -187,7 +190,32 @@ def run_sweep(
                                      p_ngram if NGRAM in pset else None, seed, rt.num_requests))
                     if on_progress is not None:
                         on_progress()
+    add_gap_recovered(rows)
     return rows
+
+
+def add_gap_recovered(rows: list[dict]) -> None:
+    """Set each row's `gap_recovered` = (policy - best fixed-k) / (oracle - best fixed-k), on speedups.
+
+    Compared within the same trace, mode, cost model and batch size. Best fixed-k: the best fixed-K
+    row of the run whose proposers are all in the row's proposer set (for a combined set: the better
+    single proposer's best fixed-k); oracle: the oracle row of the same proposer set. None (an empty
+    cell) when either is missing or the oracle does not beat the best fixed-k.
+    """
+    def cell(r):
+        return r["trace"], r["mode"], r["cost_model"], r["batch_size"]
+
+    oracle = {(cell(r), r["proposers"]): r["speedup"] for r in rows if r["policy"] == "oracle"}
+    fixed: dict[tuple, list[tuple[set, float]]] = {}
+    for r in rows:
+        if FIXED.fullmatch(r["policy"]):
+            fixed.setdefault(cell(r), []).append((set(r["proposers"].split(",")), r["speedup"]))
+    for r in rows:
+        members = set(r["proposers"].split(","))
+        best = max((s for ps, s in fixed.get(cell(r), []) if ps <= members), default=None)
+        top = oracle.get((cell(r), r["proposers"]))
+        gap = None if best is None or top is None else top - best
+        r["gap_recovered"] = (r["speedup"] - best) / gap if gap is not None and gap > 1e-12 else None
 
 
 def count_configs(proposer_sets, policies, batch_sizes, num_traces: int) -> int:
@@ -222,4 +250,5 @@ def _row(label, trace, pset, policy, b, mode, costs, sd: ReplayResult, ar: Repla
         "generated_tokens": sd.generated_tokens,
         "ngram_match_prob": p_ngram,
         "seed": seed,
+        "gap_recovered": None,  # filled by add_gap_recovered once the whole sweep is in
     }

@@ -90,6 +90,7 @@ def run_trajectory(
             batch_size=batch_size if aware else None,
             batch_kv=batch_size * (rt.prompt_len[active] + pos) if aware else None,
             trace=rt,
+            replicated=aware,
         )
         proposal = policy.propose(view)
         k, q = check_proposal(proposal, n, len(rt.proposers), policy)

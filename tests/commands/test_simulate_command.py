@@ -110,3 +110,20 @@ def test_specdecode_bench_file_in_paper_mode(tmp_path):
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["output"] is None and summary["configs"] == (2 + 2 + 1) * 2
     assert "p = 0.4" in result.stderr  # the published n-gram match probability for cnn
+
+
+@pytest.mark.parametrize("mode", ["serve", "paper"])
+def test_simulate_runs_the_adaptive_policies_with_gap_recovered(trace_file, tmp_path, mode):
+    out = tmp_path / "adaptive.csv"
+    result = run_cli("simulate", trace_file, "--proposers", "eagle", "ngram,eagle", "--policies", "fixed-1", "fixed-3",
+                     "oracle", "adaptive", "adaptive-combine", "--batch-sizes", "1", "8", "--mode", mode, "-o", out)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(out.open()))
+    got = {(r["proposers"], r["policy"]) for r in rows}
+    assert ("eagle", "adaptive") in got and ("ngram,eagle", "adaptive-combine") in got
+    assert ("ngram,eagle", "adaptive") not in got  # adaptive takes one proposer; noted on stderr
+    assert "skipped adaptive for ngram,eagle" in result.stderr
+    for r in rows:
+        if r["policy"] in ("adaptive", "adaptive-combine", "oracle"):
+            assert r["gap_recovered"] != ""
+    assert all(float(r["gap_recovered"]) == 1.0 for r in rows if r["policy"] == "oracle")

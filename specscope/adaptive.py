@@ -1,0 +1,268 @@
+"""Adaptive speculation: estimate each sequence's acceptance online and pick (proposer, k) per step.
+
+One torch-free module shared by the simulator policies (`specscope/simulator/adaptive.py`) and the
+engine (`specscope/engine/adaptive.py`), so the two cannot drift. Only what is known when a step is
+decided is used: the sequence's own past outcomes, the batch (size, KV tokens) and the cost model.
+
+Estimator (`AcceptanceEstimate`), per sequence and proposer. Model: the first draft token is
+accepted with probability `first`, every later one (given the previous was) with probability
+`cont`, so a step proposing k >= 1 drafts commits in expectation
+
+    E(k) = 1 + first * (1 + cont + ... + cont^(k - 1))          (E(0) = 1: a plain decode step)
+
+Two rates rather than one because acceptance is bursty: an n-gram proposer either copies a long
+span or misses at once, which a single per-token rate cannot express. What a step teaches (greedy
+chain verification): proposing k and accepting a (committing a + 1) is one trial of `first`
+(success iff a >= 1) and, when a >= 1, a - 1 successes of `cont` plus one failure iff a < k
+(a = k is censored: no failure seen). `first` is kept separately for two states: "hot" (the
+proposer's last step on this sequence accepted all its drafts — the text is in a run the proposer
+predicts well, e.g. copying) and "cold" (anything else). Every rate is a decayed Beta estimate:
+
+    successes <- decay * successes + s      failures <- decay * failures + f
+    rate       = (successes + prior_weight * prior_mean) / (successes + failures + prior_weight)
+
+Steps that do not run a proposer decay its cold counts too (s = f = 0), so an estimate that once
+talked the policy out of speculating drifts back to the prior and the proposer is tried again.
+Parameters (`AdaptiveParams`): prior_mean 0.5, prior_weight 1, decay 0.85 (about seven steps of
+memory), k_cap 20. They are settings, not fitted constants; benchmarks/bench_adaptive.py measures them.
+
+Decision. Step time under the cost model (`specscope/costs.py`, serve pricing) for a batch of n
+decoding sequences with choices (p_i, k_i):
+
+    T = c_fixed + c_tok * sum(k_i + 1) + c_kv * KV + overhead
+        + for every proposer that runs: linear  d_fixed + d_tok * sum_{i: p_i = p, k_i > 0}(k_i + 1) + d_kv * KV
+                                        fraction f * T_target
+
+and the expected tokens are sum E_i(p_i, k_i). `choose_batch` maximises sum E / T, the batch's
+expected committed tokens per second: for each set of proposers allowed to run, Dinkelbach's
+iteration (rate lambda; each sequence maximises E_i - lambda * its marginal time; repeat) finds the
+exact optimum of that ratio, and the best set wins. k = 0 (no speculation) is chosen whenever drafts
+cost more time than they are expected to save — e.g. a large, compute-bound batch.
+`choose_replicated` is the same objective for paper mode, where each row stands for B identical
+copies forming their own batch. Proposer switching costs are not modelled (0 in the presets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from specscope.costs import CostModel, LinearCost
+
+DEFAULT_K_CAP = 20
+COLD, HOT = 0, 1
+
+
+@dataclass(frozen=True)
+class AdaptiveParams:
+    """Estimator and decision parameters (see the module docstring)."""
+
+    prior_mean: float = 0.5  # acceptance probability assumed before any observation
+    prior_weight: float = 4.0  # how many observations the pooled prior is worth
+    decay: float = 0.85  # weight of the past per step (memory ~ 1 / (1 - decay) steps)
+    pool_decay: float = 0.9  # weight of the past per step for the pooled (all-sequence) first-draft counts
+    k_cap: int = DEFAULT_K_CAP  # most drafts per step
+
+
+class AcceptanceEstimate:
+    """Running acceptance estimates per (sequence, proposer), from censored chain-verification outcomes."""
+
+    def __init__(self, num_proposers: int, params: AdaptiveParams = AdaptiveParams()):
+        self.num_proposers, self.params = num_proposers, params
+        self.reset(0)
+
+    def reset(self, num_sequences: int) -> None:
+        """Forget everything (pooled counts too); room for `num_sequences` sequences (rows)."""
+        shape, cap = (num_sequences, self.num_proposers), self.params.k_cap
+        self.first_s, self.first_f = np.zeros(shape + (2,)), np.zeros(shape + (2,))  # per state COLD/HOT
+        self.hot = np.zeros(shape, dtype=np.int64)  # HOT: the proposer's last step accepted all its drafts
+        self.pool_s, self.pool_f = np.zeros((self.num_proposers, 2)), np.zeros((self.num_proposers, 2))
+        self.at_risk = np.zeros((self.num_proposers, cap))  # [P, j]: steps that had drafts 1..j accepted and a j+1-th
+        self.stopped = np.zeros((self.num_proposers, cap))  # [P, j]: ... whose j+1-th draft was rejected
+
+    def clear(self, rows) -> None:
+        """A new sequence takes these rows (engine slots); pooled counts stay."""
+        for arr in (self.first_s, self.first_f, self.hot):
+            arr[rows] = 0
+
+    def outlook(self, rows: np.ndarray, k_cap: int) -> "Outlook":
+        """What a step of these rows can expect, for k = 0 .. k_cap drafts (the decision's input)."""
+        p = self.params
+        rows = np.asarray(rows, dtype=np.int64)
+        pool = (self.pool_s + p.prior_mean) / (self.pool_s + self.pool_f + 1.0)  # [P, 2], worth one observation
+        s, f = self.first_s[rows], self.first_f[rows]  # [n, P, 2]
+        first = (s + p.prior_weight * pool[None]) / (s + f + p.prior_weight)
+        cont = (self.at_risk - self.stopped + p.prior_mean) / (self.at_risk + 1.0)
+        return Outlook(first, cont[:, :k_cap], self.hot[rows])
+
+    def observe(self, rows: np.ndarray, proposer: np.ndarray, k: np.ndarray, accepted: np.ndarray) -> None:
+        """Record one step of these rows: k drafts from `proposer` (k = 0: none ran), a of them accepted."""
+        rows, proposer, k, accepted = (np.asarray(x, dtype=np.int64) for x in (rows, proposer, k, accepted))
+        d = self.params.decay
+        idle = np.ones((len(rows), self.num_proposers), dtype=bool)
+        ran = k > 0
+        idle[np.flatnonzero(ran), proposer[ran]] = False
+        ir, iq = np.nonzero(idle)  # proposers that did not run: the sequence's cold counts fade to the pool
+        self.first_s[rows[ir], iq, COLD] *= d
+        self.first_f[rows[ir], iq, COLD] *= d
+        self.hot[rows[ir], iq] = COLD
+        r, q, k, a = rows[ran], proposer[ran], k[ran], np.minimum(accepted[ran], k[ran])
+        state = self.hot[r, q]
+        self.first_s[r, q, state] = d * self.first_s[r, q, state] + (a >= 1)
+        self.first_f[r, q, state] = d * self.first_f[r, q, state] + (a == 0)
+        self.pool_s *= self.params.pool_decay
+        self.pool_f *= self.params.pool_decay
+        np.add.at(self.pool_s, (q, state), (a >= 1).astype(np.float64))
+        np.add.at(self.pool_f, (q, state), (a == 0).astype(np.float64))
+        j = np.arange(self.params.k_cap)[None, :]
+        risk = (j >= 1) & (j <= np.minimum(a, k - 1)[:, None])  # drafts 1..j accepted and a (j+1)-th proposed
+        stop = (j == a[:, None]) & (a < k)[:, None] & (j >= 1)
+        np.add.at(self.at_risk, q, risk.astype(np.float64))
+        np.add.at(self.stopped, q, stop.astype(np.float64))
+        self.hot[r, q] = np.where(a == k, HOT, COLD)
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """Acceptance model of n sequences for the decision: two states, first-draft and continuation rates."""
+
+    first: np.ndarray  # [n, P, 2] P(first draft accepted) in state COLD / HOT
+    cont: np.ndarray  # [P, K] index j >= 1: P(draft j + 1 accepted | drafts 1..j were); column 0 unused
+    state: np.ndarray  # [n, P] the state each sequence is in now, per proposer
+
+    @property
+    def k_cap(self) -> int:
+        return self.cont.shape[1]
+
+    def tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """(tokens, full) [n, P, 2, K + 1]: expected tokens committed by k drafts per state, and P(all k accepted)."""
+        cont = self.cont
+        survive = np.cumprod(np.concatenate([np.ones((len(cont), 1)), cont[:, 1:]], axis=1), axis=1)  # [P, K]
+        tail = np.concatenate([np.zeros((len(cont), 1)), np.cumsum(survive, axis=1)], axis=1)  # [P, K + 1]
+        tokens = 1.0 + self.first[..., None] * tail[None, :, None, :]
+        full = self.first[..., None] * np.concatenate([np.zeros((len(cont), 1)), survive], axis=1)[None, :, None, :]
+        return tokens, full
+
+    def expected(self) -> np.ndarray:
+        """[n, P, K + 1] expected tokens a step now commits with k drafts (the current state's row)."""
+        tokens, _ = self.tables()
+        return np.take_along_axis(tokens, self.state[:, :, None, None], axis=2)[:, :, 0, :]
+
+
+def plan_scores(outlook: Outlook, step_cost: np.ndarray, rate) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Long-run (tokens, cost) per step of each k for the state a sequence is in, and the k it implies now.
+
+    Plans: in HOT, the k maximising tokens - rate * cost of that step (myopic); in COLD, any k, scored
+    over the long run: a COLD step whose k drafts are all accepted turns the sequence HOT, where it
+    stays while its HOT steps are fully accepted. This values a probe that finds a run the proposer
+    predicts well (e.g. text to copy) even where the probe alone does not pay. A HOT sequence's
+    entries are its one-step values. step_cost: [..., K + 1], broadcast against [n, P].
+    rate: tokens per second used to trade tokens against seconds (scalar or [n, 1]).
+    Returns (tokens, cost) [n, P, K + 1] indexed by the k proposed now.
+    """
+    tokens, full = outlook.tables()  # [n, P, 2, K + 1]
+    cost = np.broadcast_to(np.asarray(step_cost, dtype=np.float64), tokens[:, :, 0, :].shape)
+    rate = np.asarray(rate, dtype=np.float64).reshape(-1, 1) if np.ndim(rate) else rate
+    hot_pick = np.argmax(tokens[:, :, HOT, :] - (rate[..., None] if np.ndim(rate) else rate) * cost, axis=-1)  # [n, P]
+    take = lambda arr: np.take_along_axis(arr, hot_pick[..., None], -1)  # [n, P, 1]
+    hot_tokens, hot_cost = take(tokens[:, :, HOT, :]), take(cost)
+    stay = np.minimum(take(full[:, :, HOT, :]), 1.0 - 1e-9)
+    go = full[:, :, COLD, :]  # [n, P, K + 1]
+    share = go / (go + 1.0 - stay)  # long-run share of HOT steps under the plan (k_cold = k, k_hot)
+    cold_tokens = (1 - share) * tokens[:, :, COLD, :] + share * hot_tokens
+    cold_cost = (1 - share) * cost + share * hot_cost
+    is_hot = (outlook.state == HOT)[..., None]
+    return np.where(is_hot, tokens[:, :, HOT, :], cold_tokens), np.where(is_hot, cost, cold_cost), hot_pick
+
+
+@dataclass(frozen=True)
+class _DraftTerms:
+    """A proposer's draft cost split into what the decision needs."""
+
+    fixed: float  # once per step when it runs (linear: d_fixed + d_kv * KV; fraction: f * base target)
+    per_draft: float  # per draft token (linear: d_tok; fraction: f * c_tok)
+    per_sequence: float  # once per drafting sequence (linear: d_tok for its last committed token)
+
+
+def _draft_terms(costs: CostModel, proposers, kv: float, base_target: float) -> list[_DraftTerms]:
+    out = []
+    for name in proposers:
+        form = costs.draft(name)
+        if isinstance(form, LinearCost):
+            out.append(_DraftTerms(form.c_fixed + form.c_kv * kv, form.c_tok, form.c_tok))
+        else:
+            out.append(_DraftTerms(form.fraction * base_target, form.fraction * costs.target.c_tok, 0.0))
+    return out
+
+
+def choose_batch(outlook: Outlook, costs: CostModel, proposers, kv: float) -> tuple[np.ndarray, np.ndarray]:
+    """(k [n], proposer [n]) maximising the batch's long-run expected committed tokens per second.
+
+    Serve pricing (module docstring). Per sequence and proposer, every two-state plan (k_cold, k_hot)
+    is scored by its long-run tokens and marginal seconds per step; Dinkelbach's iteration over the
+    batch ratio sum(tokens) / (base + sum(marginal)) picks one plan per sequence, for each set of
+    proposers allowed to run; each sequence then proposes its plan's k for the state it is in.
+    """
+    n, num_p = outlook.state.shape
+    width = outlook.k_cap + 1
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    tgt, ks = costs.target, np.arange(width)
+    base_target = tgt.c_fixed + tgt.c_tok * n + tgt.c_kv * kv
+    base = base_target + costs.overhead
+    terms = _draft_terms(costs, proposers, kv, base_target)
+    marg = np.array([np.where(ks > 0, (tgt.c_tok + t.per_draft) * ks + t.per_sequence, 0.0) for t in terms])  # [P, K+1]
+    best, best_rate = (np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)), n / base
+    rows = np.arange(n)
+    for subset in range(1, 2 ** num_p):
+        allowed = np.array([(subset >> q) & 1 for q in range(num_p)], dtype=bool)
+        fixed = base + sum(t.fixed for t, a in zip(terms, allowed) if a)
+        rate, choice = n / fixed, (np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64))
+        for _ in range(30):  # Dinkelbach: the rate rises to the optimum of sum(tokens) / (fixed + sum(cost))
+            tokens, cost, _ = plan_scores(outlook, marg[None], rate)
+            tokens = np.where(allowed[None, :, None] | (ks == 0), tokens, -np.inf).reshape(n, -1)
+            cost = cost.reshape(n, -1)
+            pick = np.argmax(tokens - rate * cost, axis=1)
+            new_rate = float(np.sum(tokens[rows, pick])) / (fixed + float(np.sum(cost[rows, pick])))
+            if new_rate <= rate * (1 + 1e-12):
+                break
+            rate, choice = new_rate, (pick % width, pick // width)
+        k, p = choice
+        used = np.unique(p[k > 0])
+        score = rate * fixed / (fixed - sum(t.fixed for t, a in zip(terms, allowed) if a)
+                                + sum(terms[q].fixed for q in used))
+        if score > best_rate * (1 + 1e-12):
+            best, best_rate = (k.astype(np.int64), np.where(k > 0, p, 0).astype(np.int64)), score
+    return best
+
+
+def choose_replicated(outlook: Outlook, costs: CostModel, proposers, kv: np.ndarray,
+                      copies: int) -> tuple[np.ndarray, np.ndarray]:
+    """(k [n], proposer [n]) when each row is `copies` identical sequences forming their own batch (paper mode).
+
+    kv: [n] each row's batch KV. Per row, the two-state plan (and proposer) with the highest long-run
+    copies * tokens / seconds, a step with k drafts costing T(copies * (k + 1), KV) + draft + overhead.
+    """
+    n, num_p = outlook.state.shape
+    width = outlook.k_cap + 1
+    kv = np.broadcast_to(np.asarray(kv, dtype=np.float64), (n,))
+    ks = np.arange(width, dtype=np.float64)
+    tokens = copies * (ks + 1)  # [K + 1]
+    target = costs.target(tokens[None, :], kv[:, None])  # [n, K + 1]
+    step = np.empty((n, num_p, width))
+    for q, name in enumerate(proposers):
+        form = costs.draft(name)
+        draft = form(tokens[None, :], kv[:, None]) if isinstance(form, LinearCost) else form(target)
+        step[:, q, :] = target + np.where(ks > 0, draft, 0.0) + costs.overhead
+    rate = np.full(n, copies / (target[:, 0] + costs.overhead))  # plain decoding's rate per row
+    for _ in range(30):  # per row: Dinkelbach on copies * tokens / time
+        tokens, time, _ = plan_scores(outlook, step, rate[:, None] / copies)
+        pick = np.argmax((tokens - rate[:, None, None] / copies * time).reshape(n, -1), axis=1)
+        flat_t, flat_s = tokens.reshape(n, -1)[np.arange(n), pick], time.reshape(n, -1)[np.arange(n), pick]
+        new_rate = np.maximum(copies * flat_t / flat_s, rate)
+        if np.all(new_rate <= rate * (1 + 1e-12)):
+            break
+        rate = new_rate
+    p, k = pick // width, pick % width
+    return k.astype(np.int64), np.where(k > 0, p, 0).astype(np.int64)
