@@ -26,6 +26,8 @@ COMMAND_MODULES = [
     "specscope.commands.run",
     "specscope.commands.trace",
     "specscope.commands.profile",
+    "specscope.commands.train_head",
+    "specscope.commands.sweep",
 ]
 
 app = typer.Typer(

@@ -238,10 +238,10 @@ def bleu_vs_ratio(per_request: pd.DataFrame, per_bin: pd.DataFrame, ngram: str, 
 
 def simulated_speedup(simulation: pd.DataFrame) -> Figure:
     """Simulated speedup against batch size: a panel per trace, a colour per proposer, a marker per
-    policy; oracle solid, fixed-k dashed."""
+    policy; oracle solid, fixed-k dashed, adaptive dash-dot."""
     traces = sorted(simulation["trace"].unique())
     fig, axes = _panels(len(traces), width=6.0, height=4.2)
-    styles = {"oracle": "-", "fixed": "--", "combine": "-."}
+    styles = {"oracle": "-", "fixed": "--", "combine": "-.", "adaptive": "-."}
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     colours = {p: palette[i % len(palette)] for i, p in enumerate(sorted(simulation["proposers"].unique()))}
     marker_cycle = "os^vDP*Xph"

@@ -272,11 +272,13 @@ def derive_simulation_columns(table: pd.DataFrame, traces: list[Trace] = ()) -> 
 
 
 def policy_kind(policy: str, proposers: str = "") -> str:
-    """`fixed`, `oracle` or `combine` for the simulator's policy names; other names pass through.
+    """`fixed`, `oracle`, `combine` or `adaptive` for the simulator's policy names; other names pass through.
 
     `oracle` over several proposers (`ngram,eagle`) is the oracle combine.
     """
     name = policy.lower()
+    if name.startswith("adaptive"):  # adaptive, adaptive-combine: deployable policies, not bounds
+        return "adaptive"
     if "combine" in name:
         return "combine"
     if name.startswith("oracle"):

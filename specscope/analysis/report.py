@@ -190,8 +190,30 @@ def _recommendation(study: Study, runs: pd.DataFrame) -> Section:
         if table["oracle_speedup"].isna().any():
             settings += (" A blank oracle bound: simulation.csv has no oracle row for that workload and batch "
                          "size (simulate a trace of that workload at that batch size).")
+    note = _adaptive_note(study.simulation)
+    if note:
+        section.blocks.append(Block(f"<p>{html.escape(note)}</p>"))
     section.blocks.append(Block(f"<p class='settings'>{html.escape(settings)}</p>"))
     return section
+
+
+def _adaptive_note(sim: pd.DataFrame | None) -> str:
+    """Where the simulated adaptive policy beats the best fixed k of the same proposer(s), trace and mode."""
+    if sim is None or "policy_kind" not in sim or not (sim["policy_kind"] == "adaptive").any():
+        return ""
+    keys = ["trace", "mode", "batch_size", "proposers"]
+    fixed = sim[sim["policy_kind"] == "fixed"].groupby(keys)["speedup"].max()
+    wins = []
+    for _, row in sim[sim["policy_kind"] == "adaptive"].iterrows():
+        key = tuple(row[k] for k in keys)
+        names = set(metrics.proposer_names(row["proposers"]))
+        best = fixed[[i for i in fixed.index if i[:3] == key[:3] and set(metrics.proposer_names(i[3])) <= names]]
+        if len(best) and row["speedup"] > best.max():
+            wins.append(f"{row['workload']} {row['proposers']} batch {row['batch_size']} ({row['mode']}): "
+                        f"{row['speedup']:.2f}x vs {best.max():.2f}x")
+    if not wins:
+        return "Simulated adaptive policies do not beat the best fixed k in any cell of simulation.csv."
+    return "Simulated adaptive beats the best fixed k in " + "; ".join(wins) + "."
 
 
 def _measured_speedup(study: Study, runs: pd.DataFrame, counter) -> Section:
@@ -362,7 +384,7 @@ def _simulated(study: Study, counter) -> Section:
     if sim is None:
         section.missing = _no_simulation()
         return section
-    rows = sim[sim["policy_kind"].isin(["fixed", "oracle"]) & sim["proposers"].map(metrics.single_proposer)]
+    rows = sim[sim["policy_kind"].isin(["fixed", "oracle", "adaptive"]) & sim["proposers"].map(metrics.single_proposer)]
     if rows.empty:
         section.missing = "simulation.csv has no fixed-k or oracle rows for a single proposer."
         return section
@@ -370,7 +392,8 @@ def _simulated(study: Study, counter) -> Section:
         figures.simulated_speedup(rows),
         "Simulated speedup over autoregressive decoding against batch size, replaying each trace through "
         "the cost model; solid = oracle policy (proposes exactly acc_len - 1: the proposer's upper bound), "
-        "dashed = fixed-k; one panel per trace. " + html.escape(simulation_settings(study, sim))))
+        "dashed = fixed-k, dash-dot = adaptive (k per request and step from its acceptance so far and the "
+        "cost model: deployable); one panel per trace. " + html.escape(simulation_settings(study, sim))))
     return section
 
 

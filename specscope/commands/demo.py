@@ -1,42 +1,35 @@
-"""`specscope demo [-o DIR]`: simulate the shipped trace end to end and print the speedup table.
+"""`specscope demo [-o DIR]`: the whole study on this machine, from measurements to the HTML report.
 
-Runs the real simulator (serve mode, the published Llama-3.1-8B/H100 cost model) on
-`specscope/data/demo_trace.jsonl` — a small SYNTHETIC trace made by `scripts/make_demo_trace.py` until
-the engine records real ones — for n-gram, EAGLE and their combination, fixed-k and oracle policies,
-batch sizes 1 to 128. Writes DIR/simulation.csv (default DIR: specscope-out) and ends with one JSON line.
+Runs the shipped sweep `specscope/configs/demo.toml` (= `specscope sweep specscope/configs/demo.toml
+-o DIR`): the embedded default model on the bundled code-edit, chat and math workloads; none, ngram
+and a self-draft at k = 3 and batch sizes 1, 4 and 16; per-position traces; a profile and the
+fitted cost model; simulation of fixed-k, oracle and oracle combine at batch sizes 1-128; and
+DIR/report.html (default DIR: specscope-out). Aimed at about 6 minutes on an idle 2-core CPU; running it again
+resumes (finished cells are kept). Prints the report's path; the last line is JSON.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
 
-from specscope.commands.simulate import (DEFAULT_BATCH_SIZES, DEFAULT_COST_MODEL, DEFAULT_POLICIES,
-                                         simulate_and_report)
-from specscope.simulator.sweep import MODES, SERVE
+from specscope.configs import DEMO_CONFIG
 
-DEMO_TRACE = Path(__file__).resolve().parent.parent / "data" / "demo_trace.jsonl"
 DEFAULT_OUT = Path("specscope-out")
 
 
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
-        out_dir: Path = typer.Option(DEFAULT_OUT, "-o", "--out", help="Folder for the results."),
-        mode: str = typer.Option(SERVE, "--mode", help=f"Replay mode: {' or '.join(MODES)}."),
+        out_dir: Path = typer.Option(DEFAULT_OUT, "-o", "--out", "--output", help="Study folder (resumed if it exists)."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="List the demo's steps and which are done; run nothing."),
     ) -> None:
-        """Simulate the shipped demo trace (fixed-k, oracle, combine; batch sizes 1-128)."""
-        simulate_and_report(
-            [DEMO_TRACE],
-            ["ngram", "eagle", "ngram,eagle"],
-            DEFAULT_POLICIES,
-            DEFAULT_BATCH_SIZES,
-            DEFAULT_COST_MODEL,
-            mode,
-            None,
-            42,
-            None,
-            out_dir / "simulation.csv",
-            command="demo",
-        )
+        """Measure, trace, profile, simulate and report on the default model (about 6 minutes on 2 CPU cores)."""
+        from specscope.commands.sweep import run_sweep
+
+        result = run_sweep(DEMO_CONFIG, out_dir, dry_run=dry_run, command="demo")
+        if "report" in result:
+            print(f"open {result['report']}")
+        print(json.dumps(result), flush=True)

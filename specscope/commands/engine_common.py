@@ -31,7 +31,16 @@ DraftModelOpt = Annotated[
     typer.Option(
         "--draft-model",
         help="Draft for --method draft: 'self:L' (the target's first L layers; default self:8) or a model "
-        "path sharing the target's tokenizer.",
+        "path sharing the target's tokenizer. For --method eagle/eagle3/mtp: a head folder (ours from "
+        "`specscope train-head`, or a published EAGLE / EAGLE-3 checkpoint; default: the head shipped for the target).",
+    ),
+]
+TreeOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--tree",
+        help="Draft a static tree DxB instead of a chain (--method draft): a full B-ary tree of D levels counting "
+        "the last committed token, e.g. 3x2 = 2 + 4 = 6 draft tokens verified in one pass. Overrides --k.",
     ),
 ]
 NgramMinOpt = Annotated[int, typer.Option("--ngram-min", min=1, help="Shortest n-gram the ngram proposer matches.")]
@@ -119,8 +128,24 @@ def build_requests(prompts, tokenizer, chat, max_new_tokens):
     ]
 
 
+def check_tree(spec: str | None, method: str):
+    """The TreeSpec of `--tree` (None without one); one-line error for a bad spec or a method that cannot branch."""
+    if spec is None:
+        return None
+    from specscope.engine.proposers import PROPOSERS
+    from specscope.engine.tree import parse_tree
+
+    tree = parse_tree(spec)
+    if method in PROPOSERS and not PROPOSERS[method].supports_tree:
+        raise SpecscopeError(
+            f"--tree {spec}: method '{method}' proposes a single continuation and cannot draft a tree; "
+            "use --method draft (or drop --tree)"
+        )
+    return tree
+
+
 def proposer_options(method: str, k: int, temperature: float, top_p: float, ngram_min: int, ngram_max: int,
-                     draft_model: str | None, device) -> "ProposerOptions":
+                     draft_model: str | None, device, tree: str | None = None) -> "ProposerOptions":
     from specscope.engine.proposers import PROPOSERS, ProposerOptions
     from specscope.errors import unknown_name
 
@@ -134,4 +159,4 @@ def proposer_options(method: str, k: int, temperature: float, top_p: float, ngra
         raise SpecscopeError(f"--top-p {top_p} must be in (0, 1]")
     check_ngram(ngram_min, ngram_max)
     return ProposerOptions(k=k, temperature=temperature, top_p=top_p, ngram_min=ngram_min, ngram_max=ngram_max,
-                           draft_model=draft_model, device=str(device))
+                           draft_model=draft_model, device=str(device), tree=check_tree(tree, method))

@@ -7,6 +7,10 @@
            greedy matching or rejection sampling                   (sample)
            commit accepted + bonus tokens, clip at stops, advance the caches (overhead)
 
+With `EngineConfig.tree` (`--tree DxB`) the proposer drafts a static tree (`Proposal.parents`): the
+verify forward scores all its nodes at once with a tree attention mask (`tree.py`), verification keeps
+the longest accepted root-to-leaf path, and the path's K/V are moved to consecutive cache positions.
+
 `--method none` is the same loop with a proposer that never drafts, so the baseline and the SD
 methods share every line but the proposer. Greedy SD output equals plain greedy decoding token for
 token; sampled SD output is distributed as plain sampling (see `verify.py`).
@@ -29,7 +33,9 @@ from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
 from specscope.engine.sampling import sampling_probs
 from specscope.engine.scheduler import Request, Scheduler, Sequence
 from specscope.engine.timing import StepClock, StepRecord
-from specscope.engine.verify import verify_greedy, verify_rejection
+from specscope.engine.tree import TreeSpec, chunk_parents
+from specscope.engine.verify import verify_greedy, verify_rejection, verify_tree_greedy, verify_tree_rejection
+from specscope.errors import SpecscopeError
 
 
 @dataclass
@@ -40,6 +46,7 @@ class EngineConfig:
     temperature: float = 0.0  # 0 = greedy
     top_p: float = 1.0
     seed: int = 0
+    tree: TreeSpec | None = None  # static draft tree (tree.py): the proposer drafts tree.num_nodes per step; None = chain of k
 
 
 # logits: [rows, V] rows of all sequences concatenated (num_draft[b] + 1 per sequence)
@@ -52,6 +59,25 @@ def scatter_rows(flat: torch.Tensor, num_draft: torch.Tensor, K: int) -> torch.T
     return padded
 
 
+def tree_chunks(chunks, num_draft: list[int], parents: torch.Tensor) -> list[np.ndarray]:
+    """Chunk parents (`tree.chunk_parents`) of each verification chunk: committed tokens, then the draft tree."""
+    parents = parents.cpu().numpy()
+    return [chunk_parents(len(c) - n, parents[b, :n]) if n else None for b, (c, n) in enumerate(zip(chunks, num_draft))]
+
+
+def path_rows(num_chain: int, path: list[int]) -> np.ndarray:
+    """Chunk rows of the committed tokens' last chain token and the accepted path (root first)."""
+    return np.array([num_chain - 1] + [num_chain + j for j in path], dtype=np.int64)
+
+
+def proposer_features(out, index: int, layers=()) -> torch.Tensor:
+    """Features of chunk `index` a hidden-state proposer reads: the last hidden state [n, H], or the
+    outputs of `layers` concatenated [n, len(layers) * H] (EAGLE-3's low/mid/high features)."""
+    if not layers:
+        return out.hidden[index]
+    return torch.cat([out.layer_hidden[layer][index] for layer in layers], dim=-1)
+
+
 class Engine:
     """Continuous-batching SD engine over a `DecoderModel` and one proposer."""
 
@@ -59,6 +85,14 @@ class Engine:
         if config.k < 0:
             raise ValueError("k must be >= 0")
         self.model, self.proposer, self.config = model, proposer, config
+        if config.tree is not None and not proposer.supports_tree:
+            raise SpecscopeError(
+                f"--tree {config.tree.label}: method '{proposer.name}' proposes a single continuation and cannot "
+                "draft a tree; use --method draft (or drop --tree)"
+            )
+        self.draft_budget = config.k if config.tree is None else config.tree.num_nodes  # draft tokens per step
+        # target layers whose outputs the proposer reads as features (EAGLE-3); () = the last hidden state
+        self.feature_layers = tuple(getattr(proposer, "hidden_layers", ()))
         self.stop_ids = np.array(sorted(set(int(t) for t in stop_token_ids)), dtype=np.int64)
         self.device = model.device
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
@@ -69,7 +103,7 @@ class Engine:
 
     def _setup(self, requests: list[Request]) -> None:
         cfg = self.config
-        extra = cfg.k + 1
+        extra = self.draft_budget + 1
         self.scheduler = Scheduler(requests, cfg.batch_size, cfg.max_new_tokens, self.model.config.max_position, extra)
         fitting = [self.scheduler.capacity(r) for r in requests if self.scheduler.check(r) is None]
         max_len = max(fitting, default=1)
@@ -107,7 +141,7 @@ class Engine:
             ProposerInput(
                 slots=slots,
                 contexts=[s.context for s in seqs],
-                max_draft=[0 if p else cfg.k for p in prefill],
+                max_draft=[0 if p else self.draft_budget for p in prefill],
                 generator=self.generator,
                 hidden=[s.hidden for s in seqs] if self.proposer.needs_hidden else None,
             )
@@ -117,11 +151,17 @@ class Engine:
         num_draft = proposal.num_draft.tolist()
         drafts = proposal.draft_ids.cpu().numpy()
         chunks = [np.concatenate((s.context[s.cached :], drafts[b, :n])) for b, (s, n) in enumerate(zip(seqs, num_draft))]
-        out = self.model.forward_chunks(cache, slots, chunks, num_logits=[n + 1 for n in num_draft])
+        starts = [s.cached for s in seqs]  # cache index of each chunk's first token
+        trees = None if proposal.parents is None else tree_chunks(chunks, num_draft, proposal.parents)
+        out = self.model.forward_chunks(cache, slots, chunks, num_logits=[n + 1 for n in num_draft], trees=trees,
+                                        hidden_layers=self.feature_layers)
         clock.lap("verify")
 
-        num_accepted, tokens = self._verify(out.logits, proposal)
-        accepted, tokens = num_accepted.tolist(), tokens.cpu().numpy()
+        if trees is None:
+            num_accepted, tokens = self._verify(out.logits, proposal)
+            accepted, tokens, paths = num_accepted.tolist(), tokens.cpu().numpy(), None
+        else:
+            accepted, tokens, paths = self._verify_tree(out.logits, proposal)
         clock.lap("sample")
 
         committed = accepted_total = 0
@@ -134,8 +174,16 @@ class Engine:
             committed += kept
             seq.cached = seq.length - 1  # K/V of every committed token but the newest
             cache.lengths[seq.slot] = seq.cached
+            rows = None if trees is None or trees[b] is None else path_rows(len(chunks[b]) - num_draft[b], paths[b])
+            if rows is not None:  # tree: move the accepted path's K/V from chunk offsets to consecutive positions
+                src, dst = starts[b] + rows[1:], starts[b] + rows[0] + np.arange(1, len(rows))
+                if not np.array_equal(src, dst):
+                    cache.move(seq.slot, src, dst)
             if self.proposer.needs_hidden:
-                seq.hidden = out.hidden[b][: accepted[b] + 1]
+                feats = proposer_features(out, b, self.feature_layers)
+                fed = len(chunks[b]) - num_draft[b]  # committed tokens in the chunk: their features, then the accepted drafts'
+                seq.hidden = (feats[: fed + accepted[b]] if rows is None
+                              else torch.cat((feats[: fed - 1], feats[torch.from_numpy(rows)])))
         self.scheduler.retire()
         seconds = clock.stop()
         self.steps.append(
@@ -150,6 +198,27 @@ class Engine:
                 committed=committed,
             )
         )
+
+    def _verify_tree(self, logits: list[torch.Tensor], proposal: Proposal):
+        """Tree verification, one sequence at a time; returns (accepted [B], tokens [B, K+1], paths [B])."""
+        cfg = self.config
+        num = proposal.num_draft.tolist()
+        drafts, parents = proposal.draft_ids.cpu().numpy(), proposal.parents.cpu().numpy()
+        tokens = np.zeros((len(num), drafts.shape[1] + 1), dtype=np.int64)
+        paths = []
+        if cfg.temperature == 0:
+            target = torch.cat(logits).argmax(dim=-1).cpu().numpy()
+            offsets = np.cumsum([0] + [n + 1 for n in num])
+        for b, n in enumerate(num):
+            if cfg.temperature == 0:
+                path, toks = verify_tree_greedy(target[offsets[b] : offsets[b + 1]], drafts[b, :n], parents[b, :n])
+            else:
+                q = None if proposal.draft_probs is None else proposal.draft_probs[b, :n].to(self.device)
+                p = sampling_probs(logits[b], cfg.temperature, cfg.top_p)
+                path, toks = verify_tree_rejection(p, drafts[b, :n], parents[b, :n], q, self.generator)
+            tokens[b, : len(toks)] = toks
+            paths.append(path)
+        return [len(p) for p in paths], tokens, paths
 
     def _verify(self, logits: list[torch.Tensor], proposal: Proposal):
         """Greedy or rejection-sampling verification of the step's drafts; returns (num_accepted [B], tokens [B, K+1])."""

@@ -97,10 +97,17 @@ class ChunkBatch:
     mask: torch.Tensor | None  # [B, 1, groups * q_len, kv_len] bool, True = may attend; None = attend to all
     cos: torch.Tensor | None = None  # [N, head_dim // 2] rotary tables, set by the model
     sin: torch.Tensor | None = None
+    # Draft trees (see tree.py); None for chunks that are all plain causal runs.
+    rope_positions: torch.Tensor | None = None  # [N] rotary position when it differs from the cache index
+    visible: torch.Tensor | None = None  # [N, W] host int64: keys each token sees (the CPU kernels read it)
 
 
-def pack_chunks(cache: KVCache, slots: Sequence[int], chunks, groups: int, device, padded: bool = True) -> ChunkBatch:
-    """Lay out ragged chunks as packed token rows plus (if `padded`) the padded-attention indices and mask."""
+def pack_chunks(cache: KVCache, slots: Sequence[int], chunks, groups: int, device, padded: bool = True,
+                trees=None) -> ChunkBatch:
+    """Lay out ragged chunks as packed token rows plus (if `padded`) the padded-attention indices and mask.
+
+    `trees[i]`: parents of chunk i's tokens when it holds a draft tree (`tree.chunk_layout`), else None.
+    """
     slots = [int(s) for s in slots]
     if len(slots) != len(chunks) or not slots:
         raise ValueError(f"need one slot per chunk and at least one chunk (got {len(slots)} slots, {len(chunks)} chunks)")
@@ -126,6 +133,11 @@ def pack_chunks(cache: KVCache, slots: Sequence[int], chunks, groups: int, devic
     positions = starts_t[chunk_of] + offset
     slots_t = torch.tensor(slots)
     consecutive = slots == list(range(slots[0], slots[0] + B))
+    layout = None
+    if trees is not None and any(t is not None for t in trees):
+        from specscope.engine.tree import chunk_layout
+
+        layout = chunk_layout(starts, lens, trees)
 
     pad_rows = mask = None
     if padded:
@@ -135,6 +147,9 @@ def pack_chunks(cache: KVCache, slots: Sequence[int], chunks, groups: int, devic
         j = torch.arange(q_len)
         q_pos = starts_t[:, None] + torch.minimum(j[None, :], lens_t[:, None] - 1)  # [B, q_len]
         mask = torch.arange(kv_len)[None, None, :] <= q_pos[:, :, None]  # [B, q_len, kv_len]
+        for b, anc in enumerate(layout.masks if layout is not None else ()):
+            if anc is not None:  # a tree token sees the prefix, its ancestors and itself
+                mask[b, : lens[b], starts[b] : ends[b]] = torch.from_numpy(anc)
         if bool(mask.all()):
             mask = None  # every query sees every key: let attention skip the mask
         else:
@@ -152,6 +167,8 @@ def pack_chunks(cache: KVCache, slots: Sequence[int], chunks, groups: int, devic
         slot_index=slots_t.to(device),
         pad_rows=None if pad_rows is None else pad_rows.to(device),
         mask=mask,
+        rope_positions=None if layout is None else torch.from_numpy(layout.rope_positions).to(device),
+        visible=None if layout is None else torch.from_numpy(layout.visible),
     )
 
 
@@ -355,6 +372,7 @@ class DecoderModel(nn.Module):
         num_layers: int | None = None,
         hidden_layers: Sequence[int] = (),
         num_logits: Sequence[int | None] | None = None,
+        trees: Sequence | None = None,
     ) -> ChunkOutput:
         """Run chunk i (tokens of the sequence in `slots[i]`) at positions `cache.lengths[slot] ...`.
 
@@ -363,6 +381,8 @@ class DecoderModel(nn.Module):
         `hidden_layers`: also return the output of these layers (before the final norm).
         `num_logits[i]`: compute logits only for the last n tokens of chunk i (None = all), e.g. 1 for a
         prefill whose earlier positions need no prediction; the head is a large share of the work.
+        `trees[i]`: parents of chunk i's tokens when it is a draft tree (see `tree.py`): each token is
+        written at its chunk offset, rotated by its depth and sees the prefix plus its ancestors only.
         """
         L = num_layers or self.config.num_layers
         if not 1 <= L <= self.config.num_layers:
@@ -371,9 +391,10 @@ class DecoderModel(nn.Module):
             raise ValueError(f"cache has {cache.num_layers} layers but the forward runs {L}")
         ops = self.ops()
         groups = self.config.num_heads // self.config.num_kv_heads
-        batch = pack_chunks(cache, slots, chunks, groups, self.device, padded=ops.needs_padding)
+        batch = pack_chunks(cache, slots, chunks, groups, self.device, padded=ops.needs_padding, trees=trees)
         x = self.embed(batch.tokens)
-        batch.cos, batch.sin = rope_cos_sin(self.inv_freq, batch.positions, x.dtype)
+        rope_at = batch.positions if batch.rope_positions is None else batch.rope_positions
+        batch.cos, batch.sin = rope_cos_sin(self.inv_freq, rope_at, x.dtype)
         wanted, layer_out = set(hidden_layers), {}
         for i in range(L):
             x = self.layers[i](x, ops, *cache.layer(i), batch)

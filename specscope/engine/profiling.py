@@ -80,14 +80,29 @@ def profile_proposer(proposer: Proposer, name: str, vocab: int, device, batch_si
             for k in ks:
                 for slot in range(B):
                     proposer.reset(slot)
-                proposer.propose(ProposerInput(list(range(B)), [t[:C] for t in tokens], [k] * B))  # fills caches
+                feats = _random_features(proposer, B, C + reps + 2, device)
+                first = [t[:C] for t in tokens]
+                proposer.propose(ProposerInput(list(range(B)), first, [k] * B, hidden=_hidden(feats, first)))  # fills caches
 
                 def call(rep):
                     contexts_now = [t[: C + 2 + rep] for t in tokens]  # one new (bonus) token per call
-                    proposer.propose(ProposerInput(list(range(B)), contexts_now, [k] * B))
+                    proposer.propose(ProposerInput(list(range(B)), contexts_now, [k] * B, hidden=_hidden(feats, contexts_now)))
 
                 seconds = median_seconds(call, reps, sync)
                 yield _row(f"draft:{name}", B * k, B * C, B * (k + 1), seconds, B, k, C)
+
+
+def _random_features(proposer: Proposer, B: int, n: int, device):
+    """Stand-in target features [n, dim] per sequence for proposers that read hidden states (None otherwise)."""
+    if not proposer.needs_hidden:
+        return None
+    gen = torch.Generator().manual_seed(7)
+    return [torch.randn(n, proposer.feature_dim, generator=gen).to(device) for _ in range(B)]
+
+
+def _hidden(feats, contexts):
+    """Features of every context token but the newest (what the engine hands over, and more)."""
+    return None if feats is None else [f[: len(c) - 1] for f, c in zip(feats, contexts)]
 
 
 def profile_step_phases(model, batch_sizes, num_new: int = 16, context: int = 64) -> Iterator[dict]:

@@ -43,8 +43,12 @@ def common_prefix(a: np.ndarray, b: np.ndarray) -> int:
     return int(differ[0]) if differ.size else n
 
 
-def acc_lengths(proposer: Proposer, seqs: list[Sequence], k_max: int) -> list[np.ndarray]:
-    """acc_len at every output position of each finished sequence, for one proposer (greedy target)."""
+def acc_lengths(proposer: Proposer, seqs: list[Sequence], k_max: int, features=None) -> list[np.ndarray]:
+    """acc_len at every output position of each finished sequence, for one proposer (greedy target).
+
+    `features[r]`: the target's features of every token of sequence r, for proposers that read hidden
+    states (`sequence_features`); each call hands over those of the context's tokens but the newest.
+    """
     R = len(seqs)
     fulls = [s.context for s in seqs]  # prompt + output
     prompt_lens = [s.prompt_len for s in seqs]
@@ -71,7 +75,8 @@ def acc_lengths(proposer: Proposer, seqs: list[Sequence], k_max: int) -> list[np
             want.append(_want(len(chains[r]), min(k_max, G[r] - i - 1), keep_chain))
         while ask:  # a shift-consistent chain is extended in rounds; anything else drafts once
             contexts = [fulls[r][: prompt_lens[r] + i + len(chains[r])] for r in ask]
-            proposal = proposer.propose(ProposerInput(slots=ask, contexts=contexts, max_draft=want))
+            hidden = None if features is None else [features[r][: len(c) - 1] for r, c in zip(ask, contexts)]
+            proposal = proposer.propose(ProposerInput(slots=ask, contexts=contexts, max_draft=want, hidden=hidden))
             num, drafts = proposal.num_draft.tolist(), proposal.draft_ids.cpu().numpy()
             again, again_want = [], []
             for row, r in enumerate(ask):
@@ -101,6 +106,22 @@ def _want(have: int, cap: int, extendable: bool) -> int:
     return min(cap - have, max(1, have)) if extendable else cap - have
 
 
+def sequence_features(model, proposer: Proposer, seqs: list[Sequence]):
+    """Per sequence, the target's features of all its tokens (one teacher-forced pass), for proposers
+    that read hidden states; None for the others."""
+    if not proposer.needs_hidden or not seqs:
+        return None
+    from specscope.engine.engine import proposer_features
+
+    layers = tuple(getattr(proposer, "hidden_layers", ()))
+    feats = []
+    for s in seqs:
+        cache = model.new_cache(1, len(s.context))
+        out = model.forward_chunks(cache, [0], [s.context], hidden_layers=layers, num_logits=[1])
+        feats.append(proposer_features(out, 0, layers))
+    return feats
+
+
 def collect_traces(
     model,
     proposers: dict[str, Proposer],
@@ -121,7 +142,7 @@ def collect_traces(
         finished = {s.request.id: s for s in engine.generate(group)}
         seqs = [finished[r.id] for r in group]
         ok = [s for s in seqs if not s.error]
-        values = {name: acc_lengths(p, ok, k_max) for name, p in proposers.items()}
+        values = {name: acc_lengths(p, ok, k_max, sequence_features(model, p, ok)) for name, p in proposers.items()}
         by_id = {s.request.id: {name: values[name][j] for name in proposers} for j, s in enumerate(ok)}
         for s in seqs:
             yield s, by_id.get(s.request.id, {})

@@ -1,4 +1,4 @@
-"""Chain verification of draft tokens: greedy matching and rejection sampling.
+"""Verification of draft tokens: greedy matching and rejection sampling, for chains and (below) draft trees.
 
 Terms (DESIGN.md glossary). A step proposes up to k **draft tokens** per sequence; the target scores
 the sequence's last committed token plus its drafts in one forward pass, giving k + 1 target
@@ -94,3 +94,73 @@ def verify_rejection(
     tokens = torch.cat([draft_ids, draft_ids.new_zeros(B, 1)], dim=1)
     tokens[rows, num_accepted] = bonus
     return num_accepted, tokens
+
+
+# ---------------------------------------------------------------------------------------------
+# Tree verification. A step's drafts form a tree (`tree.py`): draft j hangs under draft parents[j],
+# or under the root (the last committed token) when parents[j] = -1. Row 0 of the target's output
+# scores the root, row j + 1 scores draft j. Verification walks down from the root, accepting at most
+# one child per node, and keeps the longest accepted root-to-leaf path plus the bonus token.
+# Both verifiers take one sequence and return (path, tokens): the accepted draft nodes, root to leaf,
+# and the committed tokens (the accepted drafts, then the bonus).
+
+
+# target_ids: [n + 1] target argmax per row; draft_ids, parents: [n]
+def verify_tree_greedy(target_ids, draft_ids, parents):
+    """Greedy tree walk: at each node accept the child whose token is the target's argmax there.
+
+    Example: root children [5, 7], 7's children [8, 9]; target argmax root 7, at '7' 9, at '9' 4
+    -> path = the nodes '7', '9'; tokens [7, 9, 4] (4 is the bonus).
+    """
+    from specscope.engine.tree import children_lists
+
+    target_ids = [int(t) for t in target_ids]
+    kids, cur, path = children_lists(parents), -1, []
+    while True:
+        want = target_ids[cur + 1]
+        nxt = next((j for j in kids[cur] if int(draft_ids[j]) == want), None)
+        if nxt is None:
+            break
+        path.append(nxt)
+        cur = nxt
+    return path, [int(draft_ids[j]) for j in path] + [target_ids[cur + 1]]
+
+
+# target_probs: [n + 1, V] target distribution p per row; draft_ids, parents: [n]
+# draft_probs: [n, V] the distribution q each draft was drawn from (siblings drawn i.i.d. share one q),
+#              or None for deterministic drafts (each sibling a distinct token, q one-hot)
+def verify_tree_rejection(target_probs, draft_ids, parents, draft_probs, generator):
+    """Multi-draft recursive rejection sampling (SpecInfer, Miao et al. 2024; Chen et al. 2023).
+
+    At a node with target distribution p, try its children in order: accept child x with probability
+    min(1, p(x)/q(x)) and descend into it; on a rejection replace p by normalize(max(p - q, 0)) and try
+    the next sibling. When every child is rejected (or the node is a leaf) draw the bonus from the
+    current p. Each committed token is then distributed exactly as a sample from the target's p.
+    """
+    from specscope.engine.tree import children_lists
+
+    kids, cur, path = children_lists(parents), -1, []
+    device = target_probs.device
+    while True:
+        p, chosen = target_probs[cur + 1], None
+        for j in kids[cur]:
+            x = int(draft_ids[j])
+            q = None if draft_probs is None else draft_probs[j]
+            q_x = 1.0 if q is None else float(q[x])
+            u = float(torch.rand((), generator=generator, device=device))
+            if u * q_x < float(p[x]):
+                chosen = j
+                break
+            if q is None:
+                residual = p.clone()
+                residual[x] = 0.0
+            else:
+                residual = (p - q).clamp(min=0.0)
+            mass = residual.sum()
+            p = residual / mass if float(mass) > 0 else p  # no mass left only by rounding: keep p
+        if chosen is None:
+            break
+        path.append(chosen)
+        cur = chosen
+    bonus = int(torch.multinomial(p, 1, generator=generator))
+    return path, [int(draft_ids[j]) for j in path] + [bonus]

@@ -98,7 +98,7 @@ def test_greedy_sd_run_matches_plain_run(tiny, plain_run, tmp_path, extra):
     "extra,message",
     [
         (["--k", -1, "--method", "ngram"], "--k -1"),
-        (["--method", "bogus"], "Unknown method 'bogus'. Available: draft, ngram, none"),
+        (["--method", "bogus"], "Unknown method 'bogus'. Available: draft, eagle, eagle3, mtp, ngram, none"),
         (["--method", "draft", "--draft-model", "self:3"], "self-draft needs 1 <= L < 3"),
         (["--method", "ngram", "--ngram-min", 5, "--ngram-max", 3], "--ngram-min 5"),
         (["--temperature", -1], "--temperature"),
@@ -170,8 +170,8 @@ def test_trace_equals_plain_and_is_readable(tiny, plain_run, tmp_path):
 
 
 def test_trace_bad_input(tiny, tmp_path):
-    result = cli("trace", "--model", tiny["model"], "--workload", tiny["prompts"], "--proposers", "ngram,eagle", "-o", tmp_path / "t")
-    assert result.returncode == 2 and "Unknown method 'eagle'" in result.stderr
+    result = cli("trace", "--model", tiny["model"], "--workload", tiny["prompts"], "--proposers", "ngram,medusa", "-o", tmp_path / "t")
+    assert result.returncode == 2 and "Unknown method 'medusa'" in result.stderr
     result = cli("trace", "--model", tiny["model"], "--workload", tiny["prompts"], "--k-max", 0, "-o", tmp_path / "t")
     assert result.returncode == 2 and "--k-max" in result.stderr
     assert not (tmp_path / "t").exists()

@@ -4,6 +4,7 @@
 //   silu_mul        silu(gate) * up of a fused [gate | up] row
 //   rope_attention  q/k norm (Qwen3, optional), rotary embedding, KV-cache write and causal attention
 //                   of packed ragged tokens, each token reading its own sequence's cache slot
+//                   (rope_attention_tree: the same, each token seeing only the keys it lists: draft trees)
 //
 // Design rule for all of them: a row's result depends only on that row's inputs, never on how many
 // rows share the call, the tiling or the thread count. Speculative decoding relies on it: the same
@@ -334,7 +335,10 @@ at::Tensor silu_mul(const at::Tensor& gu) {
 // Attention over a slot KV cache.
 
 // Softmax-weighted sum of `len` value rows (stride D) with weights p (unnormalised), times `inv`.
-inline void weighted_values(const float* p, int64_t len, const float* v, int64_t D, float inv, float* out) {
+// Then, continuing the same accumulators, `extra` more rows v + idx[e] * D with weights p[len + e]
+// (a tree token's ancestors): the sum runs over keys in one order whatever their cache layout.
+inline void weighted_values(const float* p, int64_t len, const float* v, int64_t D, float inv, float* out,
+                            const int64_t* idx = nullptr, int64_t extra = 0) {
   const __m256 vinv = _mm256_set1_ps(inv);
   for (int64_t d0 = 0; d0 < D; d0 += 64) {  // 8 independent accumulators of 8 lanes per pass
     const int64_t chunks = std::min<int64_t>(8, (D - d0) / 8);
@@ -345,6 +349,11 @@ inline void weighted_values(const float* p, int64_t len, const float* v, int64_t
       const float* vj = v + j * D + d0;
       for (int c = 0; c < chunks; ++c) acc[c] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8 * c), acc[c]);
     }
+    for (int64_t e = 0; e < extra; ++e) {
+      const __m256 pj = _mm256_set1_ps(p[len + e]);
+      const float* vj = v + idx[e] * D + d0;
+      for (int c = 0; c < chunks; ++c) acc[c] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8 * c), acc[c]);
+    }
     for (int c = 0; c < chunks; ++c) _mm256_storeu_ps(out + d0 + 8 * c, _mm256_mul_ps(acc[c], vinv));
   }
 }
@@ -353,10 +362,14 @@ inline void weighted_values(const float* p, int64_t len, const float* v, int64_t
 // cache_k/v: [S, G, L, D] one layer; slot/pos: [N] int64; cos/sin: [N, D / 2];
 // q_norm/k_norm: [D] or empty. Writes each token's rotated k and its v at (slot, pos), then each
 // token attends to positions 0..pos of its slot. Returns [N, H * D].
-at::Tensor rope_attention(const at::Tensor& qkv, at::Tensor cache_k, at::Tensor cache_v, const at::Tensor& slot,
-                          const at::Tensor& pos, const at::Tensor& cos, const at::Tensor& sin,
-                          const at::Tensor& q_norm, const at::Tensor& k_norm, double eps, int64_t H, int64_t G,
-                          double scale) {
+// `visible` (rope_attention_tree): [N, W] int64 per token, col 0 = P, then cache indices of further keys
+// (-1 padded): the token attends to positions 0..P-1 and then those keys, in that order, instead of
+// 0..pos. A draft-tree token sees the prefix and its ancestors; with keys in the same order as a chain
+// it gets exactly the result that token would get in plain decoding.
+at::Tensor rope_attention_impl(const at::Tensor& qkv, at::Tensor cache_k, at::Tensor cache_v, const at::Tensor& slot,
+                               const at::Tensor& pos, const at::Tensor& cos, const at::Tensor& sin,
+                               const at::Tensor& q_norm, const at::Tensor& k_norm, double eps, int64_t H, int64_t G,
+                               double scale, const at::Tensor* visible) {
   TORCH_CHECK(qkv.scalar_type() == at::kFloat && qkv.is_contiguous() && cache_k.scalar_type() == at::kFloat &&
                   cache_v.scalar_type() == at::kFloat && cache_k.is_contiguous() && cache_v.is_contiguous() &&
                   cos.is_contiguous() && sin.is_contiguous(),
@@ -373,6 +386,24 @@ at::Tensor rope_attention(const at::Tensor& qkv, at::Tensor cache_k, at::Tensor 
   float *kc = cache_k.data_ptr<float>(), *vc = cache_v.data_ptr<float>();
   for (int64_t n = 0; n < N; ++n)
     TORCH_CHECK(slots[n] >= 0 && slots[n] < S && poss[n] >= 0 && poss[n] < L, "rope_attention: slot/pos out of range");
+  const int64_t* vis = nullptr;
+  int64_t W = 0;
+  if (visible) {
+    TORCH_CHECK(visible->scalar_type() == at::kLong && visible->is_contiguous() && visible->dim() == 2 &&
+                    visible->size(0) == N && visible->size(1) >= 1,
+                "rope_attention_tree: visible must be contiguous int64 [N, W]");
+    vis = visible->data_ptr<int64_t>();
+    W = visible->size(1);
+    for (int64_t n = 0; n < N; ++n) {
+      TORCH_CHECK(vis[n * W] >= 0 && vis[n * W] <= L, "rope_attention_tree: prefix out of range");
+      bool any = vis[n * W] > 0;
+      for (int64_t w = 1; w < W && vis[n * W + w] >= 0; ++w) {
+        TORCH_CHECK(vis[n * W + w] < L, "rope_attention_tree: key index out of range");
+        any = true;
+      }
+      TORCH_CHECK(any, "rope_attention_tree: a token must see at least one key");
+    }
+  }
   const float feps = static_cast<float>(eps), fscale = static_cast<float>(scale);
 
   // 1. Keys (normed, rotated) and values of the new tokens into the cache.
@@ -398,7 +429,14 @@ at::Tensor rope_attention(const at::Tensor& qkv, at::Tensor cache_k, at::Tensor 
   at::parallel_for(0, N * G, 1, [&](int64_t b, int64_t e) {
     std::vector<float> q(group * D), tmp(D), scores;
     for (int64_t t = b; t < e; ++t) {
-      const int64_t n = t / G, g = t % G, len = poss[n] + 1;
+      const int64_t n = t / G, g = t % G;
+      int64_t len = poss[n] + 1, extra = 0;  // keys 0..len-1, then `extra` keys at idx[0..extra)
+      const int64_t* idx = nullptr;
+      if (vis) {
+        len = vis[n * W];
+        idx = vis + n * W + 1;
+        while (extra < W - 1 && idx[extra] >= 0) ++extra;
+      }
       const float* keys = kc + (slots[n] * G + g) * L * D;
       const float* values = vc + (slots[n] * G + g) * L * D;
       for (int64_t i = 0; i < group; ++i) {
@@ -409,22 +447,39 @@ at::Tensor rope_attention(const at::Tensor& qkv, at::Tensor cache_k, at::Tensor 
         }
         rope_row(qin, cp + n * (D / 2), sp + n * (D / 2), D, q.data() + i * D);
       }
-      if (static_cast<int64_t>(scores.size()) < group * len) scores.resize(group * len);
+      const int64_t total = len + extra;
+      if (static_cast<int64_t>(scores.size()) < group * total) scores.resize(group * total);
       for (int64_t i = 0; i < group; ++i) {
         const float* qi = q.data() + i * D;
-        float* s = scores.data() + i * len;
+        float* s = scores.data() + i * total;
         int64_t j = 0;
         for (; j + 4 <= len; j += 4) {
           const float* kj = keys + j * D;
           _mm_storeu_ps(s + j, _mm_mul_ps(dot4(qi, kj, kj + D, kj + 2 * D, kj + 3 * D, D), _mm_set1_ps(fscale)));
         }
         for (; j < len; ++j) s[j] = dot(qi, keys + j * D, D) * fscale;
-        exp_shifted(s, len, max_floats(s, len));
-        weighted_values(s, len, values, D, 1.0f / sum_floats(s, len), op + n * H * D + (g * group + i) * D);
+        for (int64_t e = 0; e < extra; ++e) s[len + e] = dot(qi, keys + idx[e] * D, D) * fscale;
+        exp_shifted(s, total, max_floats(s, total));
+        weighted_values(s, len, values, D, 1.0f / sum_floats(s, total), op + n * H * D + (g * group + i) * D, idx,
+                        extra);
       }
     }
   });
   return out;
+}
+
+at::Tensor rope_attention(const at::Tensor& qkv, at::Tensor cache_k, at::Tensor cache_v, const at::Tensor& slot,
+                          const at::Tensor& pos, const at::Tensor& cos, const at::Tensor& sin,
+                          const at::Tensor& q_norm, const at::Tensor& k_norm, double eps, int64_t H, int64_t G,
+                          double scale) {
+  return rope_attention_impl(qkv, cache_k, cache_v, slot, pos, cos, sin, q_norm, k_norm, eps, H, G, scale, nullptr);
+}
+
+at::Tensor rope_attention_tree(const at::Tensor& qkv, at::Tensor cache_k, at::Tensor cache_v, const at::Tensor& slot,
+                               const at::Tensor& pos, const at::Tensor& cos, const at::Tensor& sin,
+                               const at::Tensor& q_norm, const at::Tensor& k_norm, double eps, int64_t H, int64_t G,
+                               double scale, const at::Tensor& visible) {
+  return rope_attention_impl(qkv, cache_k, cache_v, slot, pos, cos, sin, q_norm, k_norm, eps, H, G, scale, &visible);
 }
 
 at::Tensor ggml_linear(const at::Tensor& x, const at::Tensor& w, int64_t qtype, int64_t out_features) {
@@ -460,6 +515,10 @@ TORCH_LIBRARY(specscope, m) {
   m.def(
       "rope_attention(Tensor qkv, Tensor(a!) cache_k, Tensor(b!) cache_v, Tensor slot, Tensor pos, Tensor cos, "
       "Tensor sin, Tensor q_norm, Tensor k_norm, float eps, int num_heads, int num_kv_heads, float scale) -> Tensor");
+  m.def(
+      "rope_attention_tree(Tensor qkv, Tensor(a!) cache_k, Tensor(b!) cache_v, Tensor slot, Tensor pos, Tensor cos, "
+      "Tensor sin, Tensor q_norm, Tensor k_norm, float eps, int num_heads, int num_kv_heads, float scale, "
+      "Tensor visible) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(specscope, CPU, m) {
@@ -467,4 +526,5 @@ TORCH_LIBRARY_IMPL(specscope, CPU, m) {
   m.impl("rms_norm", &rms_norm);
   m.impl("silu_mul", &silu_mul);
   m.impl("rope_attention", &rope_attention);
+  m.impl("rope_attention_tree", &rope_attention_tree);
 }

@@ -34,10 +34,13 @@ class CpuKernelOps:
         q_norm = _EMPTY if layer.q_norm is None else layer.q_norm.weight
         k_norm = _EMPTY if layer.k_norm is None else layer.k_norm.weight
         eps = 0.0 if layer.q_norm is None else layer.q_norm.eps
-        return self._ops.rope_attention(
+        args = (
             qkv.contiguous(), cache_k, cache_v, batch.token_slot, batch.positions, batch.cos, batch.sin,
             q_norm, k_norm, eps, layer.num_heads, layer.num_kv_heads, 1.0 / math.sqrt(layer.head_dim),
         )
+        if getattr(batch, "visible", None) is not None:  # draft trees: each token lists the keys it sees
+            return self._ops.rope_attention_tree(*args, batch.visible)
+        return self._ops.rope_attention(*args)
 
 
 _instance: list = []

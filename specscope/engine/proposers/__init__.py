@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput, ProposerOptions
 from specscope.engine.proposers.draft import DraftModelProposer
+from specscope.engine.proposers.eagle import Eagle3Proposer, EagleProposer
+from specscope.engine.proposers.mtp import MtpProposer
 from specscope.engine.proposers.ngram import NgramProposer
 from specscope.engine.proposers.none import NoProposer
 from specscope.errors import unknown_name
@@ -15,6 +17,9 @@ PROPOSERS: dict[str, type[Proposer]] = {
     NoProposer.name: NoProposer,
     NgramProposer.name: NgramProposer,
     DraftModelProposer.name: DraftModelProposer,
+    EagleProposer.name: EagleProposer,
+    Eagle3Proposer.name: Eagle3Proposer,
+    MtpProposer.name: MtpProposer,
 }
 
 

@@ -13,8 +13,9 @@ accepted: the context already says so.
 Extension points kept open:
 - `needs_hidden = True` makes the engine pass the target's last hidden states (`ProposerInput.hidden`)
   for proposers that read them (EAGLE-style heads).
-- A tree proposer would add parent indices to `Proposal` (a chain is parent j - 1); today every
-  proposal is a chain.
+- A proposer with `supports_tree = True` drafts a static tree when `ProposerOptions.tree` is set
+  and returns `Proposal.parents` (draft j hangs under draft parents[j], -1 = under the last committed
+  token; a chain is parent j - 1). `parents = None` is a chain. See `tree.py`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class ProposerOptions:
     ngram_min: int = 3
     ngram_max: int = 7
     draft_model: str | None = None  # 'self:L' (target's first L layers) or a model path
+    tree: object | None = None  # tree.TreeSpec: draft a static tree (proposers with supports_tree); None = chain of k
     device: str = "cpu"
 
 
@@ -58,6 +60,7 @@ class Proposal:
     num_draft: torch.Tensor  # [B] int64, real drafts per row (0 = no draft: a plain decode step)
     draft_probs: torch.Tensor | None = None  # [B, K, V] q the drafts were sampled from; None = deterministic
     extra: dict = field(default_factory=dict)  # proposer-specific diagnostics (e.g. confidences)
+    parents: torch.Tensor | None = None  # [B, K] int64 tree parent of each draft (-1 = the root); None = chain
 
     @staticmethod
     def from_lists(drafts: list[np.ndarray], device="cpu") -> "Proposal":
@@ -75,6 +78,7 @@ class Proposer:
 
     name: ClassVar[str] = ""
     needs_hidden: ClassVar[bool] = False
+    supports_tree: ClassVar[bool] = False  # can draft several candidates per position (`--tree`)
 
     # True when the draft is a pure function of the token context AND drafting after context + [d1]
     # continues the same chain (d2, d3, ...): a greedy draft model. Trace collection may then reuse a

@@ -12,6 +12,12 @@ chunk of the step's first draft forward, batched with every other sequence's cat
 
 Greedy (temperature 0) drafts are the draft's argmax and deterministic; otherwise each draft token is
 sampled from q = sampling_probs(draft logits) and q is returned for rejection sampling.
+
+With `--tree DxB` (`ProposerOptions.tree`, see `tree.py`) it drafts a full tree level by level, one
+draft forward per level: each node gets the draft's top-B tokens as children (greedy; most probable
+first), or B tokens drawn i.i.d. from q (sampling; each child's q is its parent's distribution).
+Level l's forward feeds every node drafted so far as one tree chunk after the context, so a tree step
+leaves nothing in the draft cache to reuse beyond the context itself.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ class DraftModelProposer(Proposer):
     """Drafts with a separate small model or the target's first L layers (`--draft-model`)."""
 
     name = "draft"
+    supports_tree = True
 
     def __init__(self, options, target=None, tokenizer=None):
         super().__init__(options)
@@ -73,6 +80,7 @@ class DraftModelProposer(Proposer):
         else:
             draft = load_draft(self.spec, target, tokenizer, options.device)
             self.model, self.num_layers, self.own_weights = draft, None, True
+        self.tree = options.tree  # tree.TreeSpec or None
         self.cache = None
         self.base: list[int] = []  # per slot: context length when it last drafted
         self.fed: list[np.ndarray] = []  # per slot: drafts written after that context
@@ -109,6 +117,8 @@ class DraftModelProposer(Proposer):
         B, K = len(batch.slots), max(batch.max_draft, default=0)
         if K == 0:
             return Proposal.from_lists([np.zeros(0, dtype=np.int64)] * B)
+        if self.tree is not None:
+            return self._propose_tree(batch)
         device, cache = self.model.device, self.cache
         slots = torch.tensor(batch.slots)
         ctx_lens = torch.tensor([len(c) for c in batch.contexts])
@@ -144,6 +154,52 @@ class DraftModelProposer(Proposer):
         cache.lengths[slots] = ctx_lens  # committed length; the fed drafts stay in the buffer for reuse
         num_draft = torch.minimum(max_draft, torch.tensor(K)).to(device)
         return Proposal(draft_ids, num_draft, draft_probs)
+
+
+    # logits: [R, V] -> children ids [R, branching], q [R, V] or None
+    def _children(self, logits: torch.Tensor, branching: int, generator):
+        if self.temperature == 0:
+            return logits.topk(branching, dim=-1).indices, None
+        q = sampling_probs(logits, self.temperature, self.top_p)
+        return torch.multinomial(q, branching, replacement=True, generator=generator), q
+
+    def _propose_tree(self, batch: ProposerInput) -> Proposal:
+        """Draft `self.tree` for every sequence with max_draft > 0 (the first max_draft nodes count)."""
+        tree, B, device, cache = self.tree, len(batch.slots), self.model.device, self.cache
+        T, branching, tree_parents = tree.num_nodes, tree.branching, tree.parents
+        slots = torch.tensor(batch.slots)
+        ctx_lens = torch.tensor([len(c) for c in batch.contexts])
+        valid = [reusable_prefix(c, self.base[s], self.fed[s]) for s, c in zip(batch.slots, batch.contexts)]
+        cache.lengths[slots] = torch.tensor(valid)
+        out = self.model.forward_chunks(cache, batch.slots, [c[v:] for c, v in zip(batch.contexts, valid)],
+                                        self.num_layers, num_logits=[1] * B)
+        cache.lengths[slots] = ctx_lens  # the catch-up is committed context; tree nodes go after it
+        active = [b for b in range(B) if batch.max_draft[b] > 0]
+        logits = torch.cat(out.logits)[torch.tensor(active, device=device)]  # [rows, V]: the root of each tree
+        draft_ids = torch.zeros(B, T, dtype=torch.long, device=device)
+        draft_probs = None
+        at = torch.tensor(active, device=device)
+        for level in tree.levels():
+            ids, q = self._children(logits, branching, batch.generator)  # [len(active) * parents, branching]
+            draft_ids[at, level.start : level.stop] = ids.reshape(len(active), len(level))
+            if q is not None:
+                if draft_probs is None:
+                    draft_probs = torch.zeros(B, T, q.shape[-1], device=device)
+                draft_probs[at, level.start : level.stop] = q.repeat_interleave(branching, dim=0).reshape(
+                    len(active), len(level), -1)
+            if level.stop == T:
+                break
+            # Score this level's nodes: feed the whole tree so far after the context (nodes sit at chunk offsets).
+            out = self.model.forward_chunks(
+                cache, [batch.slots[b] for b in active], list(draft_ids[at, : level.stop]), self.num_layers,
+                num_logits=[len(level)] * len(active), trees=[tree_parents[: level.stop]] * len(active),
+            )
+            logits = torch.cat(out.logits)
+        for b, slot in enumerate(batch.slots):
+            self.base[slot], self.fed[slot] = len(batch.contexts[b]), np.zeros(0, dtype=np.int64)
+        num_draft = torch.tensor([min(m, T) for m in batch.max_draft]).to(device)
+        parents = torch.from_numpy(tree_parents).to(device).expand(B, T).clone()
+        return Proposal(draft_ids, num_draft, draft_probs, parents=parents)
 
 
 def load_draft(spec: str, target, target_tokenizer, device):

@@ -1,0 +1,129 @@
+"""`--k adaptive`: a proposer that picks k (and, over several proposers, which one) per sequence and step.
+
+`AdaptiveProposer` wraps one or more proposers and asks `specscope.adaptive` — the same estimator
+and decision the simulator's `adaptive` / `adaptive-combine` policies use — what each decoding
+sequence should propose, under a cost model of this machine (`--cost-model`, fitted by
+`specscope profile` + `specscope fit-cost`). The engine runs it like any proposer: it caps k at the
+engine's `max_draft` (`run.ADAPTIVE_K_CAP`), and it learns what was accepted the way every proposer does,
+from the context: at the next step, the committed tokens after the drafted position show how many
+drafts were kept (their longest common prefix with the drafts; the bonus token differs from the
+first rejected draft). A proposer that returns fewer drafts than asked (an n-gram without a match)
+is charged for what it returned.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from specscope.adaptive import AcceptanceEstimate, AdaptiveParams, choose_batch
+from specscope.costs import CostModel
+from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
+
+
+def accepted_prefix(drafts: np.ndarray, context: np.ndarray, base: int) -> int:
+    """How many of `drafts` (proposed after `base` tokens of context) the context now holds."""
+    tail = context[base : base + len(drafts)]
+    differ = np.flatnonzero(tail != drafts[: len(tail)])
+    return int(differ[0]) if differ.size else len(tail)
+
+
+class AdaptiveProposer(Proposer):
+    """Chooses (proposer, k) per sequence and step with `specscope.adaptive.choose_batch`."""
+
+    name = "adaptive"
+
+    def __init__(self, proposers: dict[str, Proposer], costs: CostModel, params: AdaptiveParams = AdaptiveParams()):
+        super().__init__(next(iter(proposers.values())).options)
+        self.subs, self.costs, self.params = dict(proposers), costs, params
+        self.names = tuple(self.subs)
+        for name in self.names:
+            costs.draft(name)  # a clear error now if the cost model does not price this proposer
+        self.estimate = AcceptanceEstimate(len(self.names), params)
+        self.pending: dict[int, tuple[int, np.ndarray, int]] = {}  # slot -> (proposer, drafts, context length)
+
+    @property
+    def label(self) -> str:
+        return "adaptive(" + "+".join(p.label for p in self.subs.values()) + ")"
+
+    @property
+    def needs_hidden(self) -> bool:  # type: ignore[override]
+        return any(p.needs_hidden for p in self.subs.values())
+
+    def bind(self, num_slots: int, max_len: int) -> None:
+        for p in self.subs.values():
+            p.bind(num_slots, max_len)
+        self.estimate.reset(num_slots)
+        self.pending = {}
+
+    def reset(self, slot: int) -> None:
+        for p in self.subs.values():
+            p.reset(slot)
+        self.estimate.clear([slot])
+        self.pending.pop(slot, None)
+
+    def nbytes(self) -> int:
+        return sum(p.nbytes() for p in self.subs.values())
+
+    def _learn(self, batch: ProposerInput) -> None:
+        """Record the outcome of each sequence's previous step (what its context now shows)."""
+        rows, props, ks, accepted = [], [], [], []
+        for slot, ctx in zip(batch.slots, batch.contexts):
+            if slot not in self.pending:
+                continue
+            q, drafts, base = self.pending.pop(slot)
+            rows.append(slot)
+            props.append(q)
+            ks.append(len(drafts))
+            accepted.append(accepted_prefix(drafts, ctx, base) if len(drafts) else 0)
+        if rows:
+            self.estimate.observe(np.array(rows), np.array(props), np.array(ks), np.array(accepted))
+
+    def propose(self, batch: ProposerInput) -> Proposal:
+        self._learn(batch)
+        B = len(batch.slots)
+        cap = np.asarray(batch.max_draft, dtype=np.int64)
+        k, q = np.zeros(B, dtype=np.int64), np.zeros(B, dtype=np.int64)
+        decoding = np.flatnonzero(cap > 0)
+        if decoding.size:
+            slots = np.asarray(batch.slots)[decoding]
+            kv = float(sum(len(c) for c in batch.contexts))
+            outlook = self.estimate.outlook(slots, min(self.params.k_cap, int(cap.max())))
+            k_d, q_d = choose_batch(outlook, self.costs, self.names, kv)
+            k[decoding], q[decoding] = np.minimum(k_d, cap[decoding]), q_d
+        drafts = [np.zeros(0, dtype=np.int64)] * B
+        probs: dict[int, torch.Tensor] = {}
+        for index, name in enumerate(self.names):
+            rows = np.flatnonzero((k > 0) & (q == index))
+            if not rows.size:
+                continue
+            sub = self.subs[name].propose(ProposerInput(
+                slots=[batch.slots[r] for r in rows],
+                contexts=[batch.contexts[r] for r in rows],
+                max_draft=[int(k[r]) for r in rows],
+                generator=batch.generator,
+                hidden=[batch.hidden[r] for r in rows] if batch.hidden is not None else None,
+            ))
+            ids, num = sub.draft_ids.cpu().numpy(), sub.num_draft.cpu().numpy()
+            for j, r in enumerate(rows):
+                drafts[r] = ids[j, : num[j]].copy()
+                if sub.draft_probs is not None:
+                    probs[int(r)] = sub.draft_probs[j, : num[j]]
+        for r in decoding:
+            self.pending[batch.slots[r]] = (int(q[r]), drafts[r], len(batch.contexts[r]))
+        proposal = Proposal.from_lists(drafts)
+        if probs:
+            proposal.draft_probs = _stack_probs(proposal, probs)
+        return proposal
+
+
+def _stack_probs(proposal: Proposal, probs: dict[int, torch.Tensor]) -> torch.Tensor:
+    """[B, K, V] draft distributions: the sampled rows' own, one-hot for deterministic drafts."""
+    B, K = proposal.draft_ids.shape
+    some = next(iter(probs.values()))
+    out = torch.zeros(B, K, some.shape[-1], dtype=some.dtype, device=some.device)
+    ids = proposal.draft_ids.to(some.device)
+    out.scatter_(2, ids[:, :, None], 1.0)
+    for r, p in probs.items():
+        out[r, : p.shape[0]] = p
+    return out

@@ -1,0 +1,442 @@
+"""A sweep config (TOML): read it, validate it with one-line errors, expand it into steps.
+
+    model = "smollm2-135m"           # optional: a GGUF file, a Hugging Face folder; omitted = embedded default
+    workloads = ["code-edit", "chat"]  # registry names or prompt files (JSONL, relative to this file)
+    methods = ["none", "ngram", "draft"]   # `none` is required: speedups divide by it
+    k = [3]                          # draft tokens per step (one cell per k for each SD method)
+    batch_sizes = [1, 4, 16]
+    num_prompts = 8                  # or per batch size: num_prompts = { 1 = 4, 16 = 16 }
+    max_new_tokens = 64
+    draft_model = "self:12"          # for `draft`; also ngram_min, ngram_max, temperature, top_p, chat,
+                                     # seed, device, threads, quant
+
+    [trace]                          # per-position acceptance traces, one file per workload
+    proposers = ["ngram", "draft"]   # default: the SD methods
+    k_max = 20
+    num_prompts = 8                  # also max_new_tokens, batch_size, workloads
+
+    [profile]                        # step timings for the fitted cost model
+    batch_sizes = [1, 4, 16]         # also ks, contexts, reps, proposers
+
+    [simulate]                       # replay the traces through the cost model
+    policies = ["fixed-1", "fixed-3", "fixed-5", "oracle"]
+    proposers = ["ngram", "draft", "ngram,draft"]   # a comma combines (oracle over both = combine)
+    batch_sizes = [1, 2, 4, 8, 16, 32, 64, 128]
+    cost_model = "fitted"            # the [profile]'s fit, or a preset name / cost-model TOML path
+
+A config expands into steps: one measured cell per workload x method x k x batch size (`none`
+once per workload and batch size), one trace per workload, one profile. Each step carries the
+settings that determine its result; `state.py` stores them beside the output and re-runs a step
+whose settings changed. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from specscope.errors import SpecscopeError, unknown_name
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+BASELINE = "none"
+RUN, TRACE, PROFILE = "run", "trace", "profile"
+FITTED = "fitted"  # `[simulate] cost_model`: the cost model fitted from this sweep's profile
+
+ENGINE_DEFAULTS = {"model": None, "device": "cpu", "threads": None, "quant": "auto", "seed": 0}
+RUN_DEFAULTS = {
+    "workloads": None, "methods": [BASELINE, "ngram", "draft"], "k": [3], "batch_sizes": [1, 4, 16],
+    "num_prompts": 8, "max_new_tokens": 64, "draft_model": "self:8", "ngram_min": 3, "ngram_max": 7,
+    "temperature": 0.0, "top_p": 1.0, "chat": None,
+}
+TRACE_DEFAULTS = {"workloads": None, "proposers": None, "k_max": 20, "num_prompts": 8, "max_new_tokens": None,
+                  "batch_size": 8}
+PROFILE_DEFAULTS = {"batch_sizes": None, "ks": [0, 1, 3, 5], "contexts": [128, 512], "reps": 3, "proposers": None}
+SIMULATE_DEFAULTS = {"policies": ["fixed-1", "fixed-3", "fixed-5", "oracle"], "proposers": None,
+                     "batch_sizes": [1, 2, 4, 8, 16, 32, 64, 128], "cost_model": None, "mode": "serve", "seed": 42}
+SECTIONS = {"trace": TRACE_DEFAULTS, "profile": PROFILE_DEFAULTS, "simulate": SIMULATE_DEFAULTS}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One unit of engine work and where its result goes (relative to the study folder).
+
+    `settings` is everything that determines the result (engine settings included): the step is
+    done when its output exists with the same settings stored beside it. `units` weighs the step
+    for the progress bar's time estimate (roughly proportional to its expected seconds).
+    """
+
+    kind: str  # RUN, TRACE or PROFILE
+    name: str
+    output: str
+    settings: dict
+    units: float = 1.0
+
+
+@dataclass(frozen=True)
+class SimulateSpec:
+    policies: list[str]
+    proposers: list[str]  # proposer sets as the simulator spells them: "ngram", "ngram,draft"
+    batch_sizes: list[int]
+    cost_model: str  # FITTED, a preset name or a TOML path
+    mode: str
+    seed: int
+
+
+@dataclass
+class SweepConfig:
+    path: Path
+    engine: dict  # model, device, threads, quant, seed
+    steps: list[Step] = field(default_factory=list)
+    simulate: SimulateSpec | None = None
+
+    def of_kind(self, kind: str) -> list[Step]:
+        return [s for s in self.steps if s.kind == kind]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and validating
+
+
+def load_config(path: str | Path, methods=None, workloads=None) -> SweepConfig:
+    """Read, validate and expand the config at `path`.
+
+    `methods`: the proposer registry's names (the caller passes them; validating needs no torch
+    here); `workloads`: a function raising `SpecscopeError` for an unknown workload name.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpecscopeError(f"sweep config '{path}' does not exist; pass a TOML file such as specscope/configs/demo.toml")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise SpecscopeError(f"{path}: not valid TOML ({err})") from None
+    return parse_config(raw, path, methods, workloads)
+
+
+def parse_config(raw: dict, path: Path, methods=None, workloads=None) -> SweepConfig:
+    """Validate a parsed config (see the module docstring) and expand it into steps."""
+    v = _Validator(path)
+    top = v.known(raw, {**ENGINE_DEFAULTS, **RUN_DEFAULTS, **dict.fromkeys(SECTIONS)}, "")
+    engine = {
+        "model": _model(v, top["model"]),
+        "device": v.string(top, "device"),
+        "threads": v.integer(top, "threads", 1, optional=True),
+        "quant": v.choice(top, "quant", ("auto", "gguf", "none")),
+        "seed": v.integer(top, "seed", 0),
+    }
+    run = _run_options(v, top, methods, workloads)
+    config = SweepConfig(path, engine)
+    config.steps += run_steps(engine, run)
+    sections = {name: v.known(raw[name], SECTIONS[name], name) for name in SECTIONS if raw.get(name) is not None}
+    sd_methods = [m for m in run["methods"] if m != BASELINE]
+    trace_proposers: list[str] = []
+    if "trace" in sections:
+        trace = _trace_options(v, sections["trace"], run, sd_methods, methods, workloads)
+        trace_proposers = trace["proposers"]
+        config.steps += trace_steps(engine, trace, run)
+    if "profile" in sections:
+        config.steps.append(profile_step(engine, _profile_options(v, sections["profile"], run, sd_methods, methods), run))
+    if "simulate" in sections:
+        config.simulate = _simulate_options(v, sections["simulate"], trace_proposers, "profile" in sections)
+    return config
+
+
+def _model(v: "_Validator", model) -> str | None:
+    if model is None:
+        return None
+    if not isinstance(model, str) or not model.strip():
+        raise v.error("model", "must be a model path or name, e.g. model = \"path/to/model.gguf\"")
+    looks_like_path = "/" in model or model.endswith((".gguf", ".safetensors")) or model.startswith(".")
+    candidate = (v.path.parent / model).resolve()
+    if looks_like_path or candidate.exists():
+        if not candidate.exists():
+            raise v.error("model", f"'{model}' does not exist (paths are relative to the config file)")
+        return str(candidate)
+    return model
+
+
+def _workload(v: "_Validator", key: str, name, workloads) -> str:
+    """A registry name (checked by `workloads`) or a prompt file, made absolute."""
+    if not isinstance(name, str) or not name.strip():
+        raise v.error(key, f"'{name}' is not a workload name; e.g. {key} = [\"code-edit\"]")
+    candidate = (v.path.parent / name).resolve()
+    if candidate.is_file():
+        return str(candidate)
+    if "/" in name or name.endswith((".jsonl", ".json", ".csv")):
+        raise v.error(key, f"prompt file '{name}' does not exist (paths are relative to the config file)")
+    if workloads is not None:
+        try:
+            workloads(name)
+        except SpecscopeError as err:
+            raise v.error(key, str(err)) from None
+    return name
+
+
+def _methods(v: "_Validator", key: str, names, known, allow_baseline: bool) -> list[str]:
+    names = v.string_list(names, key)
+    for name in names:
+        if known is not None and name not in known:
+            raise v.error(key, str(unknown_name("method", name, known)))
+        if name == BASELINE and not allow_baseline:
+            raise v.error(key, f"'{BASELINE}' proposes nothing; list proposers such as \"ngram\"")
+    if len(set(names)) != len(names):
+        raise v.error(key, f"names a method twice: {names}")
+    return names
+
+
+def _run_options(v: "_Validator", top: dict, methods, workloads) -> dict:
+    if top["workloads"] is None:
+        raise v.error("workloads", "is required, e.g. workloads = [\"code-edit\", \"chat\"]")
+    run = {
+        "workloads": [_workload(v, "workloads", w, workloads) for w in v.string_list(top["workloads"], "workloads")],
+        "methods": _methods(v, "methods", top["methods"], methods, allow_baseline=True),
+        "k": v.int_list(top["k"], "k", 1),
+        "batch_sizes": v.int_list(top["batch_sizes"], "batch_sizes", 1),
+        "max_new_tokens": v.integer(top, "max_new_tokens", 1),
+        "draft_model": v.string(top, "draft_model"),
+        "ngram_min": v.integer(top, "ngram_min", 1),
+        "ngram_max": v.integer(top, "ngram_max", 1),
+        "temperature": v.number(top, "temperature", 0.0),
+        "top_p": v.number(top, "top_p", 0.0),
+        "chat": v.boolean(top, "chat", optional=True),
+    }
+    if BASELINE not in run["methods"]:
+        raise v.error("methods", f"must include \"{BASELINE}\": every speedup is measured against it")
+    if run["ngram_min"] > run["ngram_max"]:
+        raise v.error("ngram_min", f"{run['ngram_min']} is larger than ngram_max {run['ngram_max']}")
+    if not 0 < run["top_p"] <= 1:
+        raise v.error("top_p", f"{run['top_p']} must be in (0, 1]")
+    run["num_prompts"] = _num_prompts(v, top["num_prompts"], run["batch_sizes"])
+    return run
+
+
+def _num_prompts(v: "_Validator", value, batch_sizes: list[int]) -> dict[int, int]:
+    """Prompts per cell for each batch size, from an integer or a {batch size = count} table."""
+    if isinstance(value, dict):
+        table = {}
+        for key, count in value.items():
+            if not re.fullmatch(r"\d+", str(key)) or not _is_int(count) or count < 1:
+                raise v.error("num_prompts", f"entry {key} = {count!r}: use batch size = count, e.g. {{ 1 = 4, 16 = 16 }}")
+            table[int(key)] = count
+        missing = [b for b in batch_sizes if b not in table]
+        if missing:
+            raise v.error("num_prompts", f"gives no count for batch size(s) {missing}")
+        return {b: table[b] for b in batch_sizes}
+    if not _is_int(value) or value < 1:
+        raise v.error("num_prompts", f"{value!r} must be an integer >= 1 or a table {{ batch size = count }}")
+    return {b: value for b in batch_sizes}
+
+
+def _trace_options(v, section: dict, run: dict, sd_methods: list[str], methods, workloads) -> dict:
+    proposers = section["proposers"] if section["proposers"] is not None else sd_methods
+    trace = {
+        "workloads": ([_workload(v, "trace.workloads", w, workloads) for w in v.string_list(section["workloads"], "trace.workloads")]
+                      if section["workloads"] is not None else run["workloads"]),
+        "proposers": _methods(v, "trace.proposers", proposers, methods, allow_baseline=False),
+        "k_max": v.integer(section, "k_max", 1, where="trace"),
+        "num_prompts": v.integer(section, "num_prompts", 1, where="trace"),
+        "max_new_tokens": (v.integer(section, "max_new_tokens", 1, where="trace")
+                           if section["max_new_tokens"] is not None else run["max_new_tokens"]),
+        "batch_size": v.integer(section, "batch_size", 1, where="trace"),
+    }
+    if not trace["proposers"]:
+        raise v.error("trace.proposers", "is empty; name at least one proposer, e.g. [\"ngram\"]")
+    return trace
+
+
+def _profile_options(v, section: dict, run: dict, sd_methods: list[str], methods) -> dict:
+    proposers = section["proposers"] if section["proposers"] is not None else sd_methods
+    return {
+        "batch_sizes": (v.int_list(section["batch_sizes"], "profile.batch_sizes", 1)
+                        if section["batch_sizes"] is not None else run["batch_sizes"]),
+        "ks": v.int_list(section["ks"], "profile.ks", 0),
+        "contexts": v.int_list(section["contexts"], "profile.contexts", 1),
+        "reps": v.integer(section, "reps", 1, where="profile"),
+        "proposers": _methods(v, "profile.proposers", proposers, methods, allow_baseline=False),
+    }
+
+
+def _simulate_options(v, section: dict, trace_proposers: list[str], has_profile: bool) -> SimulateSpec:
+    from specscope.simulator.policies import check_policy_name
+
+    if not trace_proposers:
+        raise v.error("simulate", "needs a [trace] section: the simulator replays the sweep's traces")
+    policies = v.string_list(section["policies"], "simulate.policies")
+    for name in policies:
+        try:
+            check_policy_name(name)
+        except SpecscopeError as err:
+            raise v.error("simulate.policies", str(err)) from None
+    default_sets = trace_proposers + ([",".join(trace_proposers)] if len(trace_proposers) > 1 else [])
+    sets = v.string_list(section["proposers"], "simulate.proposers") if section["proposers"] is not None else default_sets
+    for pset in sets:
+        for name in pset.split(","):
+            if name.strip() not in trace_proposers:
+                raise v.error("simulate.proposers", f"'{name}' in '{pset}' is not traced; traced: {', '.join(trace_proposers)}")
+    cost_model = section["cost_model"] if section["cost_model"] is not None else (FITTED if has_profile else None)
+    if cost_model is None:
+        raise v.error("simulate.cost_model", "is required without a [profile] section: a preset name or a TOML path")
+    if not isinstance(cost_model, str):
+        raise v.error("simulate.cost_model", f"{cost_model!r} must be \"fitted\", a preset name or a TOML path")
+    if cost_model == FITTED and not has_profile:
+        raise v.error("simulate.cost_model", "\"fitted\" needs a [profile] section to fit the cost model from")
+    if cost_model != FITTED and (v.path.parent / cost_model).is_file():
+        cost_model = str((v.path.parent / cost_model).resolve())
+    return SimulateSpec(policies, sets, v.int_list(section["batch_sizes"], "simulate.batch_sizes", 1), cost_model,
+                        v.choice(section, "mode", ("serve", "paper"), where="simulate"),
+                        v.integer(section, "seed", 0, where="simulate"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Expanding into steps
+
+
+def cell_name(workload: str, method: str, k: int, batch_size: int) -> str:
+    """`code-edit_ngram_k3_b4`, `code-edit_none_b4` (a prompt file is named by its stem)."""
+    parts = [workload_label(workload), method] + ([f"k{k}"] if method != BASELINE else []) + [f"b{batch_size}"]
+    return "_".join(parts)
+
+
+def workload_label(workload: str) -> str:
+    """A workload as a file-name part: the registry name, or a prompt file's stem."""
+    name = Path(workload).stem if "/" in workload else workload
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", name)
+
+
+def run_steps(engine: dict, run: dict) -> list[Step]:
+    """One measured cell per workload x batch size x method x k (`none` once), baseline first."""
+    steps = []
+    for workload in run["workloads"]:
+        for b in run["batch_sizes"]:
+            for method in run["methods"]:
+                for k in ([0] if method == BASELINE else run["k"]):
+                    settings = {
+                        "kind": RUN, **engine, "workload": workload, "method": method, "k": k, "batch_size": b,
+                        "num_prompts": run["num_prompts"][b], "max_new_tokens": run["max_new_tokens"],
+                        "temperature": run["temperature"], "top_p": run["top_p"], "chat": run["chat"],
+                        "draft_model": run["draft_model"] if method == "draft" else None,
+                        "ngram_min": run["ngram_min"], "ngram_max": run["ngram_max"],
+                    }
+                    name = cell_name(workload, method, k, b)
+                    steps.append(Step(RUN, name, f"runs/{name}", settings, run_units(settings)))
+    return steps
+
+
+def run_units(s: dict) -> float:
+    """Rough relative cost of a cell: its tokens, cheaper per token in bigger batches, dearer with drafts.
+
+    On a CPU a step costs about a fixed part plus a part per token it processes (k + 1 per
+    sequence); the constants only shape the progress bar's estimate.
+    """
+    tokens = s["num_prompts"] * s["max_new_tokens"]
+    per_step_tokens = s["batch_size"] * (s["k"] + 1)
+    step_cost = 1.0 + 0.15 * per_step_tokens + (0.3 * s["k"] if s["method"] == "draft" else 0.0)
+    tokens_per_step = s["batch_size"] * (1.0 + 0.5 * s["k"] ** 0.5)
+    return tokens * step_cost / tokens_per_step / 10.0
+
+
+def trace_steps(engine: dict, trace: dict, run: dict) -> list[Step]:
+    steps = []
+    for workload in trace["workloads"]:
+        settings = {"kind": TRACE, **engine, "workload": workload,
+                    **{k: trace[k] for k in ("proposers", "k_max", "num_prompts", "max_new_tokens", "batch_size")},
+                    "draft_model": run["draft_model"] if "draft" in trace["proposers"] else None,
+                    "ngram_min": run["ngram_min"], "ngram_max": run["ngram_max"], "chat": run["chat"]}
+        label = workload_label(workload)
+        units = trace["num_prompts"] * trace["max_new_tokens"] * (0.4 + 0.3 * len(trace["proposers"])) / 10.0
+        steps.append(Step(TRACE, f"trace-{label}", f"traces/{label}.jsonl", settings, units))
+    return steps
+
+
+def profile_step(engine: dict, profile: dict, run: dict) -> Step:
+    settings = {"kind": PROFILE, **engine, **profile,
+                "draft_model": run["draft_model"] if "draft" in profile["proposers"] else None,
+                "ngram_min": run["ngram_min"], "ngram_max": run["ngram_max"]}
+    points = len(profile["batch_sizes"]) * len(profile["contexts"]) * len(profile["ks"]) * (1 + len(profile["proposers"]))
+    units = points * profile["reps"] * (1 + max(profile["batch_sizes"]) / 16) / 4.0
+    return Step(PROFILE, "profile", "profile.csv", settings, units)
+
+
+# ---------------------------------------------------------------------------------------------
+# One-line validation errors
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _Validator:
+    """Typed reads of config keys; every problem is one line naming the file and the key."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def error(self, key: str, message: str) -> SpecscopeError:
+        return SpecscopeError(f"{self.path}: {key}: {message}")
+
+    def known(self, table: dict, defaults: dict, where: str) -> dict:
+        if not isinstance(table, dict):
+            raise self.error(where, f"must be a table, e.g. [{where}]")
+        for key in table:
+            if key not in defaults:
+                place = f"[{where}]" if where else "the top level"
+                raise self.error(f"{where + '.' if where else ''}{key}",
+                                 f"unknown key in {place}; known keys: {', '.join(sorted(defaults))}")
+        return {**defaults, **table}
+
+    def _key(self, key: str, where: str) -> str:
+        return f"{where}.{key}" if where else key
+
+    def integer(self, table: dict, key: str, minimum: int, optional: bool = False, where: str = ""):
+        value = table[key]
+        if value is None and optional:
+            return None
+        if not _is_int(value) or value < minimum:
+            raise self.error(self._key(key, where), f"{value!r} must be an integer >= {minimum}")
+        return value
+
+    def number(self, table: dict, key: str, minimum: float, where: str = "") -> float:
+        value = table[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+            raise self.error(self._key(key, where), f"{value!r} must be a number >= {minimum}")
+        return float(value)
+
+    def string(self, table: dict, key: str, where: str = "") -> str:
+        value = table[key]
+        if not isinstance(value, str) or not value:
+            raise self.error(self._key(key, where), f"{value!r} must be a non-empty string")
+        return value
+
+    def boolean(self, table: dict, key: str, optional: bool = False):
+        value = table[key]
+        if value is None and optional:
+            return None
+        if not isinstance(value, bool):
+            raise self.error(key, f"{value!r} must be true or false")
+        return value
+
+    def choice(self, table: dict, key: str, options, where: str = "") -> str:
+        value = table[key]
+        if value not in options:
+            raise self.error(self._key(key, where), f"{value!r} is not one of {', '.join(options)}")
+        return value
+
+    def int_list(self, value, key: str, minimum: int) -> list[int]:
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(_is_int(x) and x >= minimum for x in values):
+            raise self.error(key, f"{value!r} must be a list of integers >= {minimum}, e.g. {key.split('.')[-1]} = [1, 4]")
+        if len(set(values)) != len(values):
+            raise self.error(key, f"{value!r} repeats a value")
+        return list(values)
+
+    def string_list(self, value, key: str) -> list[str]:
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(isinstance(x, str) and x.strip() for x in values):
+            raise self.error(key, f"{value!r} must be a list of names, e.g. {key.split('.')[-1]} = [\"a\", \"b\"]")
+        return [x.strip() for x in values]

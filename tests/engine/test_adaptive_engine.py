@@ -1,0 +1,52 @@
+"""`--k adaptive` in the engine: greedy output equals plain decoding; the CLI's --k / --method checks."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from specscope.costs import CostModel, LinearCost
+from specscope.engine.adaptive import AdaptiveProposer, accepted_prefix
+from specscope.engine.engine import Engine, EngineConfig
+from specscope.engine.proposers import ProposerOptions, build_proposer
+
+from sd_helpers import repetitive_requests, run
+
+CHEAP = CostModel("cheap", LinearCost(1.0, 0.01, 0.0), 0.1,
+                  {"ngram": LinearCost(0.0, 0.0, 0.0), "draft": LinearCost(0.05, 0.01, 0.0)})
+
+
+@pytest.mark.parametrize("methods", [("ngram",), ("ngram", "draft")])
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_greedy_adaptive_equals_plain_decoding(tiny_model, methods, batch_size):
+    requests = repetitive_requests(8)[: 3 if batch_size == 1 else 8]
+    plain = run(tiny_model, requests)[0]
+    options = ProposerOptions(k=6, draft_model="self:2")
+    subs = {m: build_proposer(m, options, target=tiny_model) for m in methods}
+    engine = Engine(tiny_model, AdaptiveProposer(subs, CHEAP), EngineConfig(k=6, batch_size=batch_size, max_new_tokens=24),
+                    stop_token_ids=(2,))
+    out = {s.request.id: s for s in engine.generate(requests)}
+    for rid, seq in out.items():
+        assert seq.output.tolist() == plain[rid].output.tolist()
+        assert all(0 <= a <= p <= 6 for p, a in zip(seq.proposed, seq.accepted))
+    assert sum(sum(s.accepted) for s in out.values()) > 0  # it did speculate, and drafts were kept
+
+
+def test_accepted_prefix_reads_the_outcome_from_the_context():
+    ctx = np.array([5, 6, 7, 8, 9])
+    assert accepted_prefix(np.array([7, 8, 1]), ctx, 2) == 2
+    assert accepted_prefix(np.array([1, 8]), ctx, 2) == 0
+    assert accepted_prefix(np.array([7, 8, 9]), ctx, 2) == 3
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--method", "ngram,draft", "--k", "3"], "several proposers need --k adaptive"),
+    (["--method", "ngram", "--k", "many"], "--k 'many'"),
+    (["--method", "none", "--k", "adaptive"], "--k adaptive needs a proposer"),
+])
+def test_run_rejects_bad_k_in_one_line(tmp_path, args, message):
+    result = subprocess.run([sys.executable, "-m", "specscope", "run", *args, "-o", str(tmp_path / "o")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
