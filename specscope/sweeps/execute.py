@@ -52,8 +52,10 @@ class EngineSession:
         from specscope.commands.engine_common import proposer_options
 
         device = self.load()[0]
+        # The config's draft_model is the `draft` method's model; heads (eagle, eagle3, mtp) use the shipped ones.
+        draft_model = s["draft_model"] if method == "draft" else None
         return proposer_options(method, k, s.get("temperature", 0.0), s.get("top_p", 1.0), s["ngram_min"],
-                                s["ngram_max"], s["draft_model"], device)
+                                s["ngram_max"], draft_model, device)
 
     # -----------------------------------------------------------------------------------------
 
