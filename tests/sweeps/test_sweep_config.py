@@ -5,7 +5,7 @@ import pytest
 from specscope.errors import SpecscopeError
 from specscope.sweeps.config import PROFILE, RUN, TRACE, load_config, parse_config
 
-METHODS = {"none": None, "ngram": None, "draft": None}
+METHODS = {"none": None, "ngram": None, "draft": None, "eagle": None, "eagle3": None, "mtp": None}  # the engine registry's names, without torch
 
 
 def workloads(name):
@@ -83,5 +83,5 @@ def test_the_shipped_demo_config_is_valid():
     from specscope.configs import DEMO_CONFIG
 
     cfg = load_config(DEMO_CONFIG, METHODS, None)
-    assert len(cfg.of_kind(RUN)) == 3 * 3 * 3 and len(cfg.of_kind(TRACE)) == 3 and len(cfg.of_kind(PROFILE)) == 1
+    assert len(cfg.of_kind(RUN)) == 3 * 4 * 3 and len(cfg.of_kind(TRACE)) == 3 and len(cfg.of_kind(PROFILE)) == 1
     assert cfg.engine["model"] is None and "ngram,draft" in cfg.simulate.proposers
