@@ -258,6 +258,15 @@ def _build(config, state: dict, device, dtype):
     return model.eval()
 
 
+def _fuse_layers(state: dict, num_layers: int) -> None:
+    """Fuse each layer's q/k/v (weights and biases) and gate/up projections into our qkv and gate_up."""
+    for i in range(num_layers):
+        p = f"layers.{i}."
+        _fuse(state, p, ["q.weight", "k.weight", "v.weight"], "qkv.weight")
+        _fuse(state, p, ["q.bias", "k.bias", "v.bias"], "qkv.bias")
+        _fuse(state, p, ["gate.weight", "up.weight"], "gate_up.weight")
+
+
 def _fuse(state: dict, prefix: str, parts: list[str], out: str) -> None:
     """Concatenate row-wise the tensors `prefix + part` (all present or all absent) into `prefix + out`.
 
@@ -377,11 +386,7 @@ def _read_hf_folder(path: Path):
             state[name] = tensor
     if "lm_head.weight" not in state:
         config.tie_word_embeddings = True
-    for i in range(config.num_layers):
-        p = f"layers.{i}."
-        _fuse(state, p, ["q.weight", "k.weight", "v.weight"], "qkv.weight")
-        _fuse(state, p, ["q.bias", "k.bias", "v.bias"], "qkv.bias")
-        _fuse(state, p, ["gate.weight", "up.weight"], "gate_up.weight")
+    _fuse_layers(state, config.num_layers)
     return config, state
 
 
@@ -592,9 +597,5 @@ def _read_gguf(path: Path, keep_blocks: bool = False):
         tensor = torch.from_numpy(np.array(array, order="C"))  # a writable copy
         state[name] = QuantTensor(tensor, qtype, shape[1]) if blocks else tensor.float()
     config.attention_bias = "layers.0.q.bias" in state
-    for i in range(config.num_layers):
-        p = f"layers.{i}."
-        _fuse(state, p, ["q.weight", "k.weight", "v.weight"], "qkv.weight")
-        _fuse(state, p, ["q.bias", "k.bias", "v.bias"], "qkv.bias")
-        _fuse(state, p, ["gate.weight", "up.weight"], "gate_up.weight")
+    _fuse_layers(state, config.num_layers)
     return config, state
