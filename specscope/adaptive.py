@@ -16,15 +16,30 @@ chain verification): proposing k and accepting a (committing a + 1) is one trial
 (success iff a >= 1) and, when a >= 1, a - 1 successes of `cont` plus one failure iff a < k
 (a = k is censored: no failure seen). `first` is kept separately for two states: "hot" (the
 proposer's last step on this sequence accepted all its drafts — the text is in a run the proposer
-predicts well, e.g. copying) and "cold" (anything else). Every rate is a decayed Beta estimate:
+predicts well, e.g. copying) and "cold" (anything else). Per sequence, `first` is a decayed Beta
+estimate shrunk towards a pooled rate:
 
     successes <- decay * successes + s      failures <- decay * failures + f
-    rate       = (successes + prior_weight * prior_mean) / (successes + failures + prior_weight)
+    first      = (successes + optimism + w * pool) / (successes + failures + optimism + w)
 
+- pool: the proposer's first-draft rate over all sequences (per state), one observation per step
+  (the step's sequences are averaged: they are often alike, e.g. the same position of similar
+  answers), decayed by `pool_decay`; in a step where no sequence runs the proposer it fades by
+  `decay` instead, so a proposer the policy stopped using is soon tried again;
+- w: how much the pool counts against the sequence's own history. Some proposers' acceptance is a
+  property of the sequence (n-gram on code edits), others' barely depends on it; so each candidate
+  in `prior_weights` is scored online by the log-loss of its first-draft predictions (made before
+  each outcome), and the best so far is used;
+- optimism: phantom successes for a sequence whose last step proposed nothing. A policy that stops
+  speculating stops observing, so pessimistic errors would persist while optimistic ones are
+  corrected at once; the phantom success makes an idle sequence lean towards trying again.
 Steps that do not run a proposer decay its cold counts too (s = f = 0), so an estimate that once
-talked the policy out of speculating drifts back to the prior and the proposer is tried again.
-Parameters (`AdaptiveParams`): prior_mean 0.5, prior_weight 1, decay 0.85 (about seven steps of
-memory), k_cap 20. They are settings, not fitted constants; benchmarks/bench_adaptive.py measures them.
+talked the policy out of speculating drifts back to the pool. `cont` is pooled per proposer and
+depth j (P(draft j + 1 accepted | drafts 1..j were)); a depth with little evidence borrows the rate
+of the depth before it (that rate is its prior, worth one observation).
+Parameters (`AdaptiveParams`): prior_mean 0.5, prior_weights (16, 4, 1, 64) (ties: the first),
+decay 0.85 (about seven steps of memory), pool_decay 0.99, optimism 1, k_cap 20. They are
+settings, not fitted constants; benchmarks/bench_adaptive.py measures them.
 
 Decision. Step time under the cost model (`specscope/costs.py`, serve pricing) for a batch of n
 decoding sequences with choices (p_i, k_i):
@@ -59,9 +74,10 @@ class AdaptiveParams:
     """Estimator and decision parameters (see the module docstring)."""
 
     prior_mean: float = 0.5  # acceptance probability assumed before any observation
-    prior_weight: float = 4.0  # how many observations the pooled prior is worth
+    prior_weights: tuple[float, ...] = (16.0, 4.0, 1.0, 64.0)  # candidates: observations the pooled prior is worth (ties: first)
     decay: float = 0.85  # weight of the past per step (memory ~ 1 / (1 - decay) steps)
-    pool_decay: float = 0.9  # weight of the past per step for the pooled (all-sequence) first-draft counts
+    optimism: float = 1.0  # phantom successes in the first-draft estimate of a sequence that proposed nothing last step
+    pool_decay: float = 0.99  # weight of the past per step for the pooled (all-sequence) first-draft counts
     k_cap: int = DEFAULT_K_CAP  # most drafts per step
 
 
@@ -77,23 +93,40 @@ class AcceptanceEstimate:
         shape, cap = (num_sequences, self.num_proposers), self.params.k_cap
         self.first_s, self.first_f = np.zeros(shape + (2,)), np.zeros(shape + (2,))  # per state COLD/HOT
         self.hot = np.zeros(shape, dtype=np.int64)  # HOT: the proposer's last step accepted all its drafts
+        self.idle = np.zeros(num_sequences, dtype=bool)  # the sequence's last step proposed nothing
         self.pool_s, self.pool_f = np.zeros((self.num_proposers, 2)), np.zeros((self.num_proposers, 2))
+        self.loss = np.zeros((self.num_proposers, len(self.params.prior_weights)))  # [P, W]: log-loss of each weight
         self.at_risk = np.zeros((self.num_proposers, cap))  # [P, j]: steps that had drafts 1..j accepted and a j+1-th
         self.stopped = np.zeros((self.num_proposers, cap))  # [P, j]: ... whose j+1-th draft was rejected
 
     def clear(self, rows) -> None:
         """A new sequence takes these rows (engine slots); pooled counts stay."""
-        for arr in (self.first_s, self.first_f, self.hot):
+        for arr in (self.first_s, self.first_f, self.hot, self.idle):
             arr[rows] = 0
+
+    def _pool(self) -> np.ndarray:
+        """[P, 2] pooled first-draft rate per proposer and state (the prior mean counts as one observation)."""
+        return (self.pool_s + self.params.prior_mean) / (self.pool_s + self.pool_f + 1.0)
+
+    def prior_weight(self) -> np.ndarray:
+        """[P] per proposer, the candidate prior weight that has predicted first-draft outcomes best so far."""
+        return np.asarray(self.params.prior_weights, dtype=np.float64)[np.argmin(self.loss, axis=1)]
 
     def outlook(self, rows: np.ndarray, k_cap: int) -> "Outlook":
         """What a step of these rows can expect, for k = 0 .. k_cap drafts (the decision's input)."""
         p = self.params
         rows = np.asarray(rows, dtype=np.int64)
-        pool = (self.pool_s + p.prior_mean) / (self.pool_s + self.pool_f + 1.0)  # [P, 2], worth one observation
+        pool = self._pool()
         s, f = self.first_s[rows], self.first_f[rows]  # [n, P, 2]
-        first = (s + p.prior_weight * pool[None]) / (s + f + p.prior_weight)
-        cont = (self.at_risk - self.stopped + p.prior_mean) / (self.at_risk + 1.0)
+        w = self.prior_weight()[None, :, None]
+        lift = p.optimism * self.idle[rows][:, None, None]  # idle: no news, so lean towards trying again
+        first = (s + lift + w * pool[None]) / (s + f + lift + w)
+        cont = np.empty_like(self.at_risk)
+        cont[:, 0] = p.prior_mean  # unused (the first draft has its own rate)
+        prev = np.full(self.num_proposers, p.prior_mean)
+        for j in range(1, cont.shape[1]):  # an unexplored depth borrows the rate of the depth before it
+            prev = (self.at_risk[:, j] - self.stopped[:, j] + prev) / (self.at_risk[:, j] + 1.0)
+            cont[:, j] = prev
         return Outlook(first, cont[:, :k_cap], self.hot[rows])
 
     def observe(self, rows: np.ndarray, proposer: np.ndarray, k: np.ndarray, accepted: np.ndarray) -> None:
@@ -109,18 +142,28 @@ class AcceptanceEstimate:
         self.hot[rows[ir], iq] = COLD
         r, q, k, a = rows[ran], proposer[ran], k[ran], np.minimum(accepted[ran], k[ran])
         state = self.hot[r, q]
+        s, f = self.first_s[r, q, state][:, None], self.first_f[r, q, state][:, None]
+        w = np.asarray(self.params.prior_weights, dtype=np.float64)[None, :]
+        guess = np.clip((s + w * self._pool()[q, state][:, None]) / (s + f + w), 1e-4, 1 - 1e-4)  # [m, W] before this step
+        hit = (a >= 1)[:, None]
+        np.add.at(self.loss, q, -np.log(np.where(hit, guess, 1.0 - guess)))
         self.first_s[r, q, state] = d * self.first_s[r, q, state] + (a >= 1)
         self.first_f[r, q, state] = d * self.first_f[r, q, state] + (a == 0)
-        self.pool_s *= self.params.pool_decay
-        self.pool_f *= self.params.pool_decay
-        np.add.at(self.pool_s, (q, state), (a >= 1).astype(np.float64))
-        np.add.at(self.pool_f, (q, state), (a == 0).astype(np.float64))
+        active = np.zeros(self.num_proposers, dtype=bool)
+        active[q] = True  # a proposer no sequence ran this step forgets its pool as fast as a sequence would
+        fade = np.where(active, self.params.pool_decay, d)[:, None]
+        self.pool_s *= fade
+        self.pool_f *= fade
+        share = 1.0 / np.bincount(q, minlength=self.num_proposers)[q]  # a step is one observation per proposer:
+        np.add.at(self.pool_s, (q, state), share * (a >= 1))  # its sequences' outcomes are averaged, as they
+        np.add.at(self.pool_f, (q, state), share * (a == 0))  # are often alike (same position, same text)
         j = np.arange(self.params.k_cap)[None, :]
         risk = (j >= 1) & (j <= np.minimum(a, k - 1)[:, None])  # drafts 1..j accepted and a (j+1)-th proposed
         stop = (j == a[:, None]) & (a < k)[:, None] & (j >= 1)
         np.add.at(self.at_risk, q, risk.astype(np.float64))
         np.add.at(self.stopped, q, stop.astype(np.float64))
         self.hot[r, q] = np.where(a == k, HOT, COLD)
+        self.idle[rows] = ~ran
 
 
 @dataclass(frozen=True)
@@ -218,20 +261,20 @@ def choose_batch(outlook: Outlook, costs: CostModel, proposers, kv: float) -> tu
     for subset in range(1, 2 ** num_p):
         allowed = np.array([(subset >> q) & 1 for q in range(num_p)], dtype=bool)
         fixed = base + sum(t.fixed for t, a in zip(terms, allowed) if a)
-        rate, choice = n / fixed, (np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64))
+        rate, choice, sums = n / fixed, (np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)), (float(n), 0.0)
         for _ in range(30):  # Dinkelbach: the rate rises to the optimum of sum(tokens) / (fixed + sum(cost))
             tokens, cost, _ = plan_scores(outlook, marg[None], rate)
             tokens = np.where(allowed[None, :, None] | (ks == 0), tokens, -np.inf).reshape(n, -1)
             cost = cost.reshape(n, -1)
             pick = np.argmax(tokens - rate * cost, axis=1)
-            new_rate = float(np.sum(tokens[rows, pick])) / (fixed + float(np.sum(cost[rows, pick])))
+            sums_new = (float(np.sum(tokens[rows, pick])), float(np.sum(cost[rows, pick])))
+            new_rate = sums_new[0] / (fixed + sums_new[1])
             if new_rate <= rate * (1 + 1e-12):
                 break
-            rate, choice = new_rate, (pick % width, pick // width)
+            rate, choice, sums = new_rate, (pick % width, pick // width), sums_new
         k, p = choice
-        used = np.unique(p[k > 0])
-        score = rate * fixed / (fixed - sum(t.fixed for t, a in zip(terms, allowed) if a)
-                                + sum(terms[q].fixed for q in used))
+        used = np.unique(p[k > 0])  # the set's fixed draft costs were assumed; charge only the proposers used
+        score = sums[0] / (base + sum(terms[q].fixed for q in used) + sums[1])
         if score > best_rate * (1 + 1e-12):
             best, best_rate = (k.astype(np.int64), np.where(k > 0, p, 0).astype(np.int64)), score
     return best

@@ -19,6 +19,7 @@ import torch
 from specscope.adaptive import AcceptanceEstimate, AdaptiveParams, choose_batch
 from specscope.costs import CostModel
 from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
+from specscope.errors import SpecscopeError
 
 
 def accepted_prefix(drafts: np.ndarray, context: np.ndarray, base: int) -> int:
@@ -39,6 +40,9 @@ class AdaptiveProposer(Proposer):
         self.names = tuple(self.subs)
         for name in self.names:
             costs.draft(name)  # a clear error now if the cost model does not price this proposer
+        if len({tuple(getattr(p, "hidden_layers", ())) for p in self.subs.values() if p.needs_hidden}) > 1:
+            raise SpecscopeError(f"--method {','.join(self.names)}: eagle3 reads other target features than "
+                                 "eagle/mtp; combine eagle3 only with ngram or draft")
         self.estimate = AcceptanceEstimate(len(self.names), params)
         self.pending: dict[int, tuple[int, np.ndarray, int]] = {}  # slot -> (proposer, drafts, context length)
 
@@ -49,6 +53,12 @@ class AdaptiveProposer(Proposer):
     @property
     def needs_hidden(self) -> bool:  # type: ignore[override]
         return any(p.needs_hidden for p in self.subs.values())
+
+    @property
+    def hidden_layers(self) -> tuple:
+        """The target features the feature heads read (the engine computes one kind per step)."""
+        kinds = {tuple(getattr(p, "hidden_layers", ())) for p in self.subs.values() if p.needs_hidden}
+        return kinds.pop() if kinds else ()
 
     def bind(self, num_slots: int, max_len: int) -> None:
         for p in self.subs.values():
@@ -94,18 +104,23 @@ class AdaptiveProposer(Proposer):
         drafts = [np.zeros(0, dtype=np.int64)] * B
         probs: dict[int, torch.Tensor] = {}
         for index, name in enumerate(self.names):
-            rows = np.flatnonzero((k > 0) & (q == index))
+            chosen = (k > 0) & (q == index)
+            # A feature head (EAGLE) sees every sequence every step, drafting or not: it keeps its cache in
+            # step with the target's features, which the engine hands over for the last step only.
+            rows = np.arange(B) if self.subs[name].needs_hidden else np.flatnonzero(chosen)
             if not rows.size:
                 continue
             sub = self.subs[name].propose(ProposerInput(
                 slots=[batch.slots[r] for r in rows],
                 contexts=[batch.contexts[r] for r in rows],
-                max_draft=[int(k[r]) for r in rows],
+                max_draft=[int(k[r]) if chosen[r] else 0 for r in rows],
                 generator=batch.generator,
                 hidden=[batch.hidden[r] for r in rows] if batch.hidden is not None else None,
             ))
             ids, num = sub.draft_ids.cpu().numpy(), sub.num_draft.cpu().numpy()
             for j, r in enumerate(rows):
+                if not chosen[r]:
+                    continue
                 drafts[r] = ids[j, : num[j]].copy()
                 if sub.draft_probs is not None:
                     probs[int(r)] = sub.draft_probs[j, : num[j]]

@@ -82,7 +82,7 @@ def test_constant_acceptance_converges_to_the_best_fixed_k(make_trace, toy_costs
         assert best == "fixed-3"
         traj = run_trajectory(rt, make_policy("adaptive", ("eagle",), toy_costs), np.ones(1), batch_size=b)
         late = traj.k[traj.position > 40]
-        assert np.all(late == 3)
+        assert np.mean(late == 3) >= 0.95  # an unexplored depth borrows the rate above it: a rare probe of k = 4
         assert at["adaptive"] >= 0.97 * at[best]
 
 
