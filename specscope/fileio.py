@@ -1,6 +1,8 @@
-"""Atomic file output: a result file is either complete or absent, never half-written.
+"""File input and output shared by the commands.
 
-Write to a temporary file in the destination folder, fsync, then `os.replace` it over the target.
+Atomic output: a result file is either complete or absent, never half-written. Write to a temporary
+file in the destination folder, fsync, then `os.replace` it over the target.
+Input: `read_jsonl_objects`, the one JSON Lines reader, with one-line errors naming file and line.
 """
 
 from __future__ import annotations
@@ -53,3 +55,25 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 def write_json_atomic(path: str | os.PathLike, obj) -> None:
     """Write `obj` as indented JSON to `path` atomically."""
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_jsonl_objects(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """Yield (line number, object) for each non-blank line of a JSON Lines file (a UTF-8 BOM is allowed).
+
+    A line that is not JSON, or not a JSON object, raises SpecscopeError naming `path:line`.
+    """
+    from specscope.errors import SpecscopeError
+
+    with open(path, encoding="utf-8-sig") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise SpecscopeError(f"{path}:{lineno}: not valid JSON ({err.msg} at column {err.colno}); "
+                                     "fix or re-create the file") from None
+            if not isinstance(obj, dict):
+                raise SpecscopeError(f"{path}:{lineno}: expected a JSON object with named fields, "
+                                     f"found {type(obj).__name__}")
+            yield lineno, obj

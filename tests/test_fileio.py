@@ -1,4 +1,4 @@
-"""Atomic writes leave either the whole new file or the old one, never a partial file."""
+"""Atomic writes leave either the whole new file or the old one, never a partial file; the JSON Lines reader."""
 
 import pytest
 
@@ -32,3 +32,16 @@ def test_atomic_write_gives_umask_permissions_not_0600(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "r.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_read_jsonl_objects_skips_blank_lines_and_names_bad_lines(tmp_path):
+    from specscope.errors import SpecscopeError
+    from specscope.fileio import read_jsonl_objects
+
+    good = tmp_path / "good.jsonl"
+    good.write_text('\ufeff{"a": 1}\n\n{"b": 2}\n', encoding="utf-8")
+    assert list(read_jsonl_objects(good)) == [(1, {"a": 1}), (3, {"b": 2})]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"a": 1}\n[1, 2]\n', encoding="utf-8")
+    with pytest.raises(SpecscopeError, match=r"bad\.jsonl:2: expected a JSON object"):
+        list(read_jsonl_objects(bad))

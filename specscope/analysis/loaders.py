@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from specscope.errors import SpecscopeError
+from specscope.fileio import read_jsonl_objects
 from specscope.traces import Trace, read_trace
 
 RUNS_DIR = "runs"
@@ -170,7 +171,7 @@ def read_summary(path: Path) -> dict:
 def read_requests(path: Path, run: dict) -> list[dict]:
     """Per-request rows of one cell's `requests.jsonl` (failed requests, with an `error`, left out)."""
     rows = []
-    for lineno, rec in _read_jsonl(path):
+    for lineno, rec in read_jsonl_objects(path):
         if rec.get("error"):  # a failed request: no output to measure
             continue
         proposed, accepted = step_counts(rec.get("steps"), path, lineno)
@@ -324,21 +325,6 @@ def _read_json(path: Path) -> dict:
     if not isinstance(obj, dict):
         raise SpecscopeError(f"{path}: expected a JSON object; delete the cell and re-run it")
     return obj
-
-
-def _read_jsonl(path: Path):
-    """Yield (line number, object) for each non-blank line of a JSON Lines file."""
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise SpecscopeError(f"{path}:{lineno}: not valid JSON ({err.msg}); re-create the file") from None
-            if not isinstance(obj, dict):
-                raise SpecscopeError(f"{path}:{lineno}: expected a JSON object per line")
-            yield lineno, obj
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

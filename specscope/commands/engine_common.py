@@ -31,8 +31,16 @@ DraftModelOpt = Annotated[
     typer.Option(
         "--draft-model",
         help="Draft for --method draft: 'self:L' (the target's first L layers; default self:8) or a model "
-        "path sharing the target's tokenizer. For --method eagle/eagle3/mtp: a head folder (ours from "
-        "`specscope train-head`, or a published EAGLE / EAGLE-3 checkpoint; default: the head shipped for the target).",
+        "path sharing the target's tokenizer.",
+    ),
+]
+HEAD_METHODS = ("eagle", "eagle3", "mtp")
+HeadOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--head",
+        help="Head folder for --method eagle/eagle3/mtp: ours from `specscope train-head`, or a published "
+        "EAGLE / EAGLE-3 checkpoint (default: the head shipped for the target).",
     ),
 ]
 TreeOpt = Annotated[
@@ -145,7 +153,8 @@ def check_tree(spec: str | None, method: str):
 
 
 def proposer_options(method: str, k: int, temperature: float, top_p: float, ngram_min: int, ngram_max: int,
-                     draft_model: str | None, device, tree: str | None = None) -> "ProposerOptions":
+                     draft_model: str | None, device, tree: str | None = None,
+                     head: str | None = None) -> "ProposerOptions":
     from specscope.engine.proposers import PROPOSERS, ProposerOptions
     from specscope.errors import unknown_name
 
@@ -159,4 +168,4 @@ def proposer_options(method: str, k: int, temperature: float, top_p: float, ngra
         raise SpecscopeError(f"--top-p {top_p} must be in (0, 1]")
     check_ngram(ngram_min, ngram_max)
     return ProposerOptions(k=k, temperature=temperature, top_p=top_p, ngram_min=ngram_min, ngram_max=ngram_max,
-                           draft_model=draft_model, device=str(device), tree=check_tree(tree, method))
+                           draft_model=draft_model, head=head, device=str(device), tree=check_tree(tree, method))

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from specscope.commands.engine_common import DeviceOpt, DraftModelOpt, ModelOpt, QuantOpt, ThreadsOpt, load_target, setup_torch
+from specscope.commands.engine_common import DeviceOpt, DraftModelOpt, HeadOpt, ModelOpt, QuantOpt, ThreadsOpt, load_target, setup_torch
 from specscope.errors import SpecscopeError
 from specscope.fileio import atomic_open
 
@@ -42,6 +42,7 @@ def profile(
     output: Annotated[Path, typer.Option("--output", "-o", help="Profile CSV to write.")],
     model: ModelOpt = None,
     draft_model: DraftModelOpt = None,
+    head: HeadOpt = None,
     proposers: Annotated[str, typer.Option("--proposers", help="Proposers to time (comma-separated; '' for none).")] = "ngram,draft",
     batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Sequences per step.")] = "1,4,16",
     ks: Annotated[str, typer.Option("--ks", help="Draft tokens per sequence (k; tokens per step = k + 1).")] = "0,1,3,5",
@@ -68,7 +69,7 @@ def profile(
     target, tokenizer, model_name = load_target(model, torch_device, quant)
     if max(ctx) + max(k_list) + 1 > target.config.max_position:
         raise SpecscopeError(f"--contexts {max(ctx)} exceeds the model's context of {target.config.max_position} tokens")
-    options = ProposerOptions(k=max(k_list), draft_model=draft_model, device=str(torch_device))
+    options = ProposerOptions(k=max(k_list), draft_model=draft_model, head=head, device=str(torch_device))
     built = {n: build_proposer(n, options, target=target, tokenizer=tokenizer) for n in names}
 
     total = len(bs) * len(ctx) * (len(k_list) + len(names) * len([k for k in k_list if k > 0])) + len(bs)

@@ -26,7 +26,9 @@ from rich.table import Table
 
 from specscope.commands.engine_common import (
     DeviceOpt,
+    HEAD_METHODS,
     DraftModelOpt,
+    HeadOpt,
     MaxNewOpt,
     ModelOpt,
     QuantOpt,
@@ -82,6 +84,7 @@ def run(
     temperature: Annotated[float, typer.Option("--temperature", help="0 = greedy.")] = 0.0,
     top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass (with --temperature > 0).")] = 1.0,
     draft_model: DraftModelOpt = None,
+    head: HeadOpt = None,
     tree: TreeOpt = None,
     ngram_min: NgramMinOpt = 3,
     ngram_max: NgramMaxOpt = 7,
@@ -94,8 +97,13 @@ def run(
     check_output_dir(output)
     torch_device = setup_torch(device, threads)
     k, adaptive = parse_k(k, method, cost_model)
-    for name in method.split(",") if adaptive else [method]:
-        options = proposer_options(name, k, temperature, top_p, ngram_min, ngram_max, draft_model, torch_device, tree)
+    names = method.split(",") if adaptive else [method]
+    if draft_model is not None and "draft" not in names and set(names) & set(HEAD_METHODS):
+        raise SpecscopeError(f"--draft-model is the draft model of --method draft; give the {method} head folder "
+                             "with --head DIR")
+    for name in names:
+        options = proposer_options(name, k, temperature, top_p, ngram_min, ngram_max, draft_model, torch_device, tree,
+                                   head)
     prompts = load_workload_prompts(workload, source, prompt_field, field, num_prompts, seed)
 
     target, tokenizer, model_name = load_target(model, torch_device, quant)

@@ -25,6 +25,7 @@ from rich.table import Table
 from specscope.commands.engine_common import (
     DeviceOpt,
     DraftModelOpt,
+    HeadOpt,
     MaxNewOpt,
     ModelOpt,
     QuantOpt,
@@ -71,6 +72,7 @@ def trace(
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Requests traced at once.")] = 8,
     max_new_tokens: MaxNewOpt = None,
     draft_model: DraftModelOpt = None,
+    head: HeadOpt = None,
     ngram_min: NgramMinOpt = 3,
     ngram_max: NgramMaxOpt = 7,
     threads: ThreadsOpt = None,
@@ -92,7 +94,8 @@ def trace(
     if output.is_dir():
         raise SpecscopeError(f"-o {output}: is a folder; pass a file path such as {output}/trace.jsonl")
     torch_device = setup_torch(device, threads)
-    options = {n: proposer_options(n, k_max, 0.0, 1.0, ngram_min, ngram_max, draft_model, torch_device) for n in names}
+    options = {n: proposer_options(n, k_max, 0.0, 1.0, ngram_min, ngram_max, draft_model, torch_device,
+                                   head=head) for n in names}
     prompts = load_workload_prompts(workload, source, prompt_field, field, num_prompts, seed)
 
     target, tokenizer, model_name = load_target(model, torch_device, quant)

@@ -2,7 +2,8 @@
 
     specscope train-head --kind eagle3 -o heads/eagle3                 # default model, bundled workloads
     specscope train-head --kind eagle --model my.gguf --prompts mine.jsonl -o heads/eagle
-    specscope run --method eagle3 --draft-model heads/eagle3 -o out/eagle3
+    specscope train-head --kind eagle --synthetic 2000 -o heads/eagle      # + 2000 generated prompts
+    specscope run --method eagle3 --head heads/eagle3 -o out/eagle3
 
 1. The target decodes every training prompt greedily (batched) and one teacher-forced pass records
    its features; this data is saved to `--data` (default DIR/data.pt) and reused by a rerun.
@@ -42,8 +43,9 @@ def register(app: typer.Typer) -> None:
     app.command("train-head")(train_head)
 
 
-def training_prompts(workloads: str, prompts_file: Optional[Path], holdout: int):
-    """(train prompts, held-out prompt ids): bundled workloads (every `holdout`-th held out) + a file's prompts."""
+def training_prompts(workloads: str, prompts_file: Optional[Path], holdout: int, synthetic: int = 0, seed: int = 0):
+    """(train prompts, held-out prompt ids): bundled workloads (every `holdout`-th held out), a file's prompts
+    and `synthetic` generated ones (specscope/workloads/synthetic.py)."""
     from specscope.commands.engine_common import load_workload_prompts
     from specscope.workloads import WORKLOADS, load_prompts
 
@@ -57,8 +59,12 @@ def training_prompts(workloads: str, prompts_file: Optional[Path], holdout: int)
         if not prompts_file.is_file():
             raise SpecscopeError(f"--prompts {prompts_file}: no such file; give a JSONL/JSON/CSV file of prompts")
         train.extend(load_workload_prompts(str(prompts_file), None, None, None, None, 0))
+    if synthetic:
+        from specscope.workloads.synthetic import synthetic_prompts
+
+        train.extend(synthetic_prompts(synthetic, seed=seed))
     if not train:
-        raise SpecscopeError("no training prompts: name workloads with --workloads or give --prompts FILE")
+        raise SpecscopeError("no training prompts: name workloads with --workloads, give --prompts FILE or --synthetic N")
     return train, [p.id for p in held]
 
 
@@ -68,10 +74,12 @@ def train_head(
     model: ModelOpt = None,
     workloads: Annotated[str, typer.Option("--workloads", help="Bundled workloads to train on (comma-separated or 'all'; '' for none).")] = "all",
     prompts: Annotated[Optional[Path], typer.Option("--prompts", help="Extra prompts: a JSONL/JSON/CSV file (field 'prompt' or 'message').")] = None,
+    synthetic: Annotated[int, typer.Option("--synthetic", min=0, help="Also train on N generated prompts (stdlib code and docs, templates; see specscope/workloads/synthetic.py).")] = 0,
     holdout: Annotated[int, typer.Option("--holdout", min=0, help="Hold out every N-th bundled prompt per workload (0 = none).")] = 4,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, help="Greedy tokens generated per prompt.")] = 256,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Sequences decoded at once for the data.")] = 8,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the data.")] = 8,
+    max_steps: Annotated[int, typer.Option("--max-steps", min=0, help="Stop after N optimizer steps (0 = run all --epochs); the learning-rate schedule ends there.")] = 0,
     lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (AdamW, warm-up then cosine).")] = 1e-3,
     draft_vocab: Annotated[int, typer.Option("--draft-vocab", min=0, help="Draft vocabulary: the N most frequent target tokens (0 = all).")] = 4096,
     ttt_steps: Annotated[int, typer.Option("--ttt-steps", min=1, help="EAGLE-3: training-time-test steps.")] = 3,
@@ -99,7 +107,7 @@ def train_head(
     torch_device = setup_torch(device, threads)
     if init is not None and not init.is_dir():
         raise SpecscopeError(f"--init {init}: not a head folder")
-    train_prompts, held_ids = training_prompts(workloads, prompts, holdout)
+    train_prompts, held_ids = training_prompts(workloads, prompts, holdout, synthetic, seed)
     target, tokenizer, model_name = load_target(model, torch_device, quant)
     output.mkdir(parents=True, exist_ok=True)
     data_path = data or output / "data.pt"
@@ -113,7 +121,7 @@ def train_head(
         init_head = load_head(init, target.config, kind=kind)
     head_data, data_meta = _load_or_build_data(target, tokenizer, model_name, train_prompts, max_new_tokens,
                                                batch_size, data_path, console)
-    settings = TrainSettings(kind=kind, epochs=epochs, lr=lr, draft_vocab=draft_vocab, ttt_steps=ttt_steps,
+    settings = TrainSettings(kind=kind, epochs=epochs, max_steps=max_steps, lr=lr, draft_vocab=draft_vocab, ttt_steps=ttt_steps,
                              num_mtp=num_mtp, checkpoint_every=checkpoint_every, seed=seed)
     with Progress(TextColumn(f"train {kind}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as progress:
@@ -145,7 +153,7 @@ def train_head(
     for k, v in rows.items():
         table.add_row(k, str(v))
     Console().print(table)
-    Console().print(f"wrote {output}; use it with `specscope run --method {kind} --draft-model {output}`")
+    Console().print(f"wrote {output}; use it with `specscope run --method {kind} --head {output}`")
     print(json.dumps({"command": "train-head", "kind": kind, "model": model_name, "output": str(output),
                       **summary, "wall_seconds": round(time.perf_counter() - started, 1)}), flush=True)
 

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from specscope.errors import SpecscopeError
+from specscope.fileio import read_jsonl_objects
 
 PARQUET_INSTALL_HINT = "pip install 'specscope[parquet]'"
 FORMATS = ".jsonl, .ndjson, .json, .csv, .tsv, .parquet"
@@ -50,18 +51,7 @@ def _object(value, where: str) -> dict:
 
 
 def _read_jsonl(path: Path) -> list[tuple[str, dict]]:
-    rows = []
-    with open(path, encoding="utf-8-sig") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise SpecscopeError(f"{where}: not valid JSON ({err.msg} at column {err.colno})") from None
-            rows.append((where, _object(value, where)))
-    return rows
+    return [(f"{path}:{number}", obj) for number, obj in read_jsonl_objects(path)]
 
 
 def _read_json(path: Path) -> list[tuple[str, dict]]:

@@ -20,7 +20,9 @@ def repetitive_requests(n=16, seed=0):
 
 
 def run(model, requests, method="none", k=0, batch_size=4, draft=None, max_new=MAX_NEW, stop=(2,), **cfg):
-    options = ProposerOptions(k=k, draft_model=draft, temperature=cfg.get("temperature", 0.0), top_p=cfg.get("top_p", 1.0))
+    head = method in ("eagle", "eagle3", "mtp")  # `draft`: the draft model, or the head folder of a head method
+    options = ProposerOptions(k=k, draft_model=None if head else draft, head=draft if head else None,
+                              temperature=cfg.get("temperature", 0.0), top_p=cfg.get("top_p", 1.0))
     engine = Engine(model, build_proposer(method, options, target=model),
                     EngineConfig(k=k, batch_size=batch_size, max_new_tokens=max_new, **cfg), stop_token_ids=stop)
     return {s.request.id: s for s in engine.generate(requests)}, engine

@@ -77,7 +77,7 @@ def test_round_trip_gives_identical_outputs(tiny_model, tmp_path, kind):
     save_head(reference, tmp_path / "ref")
     drafts = []
     for source in (path, tmp_path / "ref"):
-        proposer = build_proposer(kind, ProposerOptions(k=3, draft_model=str(source)), target=tiny_model)
+        proposer = build_proposer(kind, ProposerOptions(k=3, head=str(source)), target=tiny_model)
         proposer.bind(2, 32)
         drafts.append(proposer.propose(ProposerInput([0, 1], contexts, [3, 3], hidden=hidden)).draft_ids)
     assert torch.equal(drafts[0], drafts[1])
@@ -246,7 +246,7 @@ def test_trace_and_profile_feed_hidden_states(tiny_model, head_dirs, plain, kind
     from specscope.engine.tracing import collect_traces
 
     requests, expected = plain
-    proposer = build_proposer(kind, ProposerOptions(k=4, draft_model=str(head_dirs[kind, 64])), target=tiny_model)
+    proposer = build_proposer(kind, ProposerOptions(k=4, head=str(head_dirs[kind, 64])), target=tiny_model)
     traced = list(collect_traces(tiny_model, {kind: proposer}, requests[:3], k_max=4, batch_size=3,
                                  max_new_tokens=16, stop_token_ids=(2,)))
     for seq, values in traced:
@@ -300,3 +300,26 @@ def test_training_learns_and_resumes_exactly(tiny_model, tmp_path):
         assert torch.allclose(resumed.state_dict()[name], value, atol=1e-6), name
     path = save_head(resumed, tmp_path / "head")
     assert load_head(path, tiny_model.config).cfg.draft_vocab_size == 128
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_adaptive_over_a_head_equals_plain_decoding(tiny_model, head_dirs, plain, kind):
+    """`--k adaptive --method ngram,<head>`: the head is fed every step, also where ngram (or no draft) was chosen."""
+    from specscope.costs import CostModel, LinearCost
+    from specscope.engine.adaptive import AdaptiveProposer
+    from specscope.engine.engine import Engine, EngineConfig
+    from specscope.engine.proposers import ProposerOptions, build_proposer
+
+    requests, expected = plain
+    costs = CostModel("cheap", LinearCost(1.0, 0.01, 0.0), 0.1,
+                      {"ngram": LinearCost(0.0, 0.0, 0.0), kind: LinearCost(0.05, 0.01, 0.0)})
+    subs = {"ngram": build_proposer("ngram", ProposerOptions(k=4, ngram_min=2), target=tiny_model),
+            kind: build_proposer(kind, ProposerOptions(k=4, head=str(head_dirs[kind, 64])), target=tiny_model)}
+    proposer = AdaptiveProposer(subs, costs)
+    engine = Engine(tiny_model, proposer, EngineConfig(k=4, batch_size=4, max_new_tokens=16), stop_token_ids=(2,))
+    out = {s.request.id: s for s in engine.generate(requests)}
+    for rid, seq in expected.items():
+        assert out[rid].output.tolist() == seq.output.tolist(), (kind, rid)
+    head = subs[kind]
+    if hasattr(head, "filled"):  # the head's cache kept up with every sequence it saw
+        assert max(head.filled) > 0

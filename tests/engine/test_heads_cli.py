@@ -1,4 +1,4 @@
-"""The heads through the CLI: `run --method eagle3|eagle|mtp --draft-model DIR`, and bad heads exit 2 with one line."""
+"""The heads through the CLI: `run --method eagle3|eagle|mtp --head DIR`, and bad heads exit 2 with one line."""
 
 import json
 
@@ -30,7 +30,7 @@ def _run(tiny, out, *extra):
 def test_run_with_a_head_matches_plain(tiny, tmp_path):
     plain = _run(tiny, tmp_path / "plain", "--method", "none")
     assert plain.returncode == 0, plain.stderr
-    sd = _run(tiny, tmp_path / "sd", "--method", "eagle3", "--draft-model", tiny["eagle3"], "--k", 3, "--batch-size", 2)
+    sd = _run(tiny, tmp_path / "sd", "--method", "eagle3", "--head", tiny["eagle3"], "--k", 3, "--batch-size", 2)
     assert sd.returncode == 0, sd.stderr
     read = lambda d: {r["id"]: r["output_token_ids"] for r in map(json.loads, open(d / "requests.jsonl"))}  # noqa: E731
     assert read(tmp_path / "plain") == read(tmp_path / "sd")
@@ -39,9 +39,10 @@ def test_run_with_a_head_matches_plain(tiny, tmp_path):
 
 @pytest.mark.parametrize("extra,message", [
     (("--method", "eagle3"), "no eagle3 head ships for model"),
-    (("--method", "eagle", "--draft-model", "OTHER"), "vocabulary of 300 tokens does not match the target's 512"),
-    (("--method", "mtp", "--draft-model", "EAGLE3"), "is an eagle3 head, not mtp"),
-    (("--method", "eagle", "--draft-model", "/no/such/head"), "not a folder"),
+    (("--method", "eagle", "--head", "OTHER"), "vocabulary of 300 tokens does not match the target's 512"),
+    (("--method", "mtp", "--head", "EAGLE3"), "is an eagle3 head, not mtp"),
+    (("--method", "eagle", "--head", "/no/such/head"), "not a folder"),
+    (("--method", "eagle3", "--draft-model", "EAGLE3"), "give the eagle3 head folder with --head DIR"),
 ])
 def test_bad_heads_exit_2_with_one_line(tiny, tmp_path, extra, message):
     extra = [{"OTHER": tiny["other"], "EAGLE3": tiny["eagle3"]}.get(e, e) for e in extra]
@@ -53,3 +54,16 @@ def test_bad_heads_exit_2_with_one_line(tiny, tmp_path, extra, message):
 def test_train_head_rejects_bad_kind(tmp_path):
     result = cli("train-head", "--kind", "medusa", "-o", tmp_path / "h")
     assert result.returncode == 2 and "medusa" in result.stderr
+
+
+def test_train_head_on_synthetic_prompts_stops_at_max_steps(tiny, tmp_path):
+    out = tmp_path / "head"
+    result = cli("train-head", "--kind", "eagle", "--model", tiny["model"], "--workloads", "", "--synthetic", 5,
+                 "--max-new-tokens", 4, "--epochs", 3, "--max-steps", 2, "--draft-vocab", 64, "-o", out)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["steps"] == 2 and summary["sequences"] == 5
+    meta = json.loads((out / "TRAINING.json").read_text())
+    assert meta["settings"]["max_steps"] == 2
+    assert all(p.startswith("synth-") for p in meta["data"]["key"]["prompts"])
+    assert (out / "model.safetensors").is_file() and not (out / "train_state.pt").exists()

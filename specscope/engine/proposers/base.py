@@ -36,7 +36,8 @@ class ProposerOptions:
     top_p: float = 1.0
     ngram_min: int = 3
     ngram_max: int = 7
-    draft_model: str | None = None  # 'self:L' (target's first L layers) or a model path
+    draft_model: str | None = None  # `draft`: 'self:L' (target's first L layers) or a model path
+    head: str | None = None  # eagle / eagle3 / mtp: a head folder (None = the head shipped for the target)
     tree: object | None = None  # tree.TreeSpec: draft a static tree (proposers with supports_tree); None = chain of k
     device: str = "cpu"
 

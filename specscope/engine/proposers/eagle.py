@@ -30,14 +30,14 @@ from specscope.errors import SpecscopeError
 
 
 def resolve_head(kind: str, options, target):
-    """Load the head named by --draft-model, or the one shipped for this target."""
-    path = options.draft_model
+    """Load the head named by --head, or the one shipped for this target."""
+    path = options.head
     if path is None:
         path = bundled_head(kind, target.config)
         if path is None:
             raise SpecscopeError(
                 f"--method {kind}: no {kind} head ships for model '{target.config.name or 'this model'}'; "
-                f"train one with `specscope train-head --kind {kind} --model M -o DIR` and pass --draft-model DIR"
+                f"train one with `specscope train-head --kind {kind} --model M -o DIR` and pass --head DIR"
             )
     return path, load_head(path, target.config, kind=kind, device=target.device, dtype=target.dtype)
 
@@ -92,7 +92,7 @@ class FeatureHeadProposer(Proposer):
 
     @property
     def label(self) -> str:
-        return self.name if self.options.draft_model is None else f"{self.name}({self.options.draft_model})"
+        return self.name if self.options.head is None else f"{self.name}({self.options.head})"
 
     @property
     def feature_dim(self) -> int:

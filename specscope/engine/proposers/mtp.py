@@ -35,7 +35,7 @@ class MtpProposer(Proposer):
 
     @property
     def label(self) -> str:
-        return self.name if self.options.draft_model is None else f"{self.name}({self.options.draft_model})"
+        return self.name if self.options.head is None else f"{self.name}({self.options.head})"
 
     @property
     def feature_dim(self) -> int:
