@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_heads.py                   # held-out bundled prompts
     .venv/bin/python benchmarks/bench_heads.py --all --max-new-tokens 64
+    .venv/bin/python benchmarks/bench_heads.py --heads /tmp/heads          # heads of your own (eagle/ eagle3/ mtp/)
 
 Prints, side by side from one run:
 - mean acceptance length (committed tokens / decode steps) of eagle3, eagle and mtp over the bundled
@@ -55,6 +56,7 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(METHODS), help="heads to measure (comma-separated)")
     ap.add_argument("--no-speed", action="store_true", help="skip the batch-1 speed comparison")
     ap.add_argument("--no-acceptance", action="store_true", help="only the batch-1 speed comparison")
+    ap.add_argument("--heads", default=None, help="folder with eagle/, eagle3/, mtp/ heads to measure (default: the shipped ones)")
     ap.add_argument("--quant", default="auto", help="auto (GGUF blocks, CPU kernels) or none (float32 weights)")
     args = ap.parse_args()
     if args.threads:
@@ -70,6 +72,7 @@ def main() -> None:
 
     target, tokenizer = load_model(None, quant=args.quant)
     stops = stop_token_ids(target, tokenizer)
+    head_dir = (lambda m: f"{args.heads}/{m}") if args.heads else (lambda m: None)
     training = json.loads((bundled_head("eagle", target.config) / "TRAINING.json").read_text())
     held = set(training.get("held_out_prompts", []))
     prompts = [p for w in WORKLOADS for p in load_prompts(w) if args.all or p.id in held]
@@ -77,7 +80,8 @@ def main() -> None:
     workload_of = {p.id: p.workload if hasattr(p, "workload") else p.id.split(":")[0] for p in prompts}
 
     def generate(method, reqs, batch_size):
-        proposer = build_proposer(method, ProposerOptions(k=args.k), target=target, tokenizer=tokenizer)
+        options = ProposerOptions(k=args.k, head=head_dir(method) if method in METHODS else None)
+        proposer = build_proposer(method, options, target=target, tokenizer=tokenizer)
         engine = Engine(target, proposer, EngineConfig(k=args.k if method != "none" else 0, batch_size=batch_size,
                                                        max_new_tokens=args.max_new_tokens), stops)
         start = time.perf_counter()

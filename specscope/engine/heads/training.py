@@ -36,6 +36,7 @@ from specscope.errors import SpecscopeError
 class TrainSettings:
     kind: str = "eagle"
     epochs: int = 8
+    max_steps: int = 0  # stop after this many optimizer steps (0 = epochs decide); the schedule ends there
     lr: float = 1e-3
     draft_vocab: int = 4096  # 0 = the full vocabulary
     ttt_steps: int = 3  # eagle3
@@ -98,9 +99,13 @@ def make_head(target, settings: TrainSettings, ids: torch.Tensor):
 
 
 class _Batches:
-    """Per-sequence tensors prepared once: embeddings of the next tokens and draft-vocabulary labels."""
+    """Per-sequence tensors prepared once: the features the kind reads, next-token embeddings, labels.
 
-    def __init__(self, target, data: HeadData, ids: torch.Tensor, max_seq: int):
+    Kept in float16 (the data's precision; a few GB for a large corpus) and widened per step; EAGLE
+    and MTP read the last hidden state, EAGLE-3 the fused layer features, so only those are kept.
+    """
+
+    def __init__(self, target, data: HeadData, ids: torch.Tensor, max_seq: int, kind: str):
         index = torch.full((target.config.vocab_size,), -100, dtype=torch.long)
         index[ids] = torch.arange(len(ids))
         self.items = []
@@ -111,8 +116,13 @@ class _Batches:
             if len(tokens) < 3:
                 continue
             with torch.no_grad():
-                emb = target.embed(tokens[1:].to(target.device)).float().cpu()
-            self.items.append((hidden.float(), aux.float(), emb, index[labels]))
+                emb = target.embed(tokens[1:].to(target.device)).half().cpu()
+            features = (None, aux.half()) if kind == "eagle3" else (hidden.half(), None)
+            self.items.append((*features, emb, index[labels]))
+
+    def item(self, i: int):
+        """(hidden, aux, emb, labels) of sequence i, floating tensors as float32 (absent features: None)."""
+        return tuple(t.float() if t is not None and t.is_floating_point() else t for t in self.items[i])
 
     def __len__(self):
         return len(self.items)
@@ -192,11 +202,13 @@ def train_head(target, data: HeadData, settings: TrainSettings, state_path: Path
             raise SpecscopeError(f"--init has {len(init.heads)} MTP heads, --num-mtp asks for {len(head.heads)}")
         head.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in init.state_dict().items()})
     lm_rows = target_head_rows(target, ids).cpu() if settings.kind != "eagle3" else None
-    batches = _Batches(target, data, ids, settings.max_seq)
+    batches = _Batches(target, data, ids, settings.max_seq, settings.kind)
     if not len(batches):
         raise SpecscopeError("no training sequences (every prompt failed or is too short)")
     steps_per_epoch = math.ceil(len(batches) / settings.seqs_per_step)
     total = steps_per_epoch * settings.epochs
+    if settings.max_steps:
+        total = min(total, settings.max_steps)
     opt = torch.optim.AdamW(head.parameters(), lr=settings.lr, betas=(0.9, 0.95), weight_decay=0.0)
     warmup = max(1, total // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -222,7 +234,7 @@ def train_head(target, data: HeadData, settings: TrainSettings, state_path: Path
         opt.zero_grad(set_to_none=True)
         agg: dict[str, float] = {}
         for i in picks:
-            loss, metrics = sequence_loss(head, batches.items[i], settings, lm_rows)
+            loss, metrics = sequence_loss(head, batches.item(i), settings, lm_rows)
             (loss / len(picks)).backward()
             for k, v in metrics.items():
                 agg[k] = agg.get(k, 0.0) + v / len(picks)
@@ -240,7 +252,7 @@ def train_head(target, data: HeadData, settings: TrainSettings, state_path: Path
     head.eval()
     last = history[-steps_per_epoch:] if history else []
     summary = {
-        "steps": total, "sequences": len(batches), "tokens": sum(len(it[0]) for it in batches.items),
+        "steps": total, "sequences": len(batches), "tokens": sum(len(it[3]) for it in batches.items),
         "draft_vocab": len(ids), "draft_vocab_coverage": round(vocab_coverage(data, ids, target.config.vocab_size), 4),
         "seconds_this_run": round(time.perf_counter() - started, 1),
         "last_epoch": {k: round(sum(h.get(k, 0.0) for h in last) / max(len(last), 1), 4)
