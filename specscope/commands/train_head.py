@@ -6,7 +6,9 @@
     specscope run --method eagle3 --head heads/eagle3 -o out/eagle3
 
 1. The target decodes every training prompt greedily (batched) and one teacher-forced pass records
-   its features; this data is saved to `--data` (default DIR/data.pt) and reused by a rerun.
+   its features; this data is saved to `--data` (default DIR/data.pt) and reused by a rerun. The
+   greedy outputs are kept after every round of 16 x --batch-size prompts (DATA.outputs.pt), so an
+   interrupted run resumes them too.
 2. The head trains on the target's own greedy choices (`specscope/engine/heads/training.py`), with a
    resumable checkpoint (DIR/train_state.pt) every --checkpoint-every steps: rerun the same command
    after an interruption and it continues.
@@ -180,11 +182,34 @@ def _load_or_build_data(target, tokenizer, model_name, prompts, max_new_tokens, 
             return data, {**saved["meta"], "reused": True}
     requests = [Request(p.id, ids, max_new_tokens) for p, ids in fit]
     total_new = len(requests) * max_new_tokens
+    # Greedy outputs are the slow part (minutes to an hour): they are generated in rounds and kept in
+    # DATA.outputs.pt after each, so an interrupted run resumes where it stopped.
+    partial = path.with_name(path.name + ".outputs.pt")
+    done: dict[str, tuple] = {}
+    if partial.is_file():
+        try:
+            saved = torch.load(partial, map_location="cpu", weights_only=False)
+        except Exception:  # noqa: BLE001  an unreadable leftover: start over
+            saved = None
+        if isinstance(saved, dict) and saved.get("key") == meta:
+            done = saved["done"]
+    todo = [r for r in requests if r.id not in done]
+    round_size = 16 * batch_size
     with Progress(TextColumn("data: greedy outputs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
-        task = progress.add_task("", total=len(requests))
-        seqs = generate_continuations(target, requests, batch_size, max_new_tokens,
-                                      stop_token_ids(target, tokenizer), on_done=lambda s: progress.advance(task))
+                  TimeRemainingColumn(), console=console, transient=True) as progress:
+        task = progress.add_task("", total=len(requests), completed=len(done))
+        for start in range(0, len(todo), round_size):
+            def finished(seq):
+                progress.advance(task)
+                if seq.error is None:
+                    done[seq.request.id] = (seq.context.copy(), seq.prompt_len)
+
+            generate_continuations(target, todo[start : start + round_size], batch_size, max_new_tokens,
+                                   stop_token_ids(target, tokenizer), on_done=finished)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_open(partial, "wb", encoding=None) as fh:
+                torch.save({"key": meta, "done": done}, fh)
+    seqs = [done[r.id] for r in requests if r.id in done]
     total = sum(len(s) for s, _ in seqs)
     with Progress(TextColumn("data: target features"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
@@ -196,4 +221,5 @@ def _load_or_build_data(target, tokenizer, model_name, prompts, max_new_tokens, 
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path, "wb", encoding=None) as fh:
         torch.save({**data.state(), "meta": info}, fh)
+    partial.unlink(missing_ok=True)
     return data, info

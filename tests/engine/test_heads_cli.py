@@ -67,3 +67,22 @@ def test_train_head_on_synthetic_prompts_stops_at_max_steps(tiny, tmp_path):
     assert meta["settings"]["max_steps"] == 2
     assert all(p.startswith("synth-") for p in meta["data"]["key"]["prompts"])
     assert (out / "model.safetensors").is_file() and not (out / "train_state.pt").exists()
+
+
+def test_train_head_data_resumes_from_kept_outputs(tiny, tmp_path):
+    """Greedy outputs already kept in DATA.outputs.pt are not generated again; the file goes once data.pt is written."""
+    import torch
+
+    args = ("train-head", "--kind", "mtp", "--model", tiny["model"], "--workloads", "", "--prompts", tiny["prompts"],
+            "--max-new-tokens", 4, "--epochs", 1, "--draft-vocab", 64)
+    first = cli(*args, "--data", tmp_path / "a.pt", "-o", tmp_path / "a")
+    assert first.returncode == 0, first.stderr
+    assert not (tmp_path / "a.pt.outputs.pt").exists()
+    data = torch.load(tmp_path / "a.pt", weights_only=False)
+    key = data["meta"]["key"]
+    fake = {pid: (torch.arange(3 + i).numpy(), 2) for i, pid in enumerate(key["prompts"])}  # not what the model says
+    torch.save({"key": key, "done": fake}, tmp_path / "b.pt.outputs.pt")
+    second = cli(*args, "--data", tmp_path / "b.pt", "-o", tmp_path / "b")
+    assert second.returncode == 0, second.stderr
+    reused = torch.load(tmp_path / "b.pt", weights_only=False)
+    assert [t.tolist() for t in reused["tokens"]] == [list(range(3 + i)) for i in range(len(key["prompts"]))]
