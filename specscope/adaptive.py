@@ -108,6 +108,11 @@ class AcceptanceEstimate:
         """[P, 2] pooled first-draft rate per proposer and state (the prior mean counts as one observation)."""
         return (self.pool_s + self.params.prior_mean) / (self.pool_s + self.pool_f + 1.0)
 
+    @staticmethod
+    def _shrunk(s, f, pool, w, lift=0.0):
+        """First-draft rate from a sequence's (successes, failures), shrunk towards `pool` with weight `w`."""
+        return (s + lift + w * pool) / (s + f + lift + w)
+
     def prior_weight(self) -> np.ndarray:
         """[P] per proposer, the candidate prior weight that has predicted first-draft outcomes best so far."""
         return np.asarray(self.params.prior_weights, dtype=np.float64)[np.argmin(self.loss, axis=1)]
@@ -120,7 +125,7 @@ class AcceptanceEstimate:
         s, f = self.first_s[rows], self.first_f[rows]  # [n, P, 2]
         w = self.prior_weight()[None, :, None]
         lift = p.optimism * self.idle[rows][:, None, None]  # idle: no news, so lean towards trying again
-        first = (s + lift + w * pool[None]) / (s + f + lift + w)
+        first = self._shrunk(s, f, pool[None], w, lift)
         cont = np.empty_like(self.at_risk)
         cont[:, 0] = p.prior_mean  # unused (the first draft has its own rate)
         prev = np.full(self.num_proposers, p.prior_mean)
@@ -144,7 +149,7 @@ class AcceptanceEstimate:
         state = self.hot[r, q]
         s, f = self.first_s[r, q, state][:, None], self.first_f[r, q, state][:, None]
         w = np.asarray(self.params.prior_weights, dtype=np.float64)[None, :]
-        guess = np.clip((s + w * self._pool()[q, state][:, None]) / (s + f + w), 1e-4, 1 - 1e-4)  # [m, W] before this step
+        guess = np.clip(self._shrunk(s, f, self._pool()[q, state][:, None], w), 1e-4, 1 - 1e-4)  # [m, W] before this step
         hit = (a >= 1)[:, None]
         np.add.at(self.loss, q, -np.log(np.where(hit, guess, 1.0 - guess)))
         self.first_s[r, q, state] = d * self.first_s[r, q, state] + (a >= 1)

@@ -194,19 +194,19 @@ def _load_or_build_data(target, tokenizer, model_name, prompts, max_new_tokens, 
         if isinstance(saved, dict) and saved.get("key") == meta:
             done = saved["done"]
     todo = [r for r in requests if r.id not in done]
-    round_size = 16 * batch_size
+    round_size, stops = 16 * batch_size, stop_token_ids(target, tokenizer)
     with Progress(TextColumn("data: greedy outputs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TimeRemainingColumn(), console=console, transient=True) as progress:
         task = progress.add_task("", total=len(requests), completed=len(done))
-        for start in range(0, len(todo), round_size):
-            def finished(seq):
-                progress.advance(task)
-                if seq.error is None:
-                    done[seq.request.id] = (seq.context.copy(), seq.prompt_len)
 
-            generate_continuations(target, todo[start : start + round_size], batch_size, max_new_tokens,
-                                   stop_token_ids(target, tokenizer), on_done=finished)
-            path.parent.mkdir(parents=True, exist_ok=True)
+        def finished(seq):
+            progress.advance(task)
+            if seq.error is None:
+                done[seq.request.id] = (seq.context.copy(), seq.prompt_len)
+
+        for start in range(0, len(todo), round_size):
+            generate_continuations(target, todo[start : start + round_size], batch_size, max_new_tokens, stops,
+                                   on_done=finished)
             with atomic_open(partial, "wb", encoding=None) as fh:
                 torch.save({"key": meta, "done": done}, fh)
     seqs = [done[r.id] for r in requests if r.id in done]
@@ -218,8 +218,7 @@ def _load_or_build_data(target, tokenizer, model_name, prompts, max_new_tokens, 
                                on_done=lambda n: progress.advance(task, n))
     info = {"key": meta, "tokens": data.num_tokens, "sequences": len(data.tokens), "skipped_prompts": skipped,
             "output_tokens": sum(len(t) - n for t, n in zip(data.tokens, data.prompt_lens)), "max_output": total_new}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(path, "wb", encoding=None) as fh:
+    with atomic_open(path, "wb", encoding=None) as fh:  # (makes the folder)
         torch.save({**data.state(), "meta": info}, fh)
     partial.unlink(missing_ok=True)
     return data, info

@@ -40,7 +40,7 @@ class AdaptiveProposer(Proposer):
         self.names = tuple(self.subs)
         for name in self.names:
             costs.draft(name)  # a clear error now if the cost model does not price this proposer
-        if len({tuple(getattr(p, "hidden_layers", ())) for p in self.subs.values() if p.needs_hidden}) > 1:
+        if len(self._feature_kinds()) > 1:
             raise SpecscopeError(f"--method {','.join(self.names)}: eagle3 reads other target features than "
                                  "eagle/mtp; combine eagle3 only with ngram or draft")
         self.estimate = AcceptanceEstimate(len(self.names), params)
@@ -54,10 +54,14 @@ class AdaptiveProposer(Proposer):
     def needs_hidden(self) -> bool:  # type: ignore[override]
         return any(p.needs_hidden for p in self.subs.values())
 
+    def _feature_kinds(self) -> set[tuple]:
+        """The target layers each feature head reads (() = the last hidden state), as a set."""
+        return {tuple(getattr(p, "hidden_layers", ())) for p in self.subs.values() if p.needs_hidden}
+
     @property
     def hidden_layers(self) -> tuple:
         """The target features the feature heads read (the engine computes one kind per step)."""
-        kinds = {tuple(getattr(p, "hidden_layers", ())) for p in self.subs.values() if p.needs_hidden}
+        kinds = self._feature_kinds()
         return kinds.pop() if kinds else ()
 
     def bind(self, num_slots: int, max_len: int) -> None:

@@ -31,9 +31,9 @@ import textwrap
 from pathlib import Path
 
 from specscope.workloads.prompt import Prompt
+from specscope.workloads.registry import get_workload
 
-FAMILIES = ("chat", "code-edit", "summarize", "math", "aime")
-MAX_NEW_TOKENS = {"chat": 512, "code-edit": 512, "summarize": 512, "math": 512, "aime": 4096}
+FAMILIES = ("chat", "code-edit", "summarize", "math", "aime")  # names of bundled workloads (their limits apply)
 
 CODE_EDITS = (
     "Add type hints to every function parameter and return value.",
@@ -253,6 +253,7 @@ def synthetic_prompts(count: int, seed: int = 0) -> list[Prompt]:
                     break
                 text = _chat_prompt(rng)
         seen.add(text)
+        workload = get_workload(family)
         out.append(Prompt(id=f"synth-{family}-{n:05d}", workload=family, messages=({"role": "user", "content": text},),
-                          max_new_tokens=MAX_NEW_TOKENS[family], is_reasoning=family == "aime", source="synthetic"))
+                          max_new_tokens=workload.max_new_tokens, is_reasoning=workload.is_reasoning, source="synthetic"))
     return out
