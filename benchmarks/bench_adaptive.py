@@ -16,9 +16,12 @@ Cost models: the `llama3.1-8b-h100` preset (its `eagle` draft cost stands for th
 proposer) and, with --fitted, a model fitted on this machine (`specscope profile` + `fit-cost`).
 Goals (issue 7): mean gap_recovered >= 0.5, adaptive never > 2% below the best fixed-k.
 
-Engine part (--engine): `specscope run` on the default model with `--k adaptive` vs fixed k in
-{1, 2, 3, 5, 8} at each engine batch size, same prompts, the best of --engine-reps interleaved rounds;
-the ratio adaptive / best fixed-k throughput (goal: >= 0.95). Slow on a CPU (minutes).
+Engine part (--engine): the engine on the default model (loaded once, --engine-threads torch
+threads, default 1) with `--k adaptive` vs fixed k in {1, 2, 3, 5, 8} at each engine batch size,
+same prompts, --engine-reps interleaved rounds, each configuration's median; the ratio adaptive /
+best fixed-k decode-phase throughput (goal: >= 0.95), end to end beside it. `--k adaptive` uses a
+cost model fitted here first (`specscope profile` + `fit-cost` at the same thread count) unless
+--engine-cost-model names one. Slow on a CPU (tens of minutes).
 
 The last line is one JSON object with every number.
 """
@@ -28,8 +31,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import subprocess
 import sys
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -140,33 +143,76 @@ def aggregate(results):
     }
 
 
-def run_engine(workload, batch_sizes, ks, num_prompts, max_new, method, cost_model, draft_model, reps=1):
-    """`specscope run` for --k adaptive and each fixed k; throughput per (batch size, k): the best of `reps`
-    rounds, each round running every k once (interleaved, so machine noise hits every k alike)."""
-    out = {}
+def fit_engine_costs(methods, draft_model, threads, folder: Path) -> str:
+    """Profile this machine at `threads` torch threads (`specscope profile` + `fit-cost`); the .toml's path."""
+    profile, fitted = folder / "profile.csv", folder / "cost.toml"
+    cmd = [sys.executable, "-m", "specscope", "profile", "--proposers", ",".join(methods), "--threads", str(threads),
+           "-o", str(profile)] + (["--draft-model", draft_model] if draft_model else [])
+    for step in (cmd, [sys.executable, "-m", "specscope", "fit-cost", str(profile), "-o", str(fitted)]):
+        proc = subprocess.run(step, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(step)} failed:\n{proc.stderr[-2000:]}")
+    print(f"engine: cost model fitted at {threads} thread(s): {fitted}", flush=True)
+    return str(fitted)
+
+
+def run_engine(workload, batch_sizes, ks, num_prompts, max_new, methods, cost_model, draft_model, reps=3, threads=1):
+    """The engine (one process, the target loaded once) with `--k adaptive` and each fixed k of each method.
+
+    Every round runs every configuration once, interleaved, so slow spells of the machine hit them alike;
+    each configuration is scored by its median over the rounds (a best-of over many fixed k would favour
+    them: the maximum of more noisy samples). Scored on decode-phase throughput (the steps that ran no
+    prompt: the prompts' forward is the same for every k and, at these lengths, as long as the decoding);
+    end to end beside it. One untimed warm-up run first. `threads` torch threads (1 keeps run-to-run
+    noise near 1% on a shared 2-core machine, against 10-20% with 2); without `cost_model` this machine
+    is profiled at that thread count and a cost model fitted for `--k adaptive`.
+    """
+    from specscope.commands.engine_common import load_target, load_workload_prompts, proposer_options, setup_torch
+    from specscope.commands.run import ADAPTIVE_K_CAP, RunSpec, measure
+
+    decode, total = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        for b, rep, k in ((b, rep, k) for b in batch_sizes for rep in range(reps) for k in ["adaptive", *map(str, ks)]):
-            cmd = [sys.executable, "-m", "specscope", "run", "--workload", workload, "--method", method,
-                   "--k", k, "--batch-size", str(b), "--num-prompts", str(max(num_prompts, b)),
-                   "--max-new-tokens", str(max_new), "-o", f"{tmp}/{b}-{k}-{rep}"]
-            if draft_model:
-                cmd += ["--draft-model", draft_model]
-            if k == "adaptive" and cost_model:
-                cmd += ["--cost-model", cost_model]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise SystemExit(f"engine run failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
-            summary = json.loads(proc.stdout.strip().splitlines()[-1])
-            out[(b, k)] = max(out.get((b, k), 0.0), summary["throughput_tok_s"])
-            print(f"engine {method} B={b} k={k} round {rep + 1}: {summary['throughput_tok_s']:.2f} tok/s "
-                  f"acc_len {summary['mean_acc_len']}", flush=True)
+        costs = load_cost_model(cost_model or fit_engine_costs(methods, draft_model, threads, Path(tmp)))
+        device = setup_torch("cpu", threads)
+        target, tokenizer, model_name = load_target(None, device)
+        configs = [("adaptive", ",".join(methods), ADAPTIVE_K_CAP)] + [(f"{m} k={k}", m, k) for m in methods for k in ks]
+
+        def one(b, label, method, k):
+            prompts = load_workload_prompts(workload, None, None, None, max(num_prompts, b), 0)
+            options = [proposer_options(m, k, 0.0, 1.0, 3, 7, draft_model if m == "draft" else None, device)
+                       for m in method.split(",")][-1]
+            spec = RunSpec(method, k, b, max_new, workload=workload, cost_model=costs if label == "adaptive" else None)
+            return measure(target, tokenizer, model_name, prompts, spec, options, Path(tmp) / "run")
+
+        one(batch_sizes[0], *configs[0])  # warm-up
+        for rep in range(reps):
+            for b in batch_sizes:
+                for label, method, k in configs:
+                    summary = one(b, label, method, k)
+                    decode.setdefault((b, label), []).append(summary["decode_throughput_tok_s"])
+                    total.setdefault((b, label), []).append(summary["throughput_tok_s"])
+                    print(f"engine round {rep + 1} B={b} {label}: decode {summary['decode_throughput_tok_s']:.1f} "
+                          f"tok/s, end to end {summary['throughput_tok_s']:.1f} tok/s, acc_len "
+                          f"{summary['mean_acc_len']:.2f}, proposed {summary['proposed_tokens']}", flush=True)
+    med = lambda table, key: float(np.median(table[key]))
     rows = []
     for b in batch_sizes:
-        best_k = max(ks, key=lambda k: out[(b, str(k))])
-        rows.append({"batch_size": b, "adaptive": out[(b, "adaptive")], "best_fixed_k": best_k,
-                     "best_fixed": out[(b, str(best_k))], "ratio": out[(b, "adaptive")] / out[(b, str(best_k))]})
-        print(f"engine B={b}: adaptive {rows[-1]['adaptive']:.2f} tok/s vs best fixed k={best_k} "
-              f"{rows[-1]['best_fixed']:.2f} tok/s -> ratio {rows[-1]['ratio']:.3f}")
+        fixed = [label for label, _, _ in configs[1:]]
+        best = max(fixed, key=lambda label: med(decode, (b, label)))
+        best_total = max(fixed, key=lambda label: med(total, (b, label)))
+        per_round = [a / max(decode[(b, f)][r] for f in fixed) for r, a in enumerate(decode[(b, "adaptive")])]
+        row = {"batch_size": b, "adaptive_decode": med(decode, (b, "adaptive")), "best_fixed": best,
+               "best_fixed_decode": med(decode, (b, best)),
+               "ratio": med(decode, (b, "adaptive")) / med(decode, (b, best)),
+               "ratio_per_round_vs_that_rounds_best": per_round,
+               "adaptive_end_to_end": med(total, (b, "adaptive")), "best_fixed_end_to_end": best_total,
+               "ratio_end_to_end": med(total, (b, "adaptive")) / med(total, (b, best_total)), "threads": threads,
+               "cost_model": costs.name}
+        rows.append(row)
+        print(f"engine B={b}: decode adaptive {row['adaptive_decode']:.1f} tok/s vs best fixed ({best}) "
+              f"{row['best_fixed_decode']:.1f} -> ratio {row['ratio']:.3f} (per round vs that round's best: "
+              f"{', '.join(f'{x:.3f}' for x in per_round)}); end to end ratio {row['ratio_end_to_end']:.3f} "
+              f"(best {best_total})")
     return rows
 
 
@@ -180,10 +226,14 @@ def main(argv=None):
     ap.add_argument("--engine-batch-sizes", nargs="+", type=int, default=[1, 4, 16])
     ap.add_argument("--engine-ks", nargs="+", type=int, default=[1, 2, 3, 5, 8])
     ap.add_argument("--engine-workload", default="code-edit")
-    ap.add_argument("--engine-method", default="ngram")
+    ap.add_argument("--engine-methods", nargs="+", default=["ngram"],
+                    help="proposers: adaptive picks among them; fixed k runs each alone")
     ap.add_argument("--engine-prompts", type=int, default=8, help="prompts per run (at least the batch size)")
     ap.add_argument("--engine-max-new", type=int, default=64)
-    ap.add_argument("--engine-reps", type=int, default=2, help="rounds per engine configuration (best kept)")
+    ap.add_argument("--engine-reps", type=int, default=3, help="rounds (each configuration's median is scored)")
+    ap.add_argument("--engine-threads", type=int, default=1, help="torch threads of the engine runs")
+    ap.add_argument("--engine-cost-model", default=None,
+                    help="cost model of --k adaptive (default: profile this machine at --engine-threads and fit one)")
     ap.add_argument("--draft-model", default=None)
     args = ap.parse_args(argv)
 
@@ -212,7 +262,8 @@ def main(argv=None):
     engine = None
     if args.engine:
         engine = run_engine(args.engine_workload, args.engine_batch_sizes, args.engine_ks, args.engine_prompts,
-                            args.engine_max_new, args.engine_method, args.fitted, args.draft_model, args.engine_reps)
+                            args.engine_max_new, args.engine_methods, args.engine_cost_model, args.draft_model,
+                            args.engine_reps, args.engine_threads)
     print(json.dumps({"simulator": summary, "results": results, "engine": engine}))
 
 

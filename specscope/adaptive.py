@@ -30,15 +30,22 @@ estimate shrunk towards a pooled rate:
   property of the sequence (n-gram on code edits), others' barely depends on it; so each candidate
   in `prior_weights` is scored online by the log-loss of its first-draft predictions (made before
   each outcome), and the best so far is used;
+- explore: the pool that decisions shrink towards is an upper confidence bound,
+  pool + explore * sqrt(pool * (1 - pool) / (n + 1)), n = the steps that ever ran the proposer (this
+  count never decays, so the bonus vanishes once the proposer has been tried). Without it a prior
+  below the break-even rate of the batch (a large batch needs a high rate for a draft to pay) is
+  never tested: nothing runs, so nothing is observed. Log-loss scoring uses the plain pool;
 - optimism: phantom successes for a sequence whose last step proposed nothing. A policy that stops
   speculating stops observing, so pessimistic errors would persist while optimistic ones are
   corrected at once; the phantom success makes an idle sequence lean towards trying again.
-Steps that do not run a proposer decay its cold counts too (s = f = 0), so an estimate that once
-talked the policy out of speculating drifts back to the pool. `cont` is pooled per proposer and
+Steps that do not run a proposer decay its counts in both states (s = f = 0), so an estimate that
+once talked the policy out of speculating drifts back to the pool. `cont` is pooled per proposer and
 depth j (P(draft j + 1 accepted | drafts 1..j were)); a depth with little evidence borrows the rate
-of the depth before it (that rate is its prior, worth one observation).
+of the depth before it (that rate is its prior, worth one observation), and the first continuation
+borrows the proposer's pooled first-draft rate (a fixed 0.5 there kept policies at k = 1 for good:
+k = 2 was never tried, so the second depth stayed at its prior).
 Parameters (`AdaptiveParams`): prior_mean 0.5, prior_weights (16, 4, 1, 64) (ties: the first),
-decay 0.85 (about seven steps of memory), pool_decay 0.99, optimism 1, k_cap 20. They are
+decay 0.85 (about seven steps of memory), pool_decay 0.99, explore 1, optimism 1, k_cap 20. They are
 settings, not fitted constants; benchmarks/bench_adaptive.py measures them.
 
 Decision. Step time under the cost model (`specscope/costs.py`, serve pricing) for a batch of n
@@ -60,6 +67,7 @@ copies forming their own batch. Proposer switching costs are not modelled (0 in 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -76,6 +84,7 @@ class AdaptiveParams:
     prior_mean: float = 0.5  # acceptance probability assumed before any observation
     prior_weights: tuple[float, ...] = (16.0, 4.0, 1.0, 64.0)  # candidates: observations the pooled prior is worth (ties: first)
     decay: float = 0.85  # weight of the past per step (memory ~ 1 / (1 - decay) steps)
+    explore: float = 1.0  # standard deviations of upper-confidence bonus on the pooled first-draft rate
     optimism: float = 1.0  # phantom successes in the first-draft estimate of a sequence that proposed nothing last step
     pool_decay: float = 0.99  # weight of the past per step for the pooled (all-sequence) first-draft counts
     k_cap: int = DEFAULT_K_CAP  # most drafts per step
@@ -95,6 +104,7 @@ class AcceptanceEstimate:
         self.hot = np.zeros(shape, dtype=np.int64)  # HOT: the proposer's last step accepted all its drafts
         self.idle = np.zeros(num_sequences, dtype=bool)  # the sequence's last step proposed nothing
         self.pool_s, self.pool_f = np.zeros((self.num_proposers, 2)), np.zeros((self.num_proposers, 2))
+        self.pool_seen = np.zeros(self.num_proposers)  # steps that ran each proposer, ever (not decayed)
         self.loss = np.zeros((self.num_proposers, len(self.params.prior_weights)))  # [P, W]: log-loss of each weight
         self.at_risk = np.zeros((self.num_proposers, cap))  # [P, j]: steps that had drafts 1..j accepted and a j+1-th
         self.stopped = np.zeros((self.num_proposers, cap))  # [P, j]: ... whose j+1-th draft was rejected
@@ -107,6 +117,12 @@ class AcceptanceEstimate:
     def _pool(self) -> np.ndarray:
         """[P, 2] pooled first-draft rate per proposer and state (the prior mean counts as one observation)."""
         return (self.pool_s + self.params.prior_mean) / (self.pool_s + self.pool_f + 1.0)
+
+    def _pool_bound(self) -> np.ndarray:
+        """[P, 2] the pooled rate plus its exploration bonus (what decisions shrink towards)."""
+        pool = self._pool()
+        bonus = self.params.explore * np.sqrt(pool * (1.0 - pool) / (self.pool_seen[:, None] + 1.0))
+        return np.minimum(pool + bonus, 1.0)
 
     @staticmethod
     def _shrunk(s, f, pool, w, lift=0.0):
@@ -121,18 +137,19 @@ class AcceptanceEstimate:
         """What a step of these rows can expect, for k = 0 .. k_cap drafts (the decision's input)."""
         p = self.params
         rows = np.asarray(rows, dtype=np.int64)
-        pool = self._pool()
+        pool = self._pool_bound()
         s, f = self.first_s[rows], self.first_f[rows]  # [n, P, 2]
         w = self.prior_weight()[None, :, None]
         lift = p.optimism * self.idle[rows][:, None, None]  # idle: no news, so lean towards trying again
         first = self._shrunk(s, f, pool[None], w, lift)
-        cont = np.empty_like(self.at_risk)
+        k_cap = min(k_cap, self.params.k_cap)
+        cont = np.empty((self.num_proposers, k_cap))
         cont[:, 0] = p.prior_mean  # unused (the first draft has its own rate)
-        prev = np.full(self.num_proposers, p.prior_mean)
-        for j in range(1, cont.shape[1]):  # an unexplored depth borrows the rate of the depth before it
+        prev = (self.pool_s.sum(1) + p.prior_mean) / (self.pool_s.sum(1) + self.pool_f.sum(1) + 1.0)  # pooled first rate
+        for j in range(1, k_cap):  # an unexplored depth borrows the rate of the depth before it
             prev = (self.at_risk[:, j] - self.stopped[:, j] + prev) / (self.at_risk[:, j] + 1.0)
             cont[:, j] = prev
-        return Outlook(first, cont[:, :k_cap], self.hot[rows])
+        return Outlook(first, cont, self.hot[rows])
 
     def observe(self, rows: np.ndarray, proposer: np.ndarray, k: np.ndarray, accepted: np.ndarray) -> None:
         """Record one step of these rows: k drafts from `proposer` (k = 0: none ran), a of them accepted."""
@@ -141,9 +158,9 @@ class AcceptanceEstimate:
         idle = np.ones((len(rows), self.num_proposers), dtype=bool)
         ran = k > 0
         idle[np.flatnonzero(ran), proposer[ran]] = False
-        ir, iq = np.nonzero(idle)  # proposers that did not run: the sequence's cold counts fade to the pool
-        self.first_s[rows[ir], iq, COLD] *= d
-        self.first_f[rows[ir], iq, COLD] *= d
+        ir, iq = np.nonzero(idle)  # proposers that did not run: the sequence's counts fade to the pool
+        self.first_s[rows[ir], iq, :] *= d
+        self.first_f[rows[ir], iq, :] *= d
         self.hot[rows[ir], iq] = COLD
         r, q, k, a = rows[ran], proposer[ran], k[ran], np.minimum(accepted[ran], k[ran])
         state = self.hot[r, q]
@@ -156,6 +173,7 @@ class AcceptanceEstimate:
         self.first_f[r, q, state] = d * self.first_f[r, q, state] + (a == 0)
         active = np.zeros(self.num_proposers, dtype=bool)
         active[q] = True  # a proposer no sequence ran this step forgets its pool as fast as a sequence would
+        self.pool_seen += active
         fade = np.where(active, self.params.pool_decay, d)[:, None]
         self.pool_s *= fade
         self.pool_f *= fade
@@ -185,6 +203,10 @@ class Outlook:
 
     def tables(self) -> tuple[np.ndarray, np.ndarray]:
         """(tokens, full) [n, P, 2, K + 1]: expected tokens committed by k drafts per state, and P(all k accepted)."""
+        return self._tables
+
+    @cached_property
+    def _tables(self) -> tuple[np.ndarray, np.ndarray]:  # computed once: the decision's iterations reuse it
         cont = self.cont
         survive = np.cumprod(np.concatenate([np.ones((len(cont), 1)), cont[:, 1:]], axis=1), axis=1)  # [P, K]
         tail = np.concatenate([np.zeros((len(cont), 1)), np.cumsum(survive, axis=1)], axis=1)  # [P, K + 1]
@@ -210,12 +232,13 @@ def plan_scores(outlook: Outlook, step_cost: np.ndarray, rate) -> tuple[np.ndarr
     Returns (tokens, cost) [n, P, K + 1] indexed by the k proposed now.
     """
     tokens, full = outlook.tables()  # [n, P, 2, K + 1]
-    cost = np.broadcast_to(np.asarray(step_cost, dtype=np.float64), tokens[:, :, 0, :].shape)
-    rate = np.asarray(rate, dtype=np.float64).reshape(-1, 1) if np.ndim(rate) else rate
-    hot_pick = np.argmax(tokens[:, :, HOT, :] - (rate[..., None] if np.ndim(rate) else rate) * cost, axis=-1)  # [n, P]
-    take = lambda arr: np.take_along_axis(arr, hot_pick[..., None], -1)  # [n, P, 1]
-    hot_tokens, hot_cost = take(tokens[:, :, HOT, :]), take(cost)
-    stay = np.minimum(take(full[:, :, HOT, :]), 1.0 - 1e-9)
+    n, num_p = tokens.shape[:2]
+    cost = np.broadcast_to(np.asarray(step_cost, dtype=np.float64), (n, num_p, tokens.shape[-1]))
+    scale = np.reshape(rate, (-1, 1, 1)) if np.ndim(rate) else rate
+    hot_pick = np.argmax(tokens[:, :, HOT, :] - scale * cost, axis=-1)  # [n, P]
+    at = (np.arange(n)[:, None], np.arange(num_p)[None, :], hot_pick)  # each (sequence, proposer)'s HOT k
+    hot_tokens, hot_cost = tokens[:, :, HOT, :][at][..., None], cost[at][..., None]  # [n, P, 1]
+    stay = np.minimum(full[:, :, HOT, :][at][..., None], 1.0 - 1e-9)
     go = full[:, :, COLD, :]  # [n, P, K + 1]
     share = go / (go + 1.0 - stay)  # long-run share of HOT steps under the plan (k_cold = k, k_hot)
     cold_tokens = (1 - share) * tokens[:, :, COLD, :] + share * hot_tokens
@@ -244,13 +267,16 @@ def _draft_terms(costs: CostModel, proposers, kv: float, base_target: float) -> 
     return out
 
 
-def choose_batch(outlook: Outlook, costs: CostModel, proposers, kv: float) -> tuple[np.ndarray, np.ndarray]:
+def choose_batch(outlook: Outlook, costs: CostModel, proposers, kv: float,
+                 caps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(k [n], proposer [n]) maximising the batch's long-run expected committed tokens per second.
 
     Serve pricing (module docstring). Per sequence and proposer, every two-state plan (k_cold, k_hot)
     is scored by its long-run tokens and marginal seconds per step; Dinkelbach's iteration over the
     batch ratio sum(tokens) / (base + sum(marginal)) picks one plan per sequence, for each set of
     proposers allowed to run; each sequence then proposes its plan's k for the state it is in.
+    caps: [n, P] the most drafts each proposer can offer each sequence now, when known before deciding
+    (an n-gram's match, `specscope/engine/adaptive.py`); None: any k up to the outlook's cap.
     """
     n, num_p = outlook.state.shape
     width = outlook.k_cap + 1
@@ -269,7 +295,10 @@ def choose_batch(outlook: Outlook, costs: CostModel, proposers, kv: float) -> tu
         rate, choice, sums = n / fixed, (np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)), (float(n), 0.0)
         for _ in range(30):  # Dinkelbach: the rate rises to the optimum of sum(tokens) / (fixed + sum(cost))
             tokens, cost, _ = plan_scores(outlook, marg[None], rate)
-            tokens = np.where(allowed[None, :, None] | (ks == 0), tokens, -np.inf).reshape(n, -1)
+            usable = allowed[None, :, None] | (ks == 0)
+            if caps is not None:
+                usable = usable & (ks <= caps[:, :, None])
+            tokens = np.where(usable, tokens, -np.inf).reshape(n, -1)
             cost = cost.reshape(n, -1)
             pick = np.argmax(tokens - rate * cost, axis=1)
             sums_new = (float(np.sum(tokens[rows, pick])), float(np.sum(cost[rows, pick])))

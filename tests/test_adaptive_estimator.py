@@ -1,4 +1,5 @@
-"""The acceptance estimator of specscope/adaptive.py: prior weight chosen online, pooled rate per step, idle optimism."""
+"""The acceptance estimator of specscope/adaptive.py: prior weight chosen online, pooled rate per step, idle optimism,
+exploration (closed loops with `choose_batch`)."""
 
 import numpy as np
 
@@ -62,3 +63,66 @@ def test_a_depth_never_reached_borrows_the_rate_before_it():
         observe(est, np.full(8, 2), k=2)
     cont = est.outlook(ROWS, 6).cont[0]
     assert cont[1] > 0.95 and np.all(cont[2:] > 0.9)
+
+
+def closed_loop(costs, first, cont, steps, n=16, seed=0):
+    """Run the estimator and `choose_batch` against sequences whose drafts are accepted with P(first draft) =
+    `first` and P(each later one | the previous) = `cont`; returns the k chosen at every step [steps, n]."""
+    from specscope.adaptive import choose_batch
+
+    rng = np.random.default_rng(seed)
+    est = AcceptanceEstimate(1)
+    est.reset(n)
+    rows, chosen = np.arange(n), []
+    for _ in range(steps):
+        k, _ = choose_batch(est.outlook(rows, 8), costs, ("ngram",), 0.0)
+        draws = rng.random((n, 8)) < np.r_[first, np.full(7, cont)]
+        accepted = np.minimum(np.argmin(np.c_[draws, np.zeros(n, bool)], axis=1), k)  # leading successes, cut at k
+        est.observe(rows, np.zeros(n), k, accepted)
+        chosen.append(k)
+    return np.array(chosen)
+
+
+def test_a_batch_whose_break_even_rate_is_above_the_prior_still_tries_speculating():
+    from specscope.costs import CostModel, LinearCost
+
+    # 16 sequences: a plain step costs 1 + 16 * 0.1 = 2.6 s for 16 tokens, so a draft token (0.1 s) pays only
+    # when accepted with probability > ~0.6, above the 0.5 prior: without exploration nothing is ever tried.
+    costs = CostModel("batch", LinearCost(1.0, 0.1, 0.0), 0.0, {"ngram": LinearCost(0.0, 0.0, 0.0)})
+    ks = closed_loop(costs, first=0.9, cont=0.9, steps=60)
+    assert ks[0].min() > 0  # the first step already tries
+    assert (ks[-20:] >= 2).mean() > 0.9  # and the batch keeps drafting deeply
+
+
+def test_a_second_draft_is_tried_once_the_first_proves_good():
+    from specscope.costs import CostModel, LinearCost
+
+    # a fixed 0.5 prior on the second depth made a second draft look like a loss at these costs, so k = 1 was
+    # chosen for good and the second depth never observed (k >= 3 in none of the last steps)
+    costs = CostModel("mid", LinearCost(1.0, 0.1, 0.0), 0.0, {"ngram": LinearCost(0.0, 0.08, 0.0)})
+    ks = closed_loop(costs, first=0.95, cont=0.95, steps=60, n=4)
+    assert (ks[-20:] >= 3).mean() > 0.8
+
+
+def test_the_exploration_bonus_fades_with_evidence():
+    est = AcceptanceEstimate(1)
+    est.reset(8)
+    fresh = est._pool_bound()[0, 0]
+    for _ in range(100):
+        observe(est, np.zeros(8))
+    assert fresh == 1.0  # nothing seen yet: any rate is possible
+    assert est._pool_bound()[0, 0] - est._pool()[0, 0] < 0.05
+
+
+def test_an_idle_proposer_forgets_a_sequences_bad_record_in_both_states():
+    est = AcceptanceEstimate(1, AdaptiveParams(prior_weights=(1.0,)))
+    est.reset(8)
+    observe(est, np.full(8, 2), k=2)  # all accepted: HOT
+    for _ in range(3):
+        observe(est, np.r_[0, np.full(7, 2)], k=2)  # row 0 fails in HOT, others stay HOT
+        observe(est, np.full(8, 2), k=2)
+    hot_rate = lambda: est.outlook(ROWS, 4).first[0, 0, 1]
+    bad = hot_rate()
+    for _ in range(10):
+        est.observe(ROWS[:1], np.zeros(1), np.zeros(1), np.zeros(1))  # row 0 idles
+    assert hot_rate() > bad + 0.2  # its HOT record faded towards the pool (which is high)

@@ -288,6 +288,7 @@ def _print_table(s: dict) -> None:
         ("generated tokens", str(s["generated_tokens"])),
         ("wall seconds", _fmt(s["wall_seconds"], ".2f")),
         ("throughput (tok/s)", _fmt(s["throughput_tok_s"], ".2f")),
+        ("decode-phase throughput (tok/s)", _fmt(s["decode_throughput_tok_s"], ".2f")),
         ("mean acceptance length", _fmt(s["mean_acc_len"])),
         ("acceptance rate", _fmt(s["acceptance_rate"])),
         *[(f"{phase} s (share)", f"{bd[phase]:.2f} ({bd[phase] / total:.0%})") for phase in bd],

@@ -7,8 +7,10 @@ sequence should propose, under a cost model of this machine (`--cost-model`, fit
 engine's `max_draft` (`run.ADAPTIVE_K_CAP`), and it learns what was accepted the way every proposer does,
 from the context: at the next step, the committed tokens after the drafted position show how many
 drafts were kept (their longest common prefix with the drafts; the bonus token differs from the
-first rejected draft). A proposer that returns fewer drafts than asked (an n-gram without a match)
-is charged for what it returned.
+first rejected draft). A proposer that returns fewer drafts than asked is charged for what it
+returned. A proposer whose drafts are free prefixes (`drafts_are_free_prefixes`: the n-gram) drafts
+first, at the cap, so the decision knows how many drafts each sequence can get — none without a
+match, which the issue's "cheap proposer signals" allow — and each chosen sequence keeps its first k.
 """
 
 from __future__ import annotations
@@ -99,41 +101,56 @@ class AdaptiveProposer(Proposer):
         cap = np.asarray(batch.max_draft, dtype=np.int64)
         k, q = np.zeros(B, dtype=np.int64), np.zeros(B, dtype=np.int64)
         decoding = np.flatnonzero(cap > 0)
+        offered: dict[int, Proposal] = {}  # proposer index -> its drafts at the cap for the decoding rows
         if decoding.size:
             slots = np.asarray(batch.slots)[decoding]
             kv = float(sum(len(c) for c in batch.contexts))
-            outlook = self.estimate.outlook(slots, min(self.params.k_cap, int(cap.max())))
-            k_d, q_d = choose_batch(outlook, self.costs, self.names, kv)
+            k_cap = min(self.params.k_cap, int(cap.max()))
+            caps = np.repeat(np.minimum(cap[decoding], k_cap)[:, None], len(self.names), axis=1)
+            for index, name in enumerate(self.names):
+                if self.subs[name].drafts_are_free_prefixes:  # draft first: k is then chosen knowing what exists
+                    offered[index] = self._call(name, batch, decoding, caps[:, index])
+                    caps[:, index] = offered[index].num_draft.cpu().numpy()
+            outlook = self.estimate.outlook(slots, k_cap)
+            k_d, q_d = choose_batch(outlook, self.costs, self.names, kv, caps)
             k[decoding], q[decoding] = np.minimum(k_d, cap[decoding]), q_d
         drafts = [np.zeros(0, dtype=np.int64)] * B
         probs: dict[int, torch.Tensor] = {}
         for index, name in enumerate(self.names):
             chosen = (k > 0) & (q == index)
-            # A feature head (EAGLE) sees every sequence every step, drafting or not: it keeps its cache in
-            # step with the target's features, which the engine hands over for the last step only.
-            rows = np.arange(B) if self.subs[name].needs_hidden else np.flatnonzero(chosen)
-            if not rows.size:
-                continue
-            sub = self.subs[name].propose(ProposerInput(
-                slots=[batch.slots[r] for r in rows],
-                contexts=[batch.contexts[r] for r in rows],
-                max_draft=[int(k[r]) if chosen[r] else 0 for r in rows],
-                generator=batch.generator,
-                hidden=[batch.hidden[r] for r in rows] if batch.hidden is not None else None,
-            ))
+            if index in offered:  # drafted already, at the cap: keep each chosen row's first k
+                rows, sub = decoding, offered[index]
+            else:
+                # A feature head (EAGLE) sees every sequence every step, drafting or not: it keeps its cache in
+                # step with the target's features, which the engine hands over for the last step only.
+                rows = np.arange(B) if self.subs[name].needs_hidden else np.flatnonzero(chosen)
+                if not rows.size:
+                    continue
+                sub = self._call(name, batch, rows, [int(k[r]) if chosen[r] else 0 for r in rows])
             ids, num = sub.draft_ids.cpu().numpy(), sub.num_draft.cpu().numpy()
             for j, r in enumerate(rows):
                 if not chosen[r]:
                     continue
-                drafts[r] = ids[j, : num[j]].copy()
+                n = min(int(num[j]), int(k[r]))
+                drafts[r] = ids[j, :n].copy()
                 if sub.draft_probs is not None:
-                    probs[int(r)] = sub.draft_probs[j, : num[j]]
+                    probs[int(r)] = sub.draft_probs[j, :n]
         for r in decoding:
             self.pending[batch.slots[r]] = (int(q[r]), drafts[r], len(batch.contexts[r]))
         proposal = Proposal.from_lists(drafts)
         if probs:
             proposal.draft_probs = _stack_probs(proposal, probs)
         return proposal
+
+    def _call(self, name: str, batch: ProposerInput, rows, max_draft) -> Proposal:
+        """Proposer `name`'s drafts for these rows of the step, at most max_draft[i] for row i."""
+        return self.subs[name].propose(ProposerInput(
+            slots=[batch.slots[r] for r in rows],
+            contexts=[batch.contexts[r] for r in rows],
+            max_draft=[int(m) for m in max_draft],
+            generator=batch.generator,
+            hidden=[batch.hidden[r] for r in rows] if batch.hidden is not None else None,
+        ))
 
 
 def _stack_probs(proposal: Proposal, probs: dict[int, torch.Tensor]) -> torch.Tensor:

@@ -7,7 +7,9 @@ Request record (one line of `requests.jsonl`):
     bleu4_prompt_overlap (0..1, when the workloads package can compute it).
 
 Summary (`summary.json`): totals over the completed requests and the steps the engine ran — see
-`summarize`. Terms as in DESIGN.md: mean acceptance length = committed tokens / decode steps per
+`summarize`. `decode_throughput_tok_s` counts only the steps that ran no prompt: speculation changes
+those alone, and at small output lengths the prompts' forward time (equal for every method) can
+outweigh them. Terms as in DESIGN.md: mean acceptance length = committed tokens / decode steps per
 sequence (accepted + bonus), acceptance rate = accepted / proposed draft tokens.
 """
 
@@ -60,6 +62,8 @@ def summarize(sequences: list[Sequence], steps: list[StepRecord], wall_seconds: 
     accepted = sum(sum(s.accepted) for s in done)
     breakdown = time_breakdown(steps)
     step_seconds = sum(breakdown.values())
+    decode = [s for s in steps if s.num_prefill == 0]
+    decode_seconds = sum(s.seconds for s in decode)
     return {
         "num_requests": len(sequences),
         "num_completed": len(done),
@@ -67,6 +71,7 @@ def summarize(sequences: list[Sequence], steps: list[StepRecord], wall_seconds: 
         "generated_tokens": generated,
         "wall_seconds": wall_seconds,
         "throughput_tok_s": generated / wall_seconds if wall_seconds > 0 else 0.0,
+        "decode_throughput_tok_s": sum(s.committed for s in decode) / decode_seconds if decode_seconds > 0 else None,
         "num_steps": len(steps),
         "decode_steps": decode_steps,
         "mean_acc_len": (decode_steps + accepted) / decode_steps if decode_steps else None,

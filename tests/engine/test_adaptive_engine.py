@@ -33,6 +33,30 @@ def test_greedy_adaptive_equals_plain_decoding(tiny_model, methods, batch_size):
     assert sum(sum(s.accepted) for s in out.values()) > 0  # it did speculate, and drafts were kept
 
 
+def test_an_ngram_is_asked_only_for_the_drafts_its_match_offers(monkeypatch):
+    import specscope.engine.adaptive as adaptive_module
+    from specscope.engine.proposers.base import ProposerInput
+
+    seen = {}
+
+    def spy(outlook, costs, names, kv, caps=None):
+        seen["caps"] = caps.copy()
+        return choose(outlook, costs, names, kv, caps)
+
+    choose = adaptive_module.choose_batch
+    monkeypatch.setattr(adaptive_module, "choose_batch", spy)
+    proposer = AdaptiveProposer({"ngram": build_proposer("ngram", ProposerOptions(k=6))}, CHEAP)
+    proposer.bind(3, 64)
+    contexts = [np.array([1, 2, 3, 4, 1, 2, 3]), np.array([9, 8, 7, 6, 5, 4, 3]), np.array([4, 5, 6, 4, 5, 6, 4, 5])]
+    proposal = proposer.propose(ProposerInput([0, 1, 2], contexts, [6, 6, 6]))
+    # "1 2 3" occurred before, followed by [4 1 2 3] (to the context's end); no match; "4 5" by [6 4 5]
+    assert seen["caps"][:, 0].tolist() == [4, 0, 3]
+    num = proposal.num_draft.tolist()
+    assert num[1] == 0 and num[0] > 0 and num[2] > 0  # drafting pays at these costs: each takes what exists
+    assert proposal.draft_ids[0, : num[0]].tolist() == [4, 1, 2, 3][: num[0]]
+    assert proposal.draft_ids[2, : num[2]].tolist() == [6, 4, 5][: num[2]]
+
+
 def test_accepted_prefix_reads_the_outcome_from_the_context():
     ctx = np.array([5, 6, 7, 8, 9])
     assert accepted_prefix(np.array([7, 8, 1]), ctx, 2) == 2

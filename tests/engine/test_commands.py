@@ -73,6 +73,7 @@ def test_run_writes_records_summary_and_json_line(plain_run):
         assert key in summary
     assert summary["partial"] is False and summary["method"] == "none" and summary["mean_acc_len"] == 1.0
     assert set(summary["time_breakdown_s"]) == {"draft", "verify", "sample", "overhead"}
+    assert summary["decode_throughput_tok_s"] > 0
     records = {r["id"]: r for r in read_jsonl(out / "requests.jsonl")}
     assert len(records) == 7 and summary["num_errors"] == 1
     assert "exceeds the model's context" in records["too-long"]["error"]  # reported alone; the others completed

@@ -87,6 +87,11 @@ class Proposer:
     # function of the context but not shift-consistent (a longer context may match elsewhere).
     shift_consistent: bool = False
 
+    # True when proposing k drafts costs next to nothing and gives the first k of what proposing more would:
+    # `--k adaptive` may then draft at its cap first and decide k knowing how many drafts each sequence
+    # can get (an n-gram without a match offers none). Not for model drafters (each draft costs a pass).
+    drafts_are_free_prefixes: ClassVar[bool] = False
+
     def __init__(self, options: ProposerOptions, target=None, tokenizer=None):
         self.options = options
 

@@ -53,6 +53,7 @@ class NgramProposer(Proposer):
     """Prompt lookup over prompt + output so far (`--ngram-min`, `--ngram-max`)."""
 
     name = "ngram"
+    drafts_are_free_prefixes = True  # the match does not depend on k: k drafts are the first k of more
 
     def __init__(self, options, target=None, tokenizer=None):
         super().__init__(options)
