@@ -267,8 +267,8 @@ def _draft_terms(costs: CostModel, proposers, kv: float, base_target: float) -> 
     return out
 
 
-def choose_batch(outlook: Outlook, costs: CostModel, proposers, kv: float,
-                 caps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def choose_batch(outlook: Outlook, costs: CostModel, proposers, kv: float, caps: np.ndarray | None = None,
+                 target_marginal: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(k [n], proposer [n]) maximising the batch's long-run expected committed tokens per second.
 
     Serve pricing (module docstring). Per sequence and proposer, every two-state plan (k_cold, k_hot)
@@ -277,6 +277,8 @@ def choose_batch(outlook: Outlook, costs: CostModel, proposers, kv: float,
     proposers allowed to run; each sequence then proposes its plan's k for the state it is in.
     caps: [n, P] the most drafts each proposer can offer each sequence now, when known before deciding
     (an n-gram's match, `specscope/engine/adaptive.py`); None: any k up to the outlook's cap.
+    target_marginal: [K + 1] the target seconds k drafts of one sequence add to the step, where known
+    better than the cost model's c_tok * k (measured step times, `specscope/engine/adaptive.py`).
     """
     n, num_p = outlook.state.shape
     width = outlook.k_cap + 1
@@ -286,7 +288,8 @@ def choose_batch(outlook: Outlook, costs: CostModel, proposers, kv: float,
     base_target = tgt.c_fixed + tgt.c_tok * n + tgt.c_kv * kv
     base = base_target + costs.overhead
     terms = _draft_terms(costs, proposers, kv, base_target)
-    marg = np.array([np.where(ks > 0, (tgt.c_tok + t.per_draft) * ks + t.per_sequence, 0.0) for t in terms])  # [P, K+1]
+    verify = tgt.c_tok * ks if target_marginal is None else np.asarray(target_marginal, dtype=np.float64)
+    marg = np.array([np.where(ks > 0, verify + t.per_draft * ks + t.per_sequence, 0.0) for t in terms])  # [P, K+1]
     best, best_rate = (np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)), n / base
     rows = np.arange(n)
     for subset in range(1, 2 ** num_p):

@@ -126,3 +126,18 @@ def test_an_idle_proposer_forgets_a_sequences_bad_record_in_both_states():
     for _ in range(10):
         est.observe(ROWS[:1], np.zeros(1), np.zeros(1), np.zeros(1))  # row 0 idles
     assert hot_rate() > bad + 0.2  # its HOT record faded towards the pool (which is high)
+
+
+def test_measured_verify_times_override_the_linear_price_of_drafts():
+    from specscope.adaptive import choose_batch
+    from specscope.costs import CostModel, LinearCost
+
+    costs = CostModel("free", LinearCost(1.0, 0.0, 0.0), 0.0, {"ngram": LinearCost(0.0, 0.0, 0.0)})
+    est = AcceptanceEstimate(1)
+    est.reset(1)
+    for _ in range(20):
+        est.observe(np.zeros(1), np.zeros(1), np.full(1, 4), np.full(1, 2))
+    outlook = est.outlook(np.zeros(1), 8)
+    assert choose_batch(outlook, costs, ("ngram",), 0.0)[0][0] == 8  # drafts are free: the most
+    steep = np.r_[0.0, 0.01, 0.02, 0.03, np.full(5, 5.0)]  # past three drafts a step costs 5x more
+    assert choose_batch(outlook, costs, ("ngram",), 0.0, target_marginal=steep)[0][0] == 3

@@ -11,6 +11,8 @@ first rejected draft). A proposer that returns fewer drafts than asked is charge
 returned. A proposer whose drafts are free prefixes (`drafts_are_free_prefixes`: the n-gram) drafts
 first, at the cap, so the decision knows how many drafts each sequence can get — none without a
 match, which the issue's "cheap proposer signals" allow — and each chosen sequence keeps its first k.
+A sequence decoding alone prices its drafts with the verify times this run measured per token count
+(`observe_step`) where it has them: small steps are not linear in tokens on CPU kernels.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from specscope.adaptive import AcceptanceEstimate, AdaptiveParams, choose_batch
 from specscope.costs import CostModel
 from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
 from specscope.errors import SpecscopeError
+
+MEASURED_MEMORY = 8  # a timed token count's mean follows about its last 8 steps
 
 
 def accepted_prefix(drafts: np.ndarray, context: np.ndarray, base: int) -> int:
@@ -47,6 +51,7 @@ class AdaptiveProposer(Proposer):
                                  "eagle/mtp; combine eagle3 only with ngram or draft")
         self.estimate = AcceptanceEstimate(len(self.names), params)
         self.pending: dict[int, tuple[int, np.ndarray, int]] = {}  # slot -> (proposer, drafts, context length)
+        self.alone: dict[int, tuple[float, int]] = {}  # verify tokens -> (recent mean seconds, steps), one sequence
 
     @property
     def label(self) -> str:
@@ -71,6 +76,7 @@ class AdaptiveProposer(Proposer):
             p.bind(num_slots, max_len)
         self.estimate.reset(num_slots)
         self.pending = {}
+        self.alone = {}
 
     def reset(self, slot: int) -> None:
         for p in self.subs.values():
@@ -112,7 +118,8 @@ class AdaptiveProposer(Proposer):
                     offered[index] = self._call(name, batch, decoding, caps[:, index])
                     caps[:, index] = offered[index].num_draft.cpu().numpy()
             outlook = self.estimate.outlook(slots, k_cap)
-            k_d, q_d = choose_batch(outlook, self.costs, self.names, kv, caps)
+            marginal = self._measured_marginal(k_cap, kv) if B == 1 else None
+            k_d, q_d = choose_batch(outlook, self.costs, self.names, kv, caps, marginal)
             k[decoding], q[decoding] = np.minimum(k_d, cap[decoding]), q_d
         drafts = [np.zeros(0, dtype=np.int64)] * B
         probs: dict[int, torch.Tensor] = {}
@@ -141,6 +148,29 @@ class AdaptiveProposer(Proposer):
         if probs:
             proposal.draft_probs = _stack_probs(proposal, probs)
         return proposal
+
+    def observe_step(self, record) -> None:
+        """Keep the verify time of one-sequence decode steps per token count (a recent mean)."""
+        if record.num_seqs != 1 or record.num_prefill:
+            return
+        mean, steps = self.alone.get(record.num_batched_tokens, (0.0, 0))
+        steps += 1
+        mean += (record.verify - mean) / min(steps, MEASURED_MEMORY)
+        self.alone[record.num_batched_tokens] = (mean, steps)
+
+    def _measured_marginal(self, k_cap: int, kv: float) -> np.ndarray | None:
+        """[k_cap + 1] target seconds k drafts add to a one-sequence step: measured where this run has timed
+        that many tokens (at least twice), elsewhere the cost model scaled by its mean error on the timed ones.
+        On CPU kernels the step time is not linear in tokens (flat up to a tile, steep past it), which a
+        line fitted over all batch sizes misses; None until something was timed."""
+        timed = {n: mean for n, (mean, steps) in self.alone.items() if steps >= 2 and n <= k_cap + 1}
+        if not timed:
+            return None
+        tokens = np.arange(1, k_cap + 2, dtype=np.float64)
+        model = self.costs.target(tokens, kv)
+        scale = float(np.mean([timed[n] / model[n - 1] for n in timed]))
+        step = np.array([timed.get(int(n), scale * m) for n, m in zip(tokens, model)])
+        return step - step[0]
 
     def _call(self, name: str, batch: ProposerInput, rows, max_draft) -> Proposal:
         """Proposer `name`'s drafts for these rows of the step, at most max_draft[i] for row i."""

@@ -198,6 +198,7 @@ class Engine:
                 committed=committed,
             )
         )
+        self.proposer.observe_step(self.steps[-1])
 
     def _verify_tree(self, logits: list[torch.Tensor], proposal: Proposal):
         """Tree verification, one sequence at a time; returns (accepted [B], tokens [B, K+1], paths [B])."""

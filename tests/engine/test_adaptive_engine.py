@@ -39,9 +39,9 @@ def test_an_ngram_is_asked_only_for_the_drafts_its_match_offers(monkeypatch):
 
     seen = {}
 
-    def spy(outlook, costs, names, kv, caps=None):
+    def spy(outlook, costs, names, kv, caps=None, marginal=None):
         seen["caps"] = caps.copy()
-        return choose(outlook, costs, names, kv, caps)
+        return choose(outlook, costs, names, kv, caps, marginal)
 
     choose = adaptive_module.choose_batch
     monkeypatch.setattr(adaptive_module, "choose_batch", spy)
@@ -74,3 +74,19 @@ def test_run_rejects_bad_k_in_one_line(tmp_path, args, message):
                             capture_output=True, text=True)
     assert result.returncode == 2 and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_one_sequence_prices_drafts_with_the_verify_times_it_measured():
+    from specscope.engine.timing import StepRecord
+
+    proposer = AdaptiveProposer({"ngram": build_proposer("ngram", ProposerOptions(k=6))}, CHEAP)
+    proposer.bind(1, 64)
+    assert proposer._measured_marginal(6, 100.0) is None  # nothing timed yet: the cost model alone
+    for tokens, seconds in [(1, 1.0), (1, 1.0), (4, 1.1), (4, 1.1), (4, 1.1), (9, 3.0), (9, 3.0)]:
+        proposer.observe_step(StepRecord(0, seconds, 0, 0, 1, 0, tokens, 100, tokens - 1, 0, 1))
+    proposer.observe_step(StepRecord(0, 50.0, 0, 0, 2, 0, 4, 100, 2, 0, 2))  # two sequences: not this table
+    marginal = proposer._measured_marginal(8, 100.0)
+    assert marginal[0] == 0 and np.isclose(marginal[3], 0.1) and np.isclose(marginal[8], 2.0)
+    model = CHEAP.target(np.arange(1, 10.0), 100.0)
+    scale = np.mean([1.0 / model[0], 1.1 / model[3], 3.0 / model[8]])
+    assert np.isclose(marginal[1], scale * model[1] - 1.0)  # untimed counts: the model, scaled to the timed ones
