@@ -177,12 +177,13 @@ def run_engine(workload, batch_sizes, ks, num_prompts, max_new, methods, cost_mo
         target, tokenizer, model_name = load_target(None, device)
         configs = [("adaptive", ",".join(methods), ADAPTIVE_K_CAP)] + [(f"{m} k={k}", m, k) for m in methods for k in ks]
 
+        prompts = {b: load_workload_prompts(workload, None, None, None, max(num_prompts, b), 0) for b in batch_sizes}
+
         def one(b, label, method, k):
-            prompts = load_workload_prompts(workload, None, None, None, max(num_prompts, b), 0)
             options = [proposer_options(m, k, 0.0, 1.0, 3, 7, draft_model if m == "draft" else None, device)
                        for m in method.split(",")][-1]
             spec = RunSpec(method, k, b, max_new, workload=workload, cost_model=costs if label == "adaptive" else None)
-            return measure(target, tokenizer, model_name, prompts, spec, options, Path(tmp) / "run")
+            return measure(target, tokenizer, model_name, prompts[b], spec, options, Path(tmp) / "run")
 
         one(batch_sizes[0], *configs[0])  # warm-up
         for rep in range(reps):

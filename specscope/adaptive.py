@@ -114,9 +114,13 @@ class AcceptanceEstimate:
         for arr in (self.first_s, self.first_f, self.hot, self.idle):
             arr[rows] = 0
 
+    def _rate(self, s, f):
+        """A pooled rate from (successes, failures); the prior mean counts as one observation."""
+        return (s + self.params.prior_mean) / (s + f + 1.0)
+
     def _pool(self) -> np.ndarray:
-        """[P, 2] pooled first-draft rate per proposer and state (the prior mean counts as one observation)."""
-        return (self.pool_s + self.params.prior_mean) / (self.pool_s + self.pool_f + 1.0)
+        """[P, 2] pooled first-draft rate per proposer and state."""
+        return self._rate(self.pool_s, self.pool_f)
 
     def _pool_bound(self) -> np.ndarray:
         """[P, 2] the pooled rate plus its exploration bonus (what decisions shrink towards)."""
@@ -145,7 +149,7 @@ class AcceptanceEstimate:
         k_cap = min(k_cap, self.params.k_cap)
         cont = np.empty((self.num_proposers, k_cap))
         cont[:, 0] = p.prior_mean  # unused (the first draft has its own rate)
-        prev = (self.pool_s.sum(1) + p.prior_mean) / (self.pool_s.sum(1) + self.pool_f.sum(1) + 1.0)  # pooled first rate
+        prev = self._rate(self.pool_s.sum(1), self.pool_f.sum(1))  # the pooled first-draft rate, both states
         for j in range(1, k_cap):  # an unexplored depth borrows the rate of the depth before it
             prev = (self.at_risk[:, j] - self.stopped[:, j] + prev) / (self.at_risk[:, j] + 1.0)
             cont[:, j] = prev

@@ -119,8 +119,7 @@ class AdaptiveProposer(Proposer):
                     caps[:, index] = offered[index].num_draft.cpu().numpy()
             outlook = self.estimate.outlook(slots, k_cap)
             marginal = self._measured_marginal(k_cap, kv) if B == 1 else None
-            k_d, q_d = choose_batch(outlook, self.costs, self.names, kv, caps, marginal)
-            k[decoding], q[decoding] = np.minimum(k_d, cap[decoding]), q_d
+            k[decoding], q[decoding] = choose_batch(outlook, self.costs, self.names, kv, caps, marginal)  # k <= caps
         drafts = [np.zeros(0, dtype=np.int64)] * B
         probs: dict[int, torch.Tensor] = {}
         for index, name in enumerate(self.names):
