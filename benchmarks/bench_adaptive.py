@@ -4,17 +4,21 @@
     .venv/bin/python benchmarks/bench_adaptive.py TRACE.jsonl... [--fitted COST.toml] [--modes serve paper]
         [--batch-sizes 1 2 4 8 16 32 64 128] [--engine [--engine-batch-sizes 1 4 16]]
 
-Simulator part, per trace (workload) x mode x cost model x batch size, side by side in one run:
+Simulator part, per trace (workload) x mode x cost model x batch size, side by side in one run
+(serve mode replays at least --serve-queue x B requests at batch size B, cycling the trace's own, so
+the batch is refilled as a server's is instead of draining at once):
 - per proposer (e.g. ngram, draft): the best fixed-k over fixed-1..fixed-20 (its k and speedup), the
   oracle, `adaptive`, gap_recovered = (adaptive - best fixed) / (oracle - best fixed), and a flag
   where adaptive is more than 2% below the best fixed-k;
 - the selector: `adaptive-combine` over both proposers vs the better single proposer's best fixed-k,
-  and the oracle combine.
+  and the oracle combine; the summary also counts the cells where the two are complementary (the
+  combined oracle at least 5% above the better single oracle) and where the selector loses there.
 (Paper mode prices a combination only with an n-gram verify-fraction draft cost, as the published
 simulator does; with a fitted model whose drafts are all linear the selector runs in serve mode only.)
 Cost models: the `llama3.1-8b-h100` preset (its `eagle` draft cost stands for the trace's `draft`
 proposer) and, with --fitted, a model fitted on this machine (`specscope profile` + `fit-cost`).
-Goals (issue 7): mean gap_recovered >= 0.5, adaptive never > 2% below the best fixed-k.
+Goals (issue 7): mean gap_recovered >= 0.5, adaptive never > 2% below the best fixed-k, the selector
+above the better single proposer wherever the two are complementary.
 
 Engine part (--engine): the engine on the default model (loaded once, --engine-threads torch
 threads, default 1) with `--k adaptive` vs fixed k in {1, 2, 3, 5, 8} at each engine batch size,
@@ -46,6 +50,7 @@ FIXED_KS = [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20]
 BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128]
 PRESET = "llama3.1-8b-h100"
 TOLERANCE = 0.02
+COMPLEMENTARY = 1.05  # proposers are complementary where the combined oracle beats the best single oracle by 5%
 
 
 def preset_for(proposers, name=PRESET):
@@ -57,15 +62,37 @@ def preset_for(proposers, name=PRESET):
     return dataclasses.replace(model, drafts=drafts)
 
 
-def simulate(trace, costs, mode, batch_sizes, seed=42):
-    """Rows for every single proposer (fixed-k, oracle, adaptive) and the combined set (oracle, adaptive-combine)."""
+def simulate(trace, costs, mode, batch_sizes, seed=42, queue=0):
+    """Rows for every single proposer (fixed-k, oracle, adaptive) and the combined set (oracle, adaptive-combine).
+
+    queue > 0 (serve mode): batch size B runs on the trace's requests cycled to at least queue x B
+    requests (see `cycled`), so the batch is refilled from a queue instead of draining at once.
+    """
     props = tuple(trace.proposers)
     sets = [(p,) for p in props]
     paper_prices_combine = any(isinstance(costs.draft(p), VerifyFraction) for p in props)  # the reference's rule
     if len(props) > 1 and (mode != "paper" or paper_prices_combine):
         sets.append(props)
     policies = [f"fixed-{k}" for k in FIXED_KS] + ["oracle", "adaptive", "adaptive-combine"]
-    return run_sweep([trace], sets, policies, batch_sizes, costs, mode=mode, seed=seed)
+    if mode != "serve" or queue <= 0:
+        return run_sweep([trace], sets, policies, batch_sizes, costs, mode=mode, seed=seed)
+    rows = []
+    for b in batch_sizes:
+        rows += run_sweep([cycled(trace, queue * b)], sets, policies, [b], costs, mode=mode, seed=seed)
+    return rows
+
+
+def cycled(trace, at_least: int):
+    """The trace with its requests repeated in order (ids `<id>#<copy>`) until there are `at_least` of them.
+
+    A serving engine runs far more requests than one batch holds; a trace of a few dozen replayed at
+    batch size 128 would be one batch draining at once, where the slowest request sets the time.
+    """
+    copies = -(-at_least // len(trace.requests))
+    if copies <= 1:
+        return trace
+    requests = [dataclasses.replace(r, id=f"{r.id}#{c}") for c in range(copies) for r in trace.requests]
+    return dataclasses.replace(trace, requests=requests)
 
 
 def summarize(rows):
@@ -120,7 +147,7 @@ def print_cells(title, cells):
 
 
 def aggregate(results):
-    gaps, ratios, sel_ratios, sel_gaps = [], [], [], []
+    gaps, ratios, sel_ratios, sel_gaps, comp_ratios = [], [], [], [], []
     for res in results:
         for c in res["cells"]:
             for v in c["proposers"].values():
@@ -129,6 +156,8 @@ def aggregate(results):
                 ratios.append(v["vs_best_fixed"])
             if "selector" in c:
                 sel_ratios.append(c["selector"]["vs_better_single"])
+                if complementary(c):
+                    comp_ratios.append(c["selector"]["vs_better_single"])
                 if c["selector"]["gap_recovered"] is not None:
                     sel_gaps.append(c["selector"]["gap_recovered"])
     return {
@@ -140,7 +169,16 @@ def aggregate(results):
         "selector_mean_gap_recovered": float(np.mean(sel_gaps)) if sel_gaps else None,
         "selector_min_vs_better_single": float(min(sel_ratios)) if sel_ratios else None,
         "selector_cells_below_better_single": int(sum(r < 1.0 for r in sel_ratios)),
+        "selector_complementary_cells": len(comp_ratios),
+        "selector_complementary_below_better_single": int(sum(r < 1.0 for r in comp_ratios)),
+        "selector_complementary_min_vs_better_single": float(min(comp_ratios)) if comp_ratios else None,
     }
+
+
+def complementary(cell) -> bool:
+    """The combined oracle beats every single proposer's oracle by COMPLEMENTARY (combining can pay)."""
+    best_single_oracle = max(v["oracle"] for v in cell["proposers"].values())
+    return cell["selector"]["oracle_combine"] >= COMPLEMENTARY * best_single_oracle
 
 
 def fit_engine_costs(methods, draft_model, threads, folder: Path) -> str:
@@ -223,6 +261,8 @@ def main(argv=None):
     ap.add_argument("--fitted", help="cost model fitted on this machine (.toml)")
     ap.add_argument("--modes", nargs="+", default=["serve", "paper"])
     ap.add_argument("--batch-sizes", nargs="+", type=int, default=BATCH_SIZES)
+    ap.add_argument("--serve-queue", type=int, default=4,
+                    help="serve mode: replay at least this many x B requests at batch size B (the trace's cycled)")
     ap.add_argument("--engine", action="store_true", help="also run the engine comparison (slow)")
     ap.add_argument("--engine-batch-sizes", nargs="+", type=int, default=[1, 4, 16])
     ap.add_argument("--engine-ks", nargs="+", type=int, default=[1, 2, 3, 5, 8])
@@ -246,7 +286,7 @@ def main(argv=None):
             models.append(load_cost_model(args.fitted))
         for costs in models:
             for mode in args.modes:
-                cells = summarize(simulate(trace, costs, mode, args.batch_sizes))
+                cells = summarize(simulate(trace, costs, mode, args.batch_sizes, queue=args.serve_queue))
                 title = f"{trace.workload or path.stem} | {mode} | {costs.name}"
                 print_cells(title, cells)
                 results.append({"trace": str(path), "workload": trace.workload, "mode": mode,

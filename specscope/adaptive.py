@@ -322,11 +322,12 @@ def choose_batch(outlook: Outlook, costs: CostModel, proposers, kv: float, caps:
 
 
 def choose_replicated(outlook: Outlook, costs: CostModel, proposers, kv: np.ndarray,
-                      copies: int) -> tuple[np.ndarray, np.ndarray]:
+                      copies: int, caps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(k [n], proposer [n]) when each row is `copies` identical sequences forming their own batch (paper mode).
 
-    kv: [n] each row's batch KV. Per row, the two-state plan (and proposer) with the highest long-run
-    copies * tokens / seconds, a step with k drafts costing T(copies * (k + 1), KV) + draft + overhead.
+    kv: [n] each row's batch KV; caps: [n, P] as for `choose_batch`. Per row, the two-state plan (and
+    proposer) with the highest long-run copies * tokens / seconds, a step with k drafts costing
+    T(copies * (k + 1), KV) + draft + overhead.
     """
     n, num_p = outlook.state.shape
     width = outlook.k_cap + 1
@@ -340,8 +341,11 @@ def choose_replicated(outlook: Outlook, costs: CostModel, proposers, kv: np.ndar
         draft = form(tokens[None, :], kv[:, None]) if isinstance(form, LinearCost) else form(target)
         step[:, q, :] = target + np.where(ks > 0, draft, 0.0) + costs.overhead
     rate = np.full(n, copies / (target[:, 0] + costs.overhead))  # plain decoding's rate per row
+    usable = None if caps is None else ks[None, None, :] <= np.asarray(caps)[:, :, None]
     for _ in range(30):  # per row: Dinkelbach on copies * tokens / time
         tokens, time, _ = plan_scores(outlook, step, rate[:, None] / copies)
+        if usable is not None:
+            tokens = np.where(usable, tokens, -np.inf)
         pick = np.argmax((tokens - rate[:, None, None] / copies * time).reshape(n, -1), axis=1)
         flat_t, flat_s = tokens.reshape(n, -1)[np.arange(n), pick], time.reshape(n, -1)[np.arange(n), pick]
         new_rate = np.maximum(copies * flat_t / flat_s, rate)

@@ -29,6 +29,7 @@ from typer.core import TyperCommand
 from specscope.costs import load_cost_model
 from specscope.errors import SpecscopeError
 from specscope.fileio import atomic_open
+from specscope.simulator.replay_trace import ngram_caps_known
 from specscope.simulator.sweep import (COLUMNS, MODES, SERVE, count_configs, ngram_match_prob,
                                        parse_proposer_set, plan, run_sweep, validate)
 from specscope.traces import FORMATS, Trace, read_trace
@@ -175,8 +176,11 @@ def simulate_and_report(
         if trace.dropped:
             err.print(f"note: {trace.path}: skipped {trace.dropped} request(s) with an empty acc_len list")
         if any("ngram" in s for s in sets):
-            p = ngram_match_prob(trace, ngram_match)
-            err.print(f"note: {trace.path.name}: n-gram match probability p = {p:g} (fixed-k n-gram misses)")
+            if ngram_match is None and ngram_caps_known(trace):
+                err.print(f"note: {trace.path.name}: n-gram matches looked up in the trace's own tokens")
+            else:
+                p = ngram_match_prob(trace, ngram_match)
+                err.print(f"note: {trace.path.name}: n-gram match probability p = {p:g} (fixed-k n-gram misses)")
     _, skipped = plan(sets, policies)
     for s in skipped:
         err.print(f"note: skipped {s.policy} for {s.proposers}: {s.reason}")
@@ -213,7 +217,9 @@ def register(app: typer.Typer) -> None:
         mode: str = typer.Option(SERVE, "--mode", help="serve (continuous batching) or paper (published simulator)."),
         ngram_match_prob: Optional[float] = typer.Option(
             None, "--ngram-match-prob", help="P(n-gram found a match | its acc_len is 1), for fixed-k n-gram. "
-            "Default: the published value for the trace's workload, else 1."),
+            "Default: a trace with its tokens and n-gram settings (specscope trace) tells where the n-gram "
+            "matched; otherwise the published value for the trace's workload, else 1. Given, it replaces the "
+            "trace's own matches."),
         seed: int = typer.Option(42, "--seed", help="Seed for the n-gram miss draws."),
         trace_format: Optional[str] = typer.Option(None, "--trace-format",
                                                    help="specscope or specdecode-bench (default: detected)."),

@@ -3,8 +3,11 @@
     specscope train-head --kind eagle3 -o heads/eagle3                 # default model, bundled workloads
     specscope train-head --kind eagle --model my.gguf --prompts mine.jsonl -o heads/eagle
     specscope train-head --kind eagle --synthetic 2000 -o heads/eagle      # + 2000 generated prompts
+    specscope train-head --kind eagle --sampled-prompts 1500 -o heads/eagle  # + 1500 the target writes itself
     specscope run --method eagle3 --head heads/eagle3 -o out/eagle3
 
+0. With --sampled-prompts N the target first writes N user requests itself (DATA.sampled.jsonl,
+   reused by a rerun with the same model, N and --seed; `specscope/workloads/sampled.py`).
 1. The target decodes every training prompt greedily (batched) and one teacher-forced pass records
    its features; this data is saved to `--data` (default DIR/data.pt) and reused by a rerun. The
    greedy outputs are kept after every round of 16 x --batch-size prompts (DATA.outputs.pt), so an
@@ -45,9 +48,10 @@ def register(app: typer.Typer) -> None:
     app.command("train-head")(train_head)
 
 
-def training_prompts(workloads: str, prompts_file: Optional[Path], holdout: int, synthetic: int = 0, seed: int = 0):
+def training_prompts(workloads: str, prompts_file: Optional[Path], holdout: int, synthetic: int = 0, seed: int = 0,
+                     allow_empty: bool = False):
     """(train prompts, held-out prompt ids): bundled workloads (every `holdout`-th held out), a file's prompts
-    and `synthetic` generated ones (specscope/workloads/synthetic.py)."""
+    and `synthetic` generated ones (specscope/workloads/synthetic.py); `allow_empty` when more come later."""
     from specscope.commands.engine_common import load_workload_prompts
     from specscope.workloads import WORKLOADS, load_prompts
 
@@ -65,8 +69,9 @@ def training_prompts(workloads: str, prompts_file: Optional[Path], holdout: int,
         from specscope.workloads.synthetic import synthetic_prompts
 
         train.extend(synthetic_prompts(synthetic, seed=seed))
-    if not train:
-        raise SpecscopeError("no training prompts: name workloads with --workloads, give --prompts FILE or --synthetic N")
+    if not train and not allow_empty:
+        raise SpecscopeError("no training prompts: name workloads with --workloads, give --prompts FILE, "
+                             "--synthetic N or --sampled-prompts N")
     return train, [p.id for p in held]
 
 
@@ -77,6 +82,7 @@ def train_head(
     workloads: Annotated[str, typer.Option("--workloads", help="Bundled workloads to train on (comma-separated or 'all'; '' for none).")] = "all",
     prompts: Annotated[Optional[Path], typer.Option("--prompts", help="Extra prompts: a JSONL/JSON/CSV file (field 'prompt' or 'message').")] = None,
     synthetic: Annotated[int, typer.Option("--synthetic", min=0, help="Also train on N generated prompts (stdlib code and docs, templates; see specscope/workloads/synthetic.py).")] = 0,
+    sampled: Annotated[int, typer.Option("--sampled-prompts", min=0, help="Also train on N user requests the target writes itself (chat models; see specscope/workloads/sampled.py).")] = 0,
     holdout: Annotated[int, typer.Option("--holdout", min=0, help="Hold out every N-th bundled prompt per workload (0 = none).")] = 4,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, help="Greedy tokens generated per prompt.")] = 256,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Sequences decoded at once for the data.")] = 8,
@@ -109,11 +115,13 @@ def train_head(
     torch_device = setup_torch(device, threads)
     if init is not None and not init.is_dir():
         raise SpecscopeError(f"--init {init}: not a head folder")
-    train_prompts, held_ids = training_prompts(workloads, prompts, holdout, synthetic, seed)
+    train_prompts, held_ids = training_prompts(workloads, prompts, holdout, synthetic, seed, allow_empty=sampled > 0)
     target, tokenizer, model_name = load_target(model, torch_device, quant)
     output.mkdir(parents=True, exist_ok=True)
     data_path = data or output / "data.pt"
     console = Console(stderr=True)
+    if sampled:
+        train_prompts = train_prompts + _sampled_prompts(target, tokenizer, model_name, sampled, seed, data_path, console)
     started = time.perf_counter()
 
     init_head = None
@@ -158,6 +166,32 @@ def train_head(
     Console().print(f"wrote {output}; use it with `specscope run --method {kind} --head {output}`")
     print(json.dumps({"command": "train-head", "kind": kind, "model": model_name, "output": str(output),
                       **summary, "wall_seconds": round(time.perf_counter() - started, 1)}), flush=True)
+
+
+def _sampled_prompts(target, tokenizer, model_name, count, seed, data_path: Path, console):
+    """`count` user requests sampled from the target, kept beside the data (DATA.sampled.jsonl) for reruns."""
+    from specscope.fileio import atomic_open, read_jsonl_objects
+    from specscope.workloads.prompt import Prompt
+    from specscope.workloads.sampled import sample_user_prompts
+
+    path = data_path.with_name(data_path.name + ".sampled.jsonl")
+    key = {"model": model_name, "count": count, "seed": seed}
+    if path.is_file():
+        rows = [obj for _, obj in read_jsonl_objects(path)]
+        if rows and rows[0] == {"key": key}:
+            return [Prompt(**{**r, "messages": tuple(r["messages"])}) for r in rows[1:]]  # Prompt.to_json's fields
+    with Progress(TextColumn("sampling user requests from the target"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as progress:
+        task = progress.add_task("", total=count)
+        prompts = sample_user_prompts(target, tokenizer, count, stop_token_ids(target, tokenizer), seed=seed,
+                                      on_round=lambda n: progress.update(task, completed=n))
+    if len(prompts) < count:
+        console.print(f"[yellow]the target wrote {len(prompts)} distinct user requests, not {count}[/yellow]")
+    with atomic_open(path, "w") as fh:
+        fh.write(json.dumps({"key": key}) + "\n")
+        for p in prompts:
+            fh.write(json.dumps(p.to_json()) + "\n")
+    return prompts
 
 
 def _load_or_build_data(target, tokenizer, model_name, prompts, max_new_tokens, batch_size, path: Path, console):

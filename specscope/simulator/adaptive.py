@@ -4,7 +4,9 @@ Both are thin wrappers around `specscope.adaptive` (estimator and decision, shar
 its docstring documents the estimator, its parameters and the objective). What they read from a
 `StepView`: the requests and (batch-aware) the batch size and KV, plus the outcome of their own past
 steps through `observe`: tokens committed c = min(acc_len, k + 1), i.e. c - 1 accepted out of k —
-the censored observation a real engine gets. Never `view.acc_len` (the future).
+the censored observation a real engine gets. Never `view.acc_len` (the future). Where the trace
+tells how many drafts the n-gram can offer now (`ReplayTrace.draft_cap`: its lookup over the tokens
+committed so far), that cap bounds the decision, as in the engine.
 
 - `adaptive`          one proposer: k per request and step, k = 0 when speculation does not pay;
 - `adaptive-combine`  two or more proposers: per request and step the proposer and k with the larger
@@ -47,12 +49,15 @@ class Adaptive(Policy):
 
     def propose(self, view: StepView) -> Proposal:
         outlook = self.estimate.outlook(view.request, self._k_cap(view))
+        caps = None
+        if getattr(view.trace, "draft_cap", None) is not None:  # the n-gram's match, known before deciding
+            caps = view.trace.draft_cap[view.trace.rows(view.request, view.position)]
         if view.batch_size is None:  # no batch given: each request alone
-            k, p = choose_replicated(outlook, self.costs, self.proposers, 0.0, 1)
+            k, p = choose_replicated(outlook, self.costs, self.proposers, 0.0, 1, caps)
         elif view.replicated:
-            k, p = choose_replicated(outlook, self.costs, self.proposers, view.batch_kv, view.batch_size)
+            k, p = choose_replicated(outlook, self.costs, self.proposers, view.batch_kv, view.batch_size, caps)
         else:
-            k, p = choose_batch(outlook, self.costs, self.proposers, float(view.batch_kv[0]))
+            k, p = choose_batch(outlook, self.costs, self.proposers, float(view.batch_kv[0]), caps)
         return Proposal(np.where(view.position <= 1, 0, k), p)
 
     def observe(self, view: StepView, proposal: Proposal, committed: np.ndarray) -> None:

@@ -5,6 +5,14 @@ is 1 (prefill produces output token 0). A step taken at position `pos` reads `ac
 the value recorded at the last committed token, exactly as the published simulator does; the
 request is done once `pos >= G`, where G is the length of its acc_len list (the shortest list when
 several proposers are combined).
+
+n-gram matches (`draft_cap`): a trace that carries its requests' token ids and the n-gram settings it
+was recorded with (`ngram_min`, `ngram_max`, `k_max` in its header, as `specscope trace` writes)
+tells where the n-gram found a match: the proposer's own lookup (`specscope/ngram.py`) over prompt +
+output so far gives, per position, how many drafts it could offer (0: no match). The replays then
+cap a step's drafts there, as the engine does (no match: a plain step, no draft cost), and policies
+may read it before deciding (the engine's n-gram also drafts before `--k adaptive` decides). Without
+tokens the n-gram's misses stay the published simulator's random model (`--ngram-match-prob`).
 """
 
 from __future__ import annotations
@@ -13,7 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from specscope.ngram import ngram_match
 from specscope.traces import Trace
+
+NGRAM = "ngram"  # the proposer whose matches a trace's tokens reveal (and whose misses --ngram-match-prob models)
 
 
 @dataclass(frozen=True)
@@ -27,6 +38,7 @@ class ReplayTrace:
     offset: np.ndarray  # [R] int64, row of each request's output position 0 in `acc`
     acc: np.ndarray  # [sum(G), P] int64, acc_len per output position and proposer
     source: Trace
+    draft_cap: np.ndarray | None = None  # [sum(G), P] int64 most drafts each proposer can offer there; None: unknown
 
     @classmethod
     def from_trace(cls, trace: Trace, proposers) -> "ReplayTrace":
@@ -39,7 +51,11 @@ class ReplayTrace:
         for req, start, g in zip(trace.requests, offset, gen_len):
             for j, name in enumerate(proposers):
                 acc[start:start + g, j] = req.acc_len[name][:g]
-        return cls(trace.name, proposers, prompt_len, gen_len, offset, acc, trace)
+        draft_cap = None
+        if NGRAM in proposers and (caps := ngram_caps(trace, gen_len)) is not None:
+            draft_cap = np.full(acc.shape, np.iinfo(np.int64).max // 2, dtype=np.int64)
+            draft_cap[:, proposers.index(NGRAM)] = caps
+        return cls(trace.name, proposers, prompt_len, gen_len, offset, acc, trace, draft_cap)
 
     @property
     def num_requests(self) -> int:
@@ -48,3 +64,32 @@ class ReplayTrace:
     def rows(self, request: np.ndarray, position: np.ndarray) -> np.ndarray:
         """Row in `acc` that a step at `position` reads (the acc_len at position - 1)."""
         return self.offset[request] + position - 1
+
+    def capped(self, rows: np.ndarray, k: np.ndarray, proposer: np.ndarray) -> np.ndarray:
+        """The drafts a proposal of k from `proposer` really offers at these rows (k where unknown)."""
+        return k if self.draft_cap is None else np.minimum(k, self.draft_cap[rows, proposer])
+
+
+def ngram_caps_known(trace: Trace) -> bool:
+    """Whether the trace records its n-gram settings and every request's tokens (see `ngram_caps`)."""
+    n_min, n_max, k_max = trace.extra.get("ngram_min"), trace.extra.get("ngram_max"), trace.k_max
+    if not all(isinstance(v, int) and v > 0 for v in (n_min, n_max, k_max)):
+        return False
+    return all(r.prompt_token_ids and len(r.output_token_ids) >= max(map(len, r.acc_len.values()), default=0) - 1
+               for r in trace.requests)
+
+
+def ngram_caps(trace: Trace, gen_len: np.ndarray) -> np.ndarray | None:
+    """[sum(G)] drafts the n-gram could offer at each output position (0: no match); None if unknown.
+
+    Position i looks up prompt + output[:i] with the trace's own n-gram settings, up to k_max drafts.
+    """
+    if not ngram_caps_known(trace):
+        return None
+    n_min, n_max, k_max = trace.extra["ngram_min"], trace.extra["ngram_max"], trace.k_max
+    caps = []
+    for req, g in zip(trace.requests, gen_len):
+        context = np.asarray(list(req.prompt_token_ids) + list(req.output_token_ids), dtype=np.int64)
+        prompt = len(req.prompt_token_ids)
+        caps.append([len(ngram_match(context[: prompt + i], n_min, n_max, k_max)) for i in range(g)])
+    return np.concatenate(caps).astype(np.int64) if caps else np.zeros(0, dtype=np.int64)

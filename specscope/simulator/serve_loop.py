@@ -53,6 +53,7 @@ def serve_loop(
             view = StepView(req, pos, acc_now, batch_size, np.full(len(req), kv), rt)
             proposal = policy.propose(view)
             k, q = check_proposal(proposal, len(req), len(rt.proposers), policy)
+            k = rt.capped(rt.rows(req, pos), k, q)
             chosen = acc_now[np.arange(len(req)), q]
             commit = np.minimum(chosen, k + 1)
             drafting = k > 0

@@ -15,6 +15,7 @@ import math
 import re
 import sys
 import zlib
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -26,7 +27,7 @@ from specscope.errors import SpecscopeError
 from specscope.simulator.paper import paper_replay
 from specscope.simulator.policies import (Policy, check_policy_name, make_policy, plain_decoding, scope,
                                           supports)
-from specscope.simulator.replay_trace import ReplayTrace
+from specscope.simulator.replay_trace import NGRAM, ReplayTrace
 from specscope.simulator.result import ReplayResult
 from specscope.simulator.serve import serve_replay
 from specscope.simulator.serve_loop import serve_loop
@@ -41,7 +42,6 @@ else:  # pragma: no cover - Python 3.10
 PAPER = "paper"
 SERVE = "serve"
 MODES = (SERVE, PAPER)
-NGRAM = "ngram"  # the proposer whose misses --ngram-match-prob describes
 MATCH_PROB_FILE = Path(__file__).resolve().parent.parent / "data" / "ngram_match_prob.toml"
 
 COLUMNS = [
@@ -171,7 +171,10 @@ def run_sweep(
             if not psets_pairs:
                 continue
             rt = ReplayTrace.from_trace(trace, pset)
-            match = np.array([p_ngram if p == NGRAM else 1.0 for p in pset])
+            if ngram_match_override is not None:  # asked for the random miss model: not the trace's own matches
+                rt = dataclasses.replace(rt, draft_cap=None)
+            exact = rt.draft_cap is not None  # n-gram matches from the trace's tokens: no random misses
+            match = np.array([p_ngram if p == NGRAM and not exact else 1.0 for p in pset])
             base = [seed, *_key(trace.name, ",".join(pset))]
             miss_u = np.random.default_rng(base).random(len(rt.acc))
             plain = plain_decoding(pset)
@@ -187,7 +190,7 @@ def run_sweep(
                     rng = np.random.default_rng(base + _key(name, b))
                     sd = replay(mode, rt, policy, traj, costs, b, match, rng, miss_u)
                     rows.append(_row(label, trace, pset, name, b, mode, costs, sd, plain_results[b],
-                                     p_ngram if NGRAM in pset else None, seed, rt.num_requests))
+                                     p_ngram if NGRAM in pset and not exact else None, seed, rt.num_requests))
                     if on_progress is not None:
                         on_progress()
     add_gap_recovered(rows)

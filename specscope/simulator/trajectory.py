@@ -18,7 +18,9 @@ is much cheaper per round than asking the policy. Both paths give the same traje
 
 "may miss": a proposer with a match probability p < 1 (n-gram) asked for drafts at a position where
 its acc_len is 1 found no match at all with probability 1 - p; it then proposes nothing (input
-length 1) — a cost effect only, the step still commits 1 token. The replays draw it.
+length 1) — a cost effect only, the step still commits 1 token. The replays draw it. Where the trace
+tells how many drafts the n-gram could offer (`ReplayTrace.draft_cap`), a step's k is capped to it
+instead (recorded in `Trajectory.k`), and no miss is drawn (p = 1).
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ def run_trajectory(
         )
         proposal = policy.propose(view)
         k, q = check_proposal(proposal, n, len(rt.proposers), policy)
+        k = rt.capped(row, k, q)
         chosen = acc_now[np.arange(n), q] if track_switch else acc_now[:, 0]
         committed = np.minimum(chosen, k + 1)
         if can_miss.any():
@@ -126,6 +129,7 @@ def _memoryless_trajectory(rt: ReplayTrace, policy: Policy, match_prob: np.ndarr
     position_of = rows - rt.offset[request_of] + 1  # a step at this position reads this row
     proposal = policy.propose(StepView(request_of, position_of, rt.acc, trace=rt))
     k_of, q_of = check_proposal(proposal, len(rows), len(rt.proposers), policy)
+    k_of = rt.capped(rows, k_of, q_of)
     chosen_of = rt.acc[rows, q_of]
     commit_of = np.minimum(chosen_of, k_of + 1)
 

@@ -86,3 +86,32 @@ def test_train_head_data_resumes_from_kept_outputs(tiny, tmp_path):
     assert second.returncode == 0, second.stderr
     reused = torch.load(tmp_path / "b.pt", weights_only=False)
     assert [t.tolist() for t in reused["tokens"]] == [list(range(3 + i)) for i in range(len(key["prompts"]))]
+
+
+def test_train_head_on_prompts_the_target_writes(tiny, tmp_path):
+    """--sampled-prompts: user turns sampled from a chat model, kept beside the data for a rerun."""
+    from sd_helpers import save_tiny_model_folder
+
+    model = save_tiny_model_folder(tmp_path / "chat-model", seed=0, word_seed=1)
+    config_file = model / "tokenizer_config.json"
+    config = json.loads(config_file.read_text())
+    config["chat_template"] = "{% for m in messages %}w5 {{ m['content'] }} w7 {% endfor %}"
+    config_file.write_text(json.dumps(config))
+    args = ("train-head", "--kind", "mtp", "--model", model, "--workloads", "", "--sampled-prompts", 3,
+            "--max-new-tokens", 4, "--epochs", 1, "--draft-vocab", 64, "--data", tmp_path / "d.pt")
+    first = cli(*args, "-o", tmp_path / "a")
+    assert first.returncode == 0, first.stderr
+    kept = (tmp_path / "d.pt.sampled.jsonl").read_text().splitlines()
+    assert len(kept) == 4  # the key, then the three prompts
+    meta = json.loads((tmp_path / "a" / "TRAINING.json").read_text())
+    assert meta["data"]["key"]["prompts"] == [f"sampled-0-{n:05d}" for n in range(3)]
+    second = cli(*args, "-o", tmp_path / "b")  # same prompts and data: both reused
+    assert second.returncode == 0, second.stderr
+    assert json.loads((tmp_path / "b" / "TRAINING.json").read_text())["data"]["reused"] is True
+
+
+def test_train_head_sampled_prompts_need_a_chat_model(tiny, tmp_path):
+    result = cli("train-head", "--kind", "mtp", "--model", tiny["model"], "--workloads", "", "--sampled-prompts", 2,
+                 "-o", tmp_path / "h")
+    assert result.returncode == 2 and "no chat template" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -3,7 +3,7 @@
 import numpy as np
 
 from specscope.engine.proposers import ProposerInput, ProposerOptions, build_proposer
-from specscope.engine.proposers.ngram import ngram_match
+from specscope.ngram import ngram_match
 
 
 def ctx(*tokens):
