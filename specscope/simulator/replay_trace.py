@@ -9,10 +9,11 @@ several proposers are combined).
 n-gram matches (`draft_cap`): a trace that carries its requests' token ids and the n-gram settings it
 was recorded with (`ngram_min`, `ngram_max`, `k_max` in its header, as `specscope trace` writes)
 tells where the n-gram found a match: the proposer's own lookup (`specscope/ngram.py`) over prompt +
-output so far gives, per position, how many drafts it could offer (0: no match). The replays then
-cap a step's drafts there, as the engine does (no match: a plain step, no draft cost), and policies
-may read it before deciding (the engine's n-gram also drafts before `--k adaptive` decides). Without
-tokens the n-gram's misses stay the published simulator's random model (`--ngram-match-prob`).
+output so far gives, per position, how many drafts it could offer (0: no match; `ngram_caps`, once
+per trace, handed to `from_trace`). The replays then cap a step's drafts there, as the engine does
+(no match: a plain step, no draft cost), and policies may read it before deciding (the engine's
+n-gram also drafts before `--k adaptive` decides). Without tokens the n-gram's misses stay the
+published simulator's random model (`--ngram-match-prob`).
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ class ReplayTrace:
     draft_cap: np.ndarray | None = None  # [sum(G), P] int64 most drafts each proposer can offer there; None: unknown
 
     @classmethod
-    def from_trace(cls, trace: Trace, proposers) -> "ReplayTrace":
+    def from_trace(cls, trace: Trace, proposers, caps: list[np.ndarray] | None = None) -> "ReplayTrace":
+        """The trace's arrays for this proposer set; `caps` (`ngram_caps(trace)`, looked up once per trace)
+        caps the n-gram's drafts, None leaves them uncapped (the random miss model)."""
         proposers = tuple(proposers)
         trace.require_proposers(proposers)
         gen_len = np.array([r.gen_len(proposers) for r in trace.requests], dtype=np.int64)
@@ -52,9 +55,9 @@ class ReplayTrace:
             for j, name in enumerate(proposers):
                 acc[start:start + g, j] = req.acc_len[name][:g]
         draft_cap = None
-        if NGRAM in proposers and (caps := ngram_caps(trace, gen_len)) is not None:
+        if NGRAM in proposers and caps is not None:
             draft_cap = np.full(acc.shape, np.iinfo(np.int64).max // 2, dtype=np.int64)
-            draft_cap[:, proposers.index(NGRAM)] = caps
+            draft_cap[:, proposers.index(NGRAM)] = np.concatenate([c[:g] for c, g in zip(caps, gen_len)])
         return cls(trace.name, proposers, prompt_len, gen_len, offset, acc, trace, draft_cap)
 
     @property
@@ -79,17 +82,19 @@ def ngram_caps_known(trace: Trace) -> bool:
                for r in trace.requests)
 
 
-def ngram_caps(trace: Trace, gen_len: np.ndarray) -> np.ndarray | None:
-    """[sum(G)] drafts the n-gram could offer at each output position (0: no match); None if unknown.
+def ngram_caps(trace: Trace) -> list[np.ndarray] | None:
+    """Per request, the drafts the n-gram could offer at each output position (0: no match); None if unknown.
 
-    Position i looks up prompt + output[:i] with the trace's own n-gram settings, up to k_max drafts.
+    Position i looks up prompt + output[:i] with the trace's own n-gram settings, up to k_max drafts,
+    for every position of the request's longest acc_len list.
     """
     if not ngram_caps_known(trace):
         return None
     n_min, n_max, k_max = trace.extra["ngram_min"], trace.extra["ngram_max"], trace.k_max
     caps = []
-    for req, g in zip(trace.requests, gen_len):
+    for req in trace.requests:
         context = np.asarray(list(req.prompt_token_ids) + list(req.output_token_ids), dtype=np.int64)
-        prompt = len(req.prompt_token_ids)
-        caps.append([len(ngram_match(context[: prompt + i], n_min, n_max, k_max)) for i in range(g)])
-    return np.concatenate(caps).astype(np.int64) if caps else np.zeros(0, dtype=np.int64)
+        prompt, g = len(req.prompt_token_ids), max(map(len, req.acc_len.values()), default=0)
+        caps.append(np.array([len(ngram_match(context[: prompt + i], n_min, n_max, k_max)) for i in range(g)],
+                             dtype=np.int64))
+    return caps

@@ -15,7 +15,6 @@ import math
 import re
 import sys
 import zlib
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -27,7 +26,7 @@ from specscope.errors import SpecscopeError
 from specscope.simulator.paper import paper_replay
 from specscope.simulator.policies import (Policy, check_policy_name, make_policy, plain_decoding, scope,
                                           supports)
-from specscope.simulator.replay_trace import NGRAM, ReplayTrace
+from specscope.simulator.replay_trace import NGRAM, ReplayTrace, ngram_caps
 from specscope.simulator.result import ReplayResult
 from specscope.simulator.serve import serve_replay
 from specscope.simulator.serve_loop import serve_loop
@@ -166,13 +165,14 @@ def run_sweep(
     for trace in traces:
         p_ngram = ngram_match_prob(trace, ngram_match_override)
         label = str(trace.path) if trace.path is not None else trace.name
+        caps = None  # the n-gram's real matches, looked up once per trace (not when the random model is asked for)
+        if ngram_match_override is None and any(NGRAM in s for s in proposer_sets):
+            caps = ngram_caps(trace)
         for pset in proposer_sets:
             psets_pairs = [name for s, name in pairs if s == pset]
             if not psets_pairs:
                 continue
-            rt = ReplayTrace.from_trace(trace, pset)
-            if ngram_match_override is not None:  # asked for the random miss model: not the trace's own matches
-                rt = dataclasses.replace(rt, draft_cap=None)
+            rt = ReplayTrace.from_trace(trace, pset, caps)
             exact = rt.draft_cap is not None  # n-gram matches from the trace's tokens: no random misses
             match = np.array([p_ngram if p == NGRAM and not exact else 1.0 for p in pset])
             base = [seed, *_key(trace.name, ",".join(pset))]

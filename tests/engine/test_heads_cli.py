@@ -90,8 +90,6 @@ def test_train_head_data_resumes_from_kept_outputs(tiny, tmp_path):
 
 def test_train_head_on_prompts_the_target_writes(tiny, tmp_path):
     """--sampled-prompts: user turns sampled from a chat model, kept beside the data for a rerun."""
-    from sd_helpers import save_tiny_model_folder
-
     model = save_tiny_model_folder(tmp_path / "chat-model", seed=0, word_seed=1)
     config_file = model / "tokenizer_config.json"
     config = json.loads(config_file.read_text())

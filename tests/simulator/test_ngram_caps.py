@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from specscope.simulator.policies import make_policy
-from specscope.simulator.replay_trace import ReplayTrace, ngram_caps_known
+from specscope.simulator.replay_trace import ReplayTrace, ngram_caps, ngram_caps_known
 from specscope.simulator.sweep import run_sweep
 from specscope.simulator.trajectory import run_trajectory
 from specscope.traces import RequestTrace, Trace
@@ -25,16 +25,16 @@ def trace(with_settings=True, n=1):
 
 
 def test_caps_follow_the_ngram_lookup_over_the_tokens_so_far():
-    rt = ReplayTrace.from_trace(trace(), ("ngram", "eagle"))
+    rt = ReplayTrace.from_trace(trace(), ("ngram", "eagle"), ngram_caps(trace()))
     assert rt.draft_cap[:, 0].tolist() == CAPS
     assert (rt.draft_cap[:, 1] >= 20).all()  # other proposers: no cap
     assert ngram_caps_known(trace()) and not ngram_caps_known(trace(with_settings=False))
-    assert ReplayTrace.from_trace(trace(with_settings=False), ("ngram",)).draft_cap is None
-    assert ReplayTrace.from_trace(trace(), ("eagle",)).draft_cap is None
+    assert ngram_caps(trace(with_settings=False)) is None
+    assert ReplayTrace.from_trace(trace(), ("eagle",), ngram_caps(trace())).draft_cap is None
 
 
 def test_fixed_k_proposes_only_what_the_ngram_found():
-    rt = ReplayTrace.from_trace(trace(), ("ngram",))
+    rt = ReplayTrace.from_trace(trace(), ("ngram",), ngram_caps(trace()))
     traj = run_trajectory(rt, make_policy("fixed-4", ("ngram",), None), np.ones(1))
     caps = rt.draft_cap[rt.rows(traj.request, traj.position), 0]
     assert traj.k.tolist() == np.minimum(4, caps).tolist()
@@ -55,7 +55,7 @@ def test_the_trace_matches_replace_the_random_miss_model_unless_asked(toy_costs,
 @pytest.mark.parametrize("policy", ["adaptive", "adaptive-combine"])
 def test_adaptive_policies_never_propose_beyond_the_match(toy_costs, mode, policy):
     proposers = ("ngram",) if policy == "adaptive" else ("ngram", "eagle")
-    rt = ReplayTrace.from_trace(trace(n=2), proposers)
+    rt = ReplayTrace.from_trace(trace(n=2), proposers, ngram_caps(trace(n=2)))
     seen = []
     chosen = make_policy(policy, proposers, toy_costs)
     propose = chosen.propose
