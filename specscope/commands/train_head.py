@@ -117,11 +117,11 @@ def train_head(
         raise SpecscopeError(f"--init {init}: not a head folder")
     train_prompts, held_ids = training_prompts(workloads, prompts, holdout, synthetic, seed, allow_empty=sampled > 0)
     target, tokenizer, model_name = load_target(model, torch_device, quant)
-    output.mkdir(parents=True, exist_ok=True)
     data_path = data or output / "data.pt"
     console = Console(stderr=True)
-    if sampled:
+    if sampled:  # before the output folder is made: a target without a chat template leaves nothing behind
         train_prompts = train_prompts + _sampled_prompts(target, tokenizer, model_name, sampled, seed, data_path, console)
+    output.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
     init_head = None

@@ -27,7 +27,8 @@ _MARK = "\x00specscope-user-turn\x00"  # stands in for the user's text while the
 def user_turn_prefix(tokenizer) -> str:
     """The chat template's text up to where a user's message begins (system prompt included)."""
     if tokenizer is None or not getattr(tokenizer, "chat_template", None):
-        raise SpecscopeError("sampled prompts need a chat model: the target's tokenizer has no chat template")
+        raise SpecscopeError("sampled prompts need a chat model: the target's tokenizer has no chat template; "
+                             "give prompts with --prompts FILE or --synthetic N instead")
     text = tokenizer.apply_chat_template([{"role": "user", "content": _MARK}], tokenize=False,
                                          add_generation_prompt=False)
     cut = text.find(_MARK)

@@ -113,3 +113,4 @@ def test_train_head_sampled_prompts_need_a_chat_model(tiny, tmp_path):
                  "-o", tmp_path / "h")
     assert result.returncode == 2 and "no chat template" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "h").exists()  # nothing left behind
