@@ -40,13 +40,18 @@ estimate shrunk towards a pooled rate:
   corrected at once; the phantom success makes an idle sequence lean towards trying again.
 Steps that do not run a proposer decay its counts in both states (s = f = 0), so an estimate that
 once talked the policy out of speculating drifts back to the pool. `cont` is pooled per proposer and
-depth j (P(draft j + 1 accepted | drafts 1..j were)); a depth with little evidence borrows the rate
+depth j (P(draft j + 1 accepted | drafts 1..j were)), one observation per step and depth (the
+outcomes of the step's sequences at that depth averaged, as for the pool: a batch of answers that
+open alike once set a depth to ~0 for good with 22 identical rejections); a depth with little evidence borrows the rate
 of the depth before it (that rate is its prior, worth one observation), and the first continuation
 borrows the proposer's pooled first-draft rate (a fixed 0.5 there kept policies at k = 1 for good:
 k = 2 was never tried, so the second depth stayed at its prior).
 Parameters (`AdaptiveParams`): prior_mean 0.5, prior_weights (16, 4, 1, 64) (ties: the first),
 decay 0.85 (about seven steps of memory), pool_decay 0.99, explore 1, optimism 1, k_cap 20. They are
 settings, not fitted constants; benchmarks/bench_adaptive.py measures them.
+
+The policies run the decision behind `specscope/adaptive_guard.py`, which scores it against fixed
+k (and two-state rules) on what verification revealed and follows whichever has done better.
 
 Decision. Step time under the cost model (`specscope/costs.py`, serve pricing) for a batch of n
 decoding sequences with choices (p_i, k_i):
@@ -153,7 +158,7 @@ class AcceptanceEstimate:
         for j in range(1, k_cap):  # an unexplored depth borrows the rate of the depth before it
             prev = (self.at_risk[:, j] - self.stopped[:, j] + prev) / (self.at_risk[:, j] + 1.0)
             cont[:, j] = prev
-        return Outlook(first, cont, self.hot[rows])
+        return Outlook(first, cont, self.hot[rows], self.at_risk[:, :k_cap].copy())
 
     def observe(self, rows: np.ndarray, proposer: np.ndarray, k: np.ndarray, accepted: np.ndarray) -> None:
         """Record one step of these rows: k drafts from `proposer` (k = 0: none ran), a of them accepted."""
@@ -187,8 +192,11 @@ class AcceptanceEstimate:
         j = np.arange(self.params.k_cap)[None, :]
         risk = (j >= 1) & (j <= np.minimum(a, k - 1)[:, None])  # drafts 1..j accepted and a (j+1)-th proposed
         stop = (j == a[:, None]) & (a < k)[:, None] & (j >= 1)
-        np.add.at(self.at_risk, q, risk.astype(np.float64))
-        np.add.at(self.stopped, q, stop.astype(np.float64))
+        count = np.zeros((self.num_proposers, self.params.k_cap))
+        np.add.at(count, q, risk.astype(np.float64))  # the depth too learns one observation per step: its
+        weight = 1.0 / np.maximum(count[q], 1.0)  # sequences are averaged, like the pool's
+        np.add.at(self.at_risk, q, risk * weight)
+        np.add.at(self.stopped, q, stop * weight)
         self.hot[r, q] = np.where(a == k, HOT, COLD)
         self.idle[rows] = ~ran
 
@@ -200,6 +208,7 @@ class Outlook:
     first: np.ndarray  # [n, P, 2] P(first draft accepted) in state COLD / HOT
     cont: np.ndarray  # [P, K] index j >= 1: P(draft j + 1 accepted | drafts 1..j were); column 0 unused
     state: np.ndarray  # [n, P] the state each sequence is in now, per proposer
+    evidence: np.ndarray | None = None  # [P, K] observations behind each continuation rate (None: unknown)
 
     @property
     def k_cap(self) -> int:
@@ -271,6 +280,51 @@ def _draft_terms(costs: CostModel, proposers, kv: float, base_target: float) -> 
     return out
 
 
+def _serve_prices(costs: CostModel, proposers, n: int, kv: float, width: int,
+                  target_marginal: np.ndarray | None = None) -> tuple[float, list[_DraftTerms], np.ndarray]:
+    """Serve pricing of a batch of n decoding sequences: (base seconds, draft terms, marginal [P, K + 1])."""
+    tgt, ks = costs.target, np.arange(width)
+    base_target = tgt.c_fixed + tgt.c_tok * n + tgt.c_kv * kv
+    terms = _draft_terms(costs, proposers, kv, base_target)
+    verify = tgt.c_tok * ks if target_marginal is None else np.asarray(target_marginal, dtype=np.float64)[:width]
+    marg = np.array([np.where(ks > 0, verify + t.per_draft * ks + t.per_sequence, 0.0) for t in terms])
+    return base_target + costs.overhead, terms, marg
+
+
+def batch_seconds(costs: CostModel, proposers, kv: float, k: np.ndarray, p: np.ndarray,
+                  target_marginal: np.ndarray | None = None) -> np.ndarray:
+    """[E, n] serve-priced step seconds of E alternative choices (k, p) [E, n] for one batch (as `choose_batch`),
+    shared out per sequence: the step's base equally, each sequence's own marginal seconds, and a proposer's
+    fixed cost among the sequences it drafts for. Each row sums to the step's seconds under that choice."""
+    k, p = np.atleast_2d(k), np.atleast_2d(p)
+    n = k.shape[1]
+    width = int(k.max(initial=0)) + 1
+    if target_marginal is not None:
+        width = max(width, len(target_marginal))
+    base, terms, marg = _serve_prices(costs, proposers, n, kv, width, target_marginal)
+    seconds = base / n + marg[p, k]
+    for q, t in enumerate(terms):
+        drafting = (p == q) & (k > 0)
+        seconds = seconds + t.fixed * drafting / np.maximum(drafting.sum(axis=1, keepdims=True), 1)
+    return seconds
+
+
+def replicated_seconds(costs: CostModel, proposers, kv: np.ndarray, copies: int, k: np.ndarray,
+                       p: np.ndarray) -> np.ndarray:
+    """[E, n] paper-mode step seconds of choices (k, p) [E, n], each row `copies` copies in a batch of their own
+    (as `choose_replicated` prices one row)."""
+    k, p = np.atleast_2d(k), np.atleast_2d(p)
+    kv = np.broadcast_to(np.asarray(kv, dtype=np.float64), (k.shape[1],))[None, :]
+    tokens = copies * (k + 1.0)
+    target = costs.target(tokens, kv)
+    seconds = target + costs.overhead
+    for q, name in enumerate(proposers):
+        form = costs.draft(name)
+        draft = form(tokens, kv) if isinstance(form, LinearCost) else form(target)
+        seconds = seconds + np.where((p == q) & (k > 0), draft, 0.0)
+    return seconds
+
+
 def choose_batch(outlook: Outlook, costs: CostModel, proposers, kv: float, caps: np.ndarray | None = None,
                  target_marginal: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(k [n], proposer [n]) maximising the batch's long-run expected committed tokens per second.
@@ -288,12 +342,8 @@ def choose_batch(outlook: Outlook, costs: CostModel, proposers, kv: float, caps:
     width = outlook.k_cap + 1
     if n == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    tgt, ks = costs.target, np.arange(width)
-    base_target = tgt.c_fixed + tgt.c_tok * n + tgt.c_kv * kv
-    base = base_target + costs.overhead
-    terms = _draft_terms(costs, proposers, kv, base_target)
-    verify = tgt.c_tok * ks if target_marginal is None else np.asarray(target_marginal, dtype=np.float64)
-    marg = np.array([np.where(ks > 0, verify + t.per_draft * ks + t.per_sequence, 0.0) for t in terms])  # [P, K+1]
+    ks = np.arange(width)
+    base, terms, marg = _serve_prices(costs, proposers, n, kv, width, target_marginal)
     best, best_rate = (np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)), n / base
     rows = np.arange(n)
     for subset in range(1, 2 ** num_p):

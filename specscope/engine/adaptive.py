@@ -12,7 +12,8 @@ returned. A proposer whose drafts are free prefixes (`drafts_are_free_prefixes`:
 first, at the cap, so the decision knows how many drafts each sequence can get — none without a
 match, which the issue's "cheap proposer signals" allow — and each chosen sequence keeps its first k.
 A sequence decoding alone prices its drafts with the verify times this run measured per token count
-(`observe_step`) where it has them: small steps are not linear in tokens on CPU kernels.
+(`observe_step`) where it has them: small steps are not linear in tokens on CPU kernels. The
+decision goes through the counterfactual guard (`specscope/adaptive_guard.py`), as in the simulator.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from specscope.adaptive import AcceptanceEstimate, AdaptiveParams, choose_batch
+from specscope.adaptive import AcceptanceEstimate, AdaptiveParams, batch_seconds, choose_batch
+from specscope.adaptive_guard import CounterfactualGuard, GuardParams
 from specscope.costs import CostModel
 from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
 from specscope.errors import SpecscopeError
@@ -40,7 +42,8 @@ class AdaptiveProposer(Proposer):
 
     name = "adaptive"
 
-    def __init__(self, proposers: dict[str, Proposer], costs: CostModel, params: AdaptiveParams = AdaptiveParams()):
+    def __init__(self, proposers: dict[str, Proposer], costs: CostModel, params: AdaptiveParams = AdaptiveParams(),
+                 guard: GuardParams = GuardParams()):
         super().__init__(next(iter(proposers.values())).options)
         self.subs, self.costs, self.params = dict(proposers), costs, params
         self.names = tuple(self.subs)
@@ -50,6 +53,7 @@ class AdaptiveProposer(Proposer):
             raise SpecscopeError(f"--method {','.join(self.names)}: eagle3 reads other target features than "
                                  "eagle/mtp; combine eagle3 only with ngram or draft")
         self.estimate = AcceptanceEstimate(len(self.names), params)
+        self.guard = CounterfactualGuard(len(self.names), guard)
         self.pending: dict[int, tuple[int, np.ndarray, int]] = {}  # slot -> (proposer, drafts, context length)
         self.alone: dict[int, tuple[float, int]] = {}  # verify tokens -> (recent mean seconds, steps), one sequence
 
@@ -75,6 +79,7 @@ class AdaptiveProposer(Proposer):
         for p in self.subs.values():
             p.bind(num_slots, max_len)
         self.estimate.reset(num_slots)
+        self.guard.reset()
         self.pending = {}
         self.alone = {}
 
@@ -100,6 +105,7 @@ class AdaptiveProposer(Proposer):
             accepted.append(accepted_prefix(drafts, ctx, base) if len(drafts) else 0)
         if rows:
             self.estimate.observe(np.array(rows), np.array(props), np.array(ks), np.array(accepted))
+            self.guard.observe(np.array(rows), np.array(props), np.array(ks), np.array(accepted))
 
     def propose(self, batch: ProposerInput) -> Proposal:
         self._learn(batch)
@@ -119,7 +125,10 @@ class AdaptiveProposer(Proposer):
                     caps[:, index] = offered[index].num_draft.cpu().numpy()
             outlook = self.estimate.outlook(slots, k_cap)
             marginal = self._measured_marginal(k_cap, kv) if B == 1 else None
-            k[decoding], q[decoding] = choose_batch(outlook, self.costs, self.names, kv, caps, marginal)  # k <= caps
+            model_k, model_q = choose_batch(outlook, self.costs, self.names, kv, caps, marginal)  # k <= caps
+            ks, qs = self.guard.experts(model_k, model_q, caps, outlook.k_cap)
+            seconds = batch_seconds(self.costs, self.names, kv, ks, qs, marginal)
+            k[decoding], q[decoding] = self.guard.choose(slots, outlook, ks, qs, seconds)
         drafts = [np.zeros(0, dtype=np.int64)] * B
         probs: dict[int, torch.Tensor] = {}
         for index, name in enumerate(self.names):

@@ -12,6 +12,10 @@ committed so far), that cap bounds the decision, as in the engine.
 - `adaptive-combine`  two or more proposers: per request and step the proposer and k with the larger
                       expected gain, the draft cost of each proposer that runs charged once.
 
+Each decision goes through the counterfactual guard (`specscope/adaptive_guard.py`), which may follow
+a fixed k instead. A request's last step is not observed: the trace's acc_len there is cut by the end
+of its output, which is not a rejection.
+
 The first decode step (position 1) proposes nothing: a trace records acc_len 1 there by convention
 (position 0 is the prefill's token), a static fact of the format rather than an observation.
 
@@ -23,7 +27,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from specscope.adaptive import AcceptanceEstimate, AdaptiveParams, choose_batch, choose_replicated
+from specscope.adaptive import (AcceptanceEstimate, AdaptiveParams, batch_seconds, choose_batch, choose_replicated,
+                                replicated_seconds)
+from specscope.adaptive_guard import CounterfactualGuard, GuardParams
 from specscope.costs import CostModel
 from specscope.simulator.policies import Policy, Proposal, StepView
 
@@ -35,30 +41,45 @@ class Adaptive(Policy):
     reference_pricing = False  # a step proposing nothing runs no drafter (paper mode too)
 
     def __init__(self, proposers: tuple[str, ...], costs: CostModel, name: str = "adaptive",
-                 params: AdaptiveParams = AdaptiveParams()):
+                 params: AdaptiveParams = AdaptiveParams(), guard: GuardParams = GuardParams()):
         super().__init__(proposers)
         self.costs, self.name, self.params = costs, name, params
         self.estimate = AcceptanceEstimate(len(self.proposers), params)
+        self.guard = CounterfactualGuard(len(self.proposers), guard)
 
     def reset(self, num_requests: int) -> None:
         self.estimate.reset(num_requests)
+        self.guard.reset()
 
     def _k_cap(self, view: StepView) -> int:
         k_max = getattr(getattr(view.trace, "source", None), "k_max", None)
         return min(self.params.k_cap, k_max) if k_max else self.params.k_cap
 
     def propose(self, view: StepView) -> Proposal:
-        outlook = self.estimate.outlook(view.request, self._k_cap(view))
+        k_cap = self._k_cap(view)
+        outlook = self.estimate.outlook(view.request, k_cap)
         caps = None
         if getattr(view.trace, "draft_cap", None) is not None:  # the n-gram's match, known before deciding
             caps = view.trace.draft_cap[view.trace.rows(view.request, view.position)]
-        if view.batch_size is None:  # no batch given: each request alone
-            k, p = choose_replicated(outlook, self.costs, self.proposers, 0.0, 1, caps)
-        elif view.replicated:
-            k, p = choose_replicated(outlook, self.costs, self.proposers, view.batch_kv, view.batch_size, caps)
+        replicated = view.batch_size is None or view.replicated
+        copies = 1 if view.batch_size is None else view.batch_size
+        kv = 0.0 if view.batch_size is None else view.batch_kv
+        if replicated:
+            k, p = choose_replicated(outlook, self.costs, self.proposers, kv, copies, caps)
         else:
-            k, p = choose_batch(outlook, self.costs, self.proposers, float(view.batch_kv[0]), caps)
-        return Proposal(np.where(view.position <= 1, 0, k), p)
+            k, p = choose_batch(outlook, self.costs, self.proposers, float(kv[0]), caps)
+        ks, ps = self.guard.experts(k, p, caps, outlook.k_cap, outlook.state)
+        ks = np.where(view.position[None, :] <= 1, 0, ks)
+        if replicated:
+            seconds = replicated_seconds(self.costs, self.proposers, kv, copies, ks, ps)
+        else:
+            seconds = batch_seconds(self.costs, self.proposers, float(kv[0]), ks, ps)
+        k, p = self.guard.choose(view.request, outlook, ks, ps, seconds)
+        return Proposal(k, p)
 
     def observe(self, view: StepView, proposal: Proposal, committed: np.ndarray) -> None:
-        self.estimate.observe(view.request, proposal.proposer, proposal.k, np.asarray(committed) - 1)
+        committed = np.asarray(committed)
+        going = view.position + committed < view.trace.gen_len[view.request]  # a finished request teaches nothing:
+        rows, q, k, accepted = (x[going] for x in (view.request, proposal.proposer, proposal.k, committed - 1))
+        self.estimate.observe(rows, q, k, accepted)  # its last step ended with the text, not with a rejection
+        self.guard.observe(rows, q, k, accepted)

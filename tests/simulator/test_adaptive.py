@@ -72,18 +72,24 @@ def test_decisions_never_read_ahead(make_trace, mode, name, proposers):
 
 
 def test_constant_acceptance_converges_to_the_best_fixed_k(make_trace, toy_costs):
-    trace = make_trace([(20, {"eagle": [1] + [4] * 150}) for _ in range(3)])
-    rows = run_sweep([trace], [("eagle",)], [f"fixed-{k}" for k in range(1, 9)] + ["adaptive"], [1, 4], toy_costs,
-                     mode="paper")
+    trace = make_trace([(20, {"eagle": [1] + [4] * 400}) for _ in range(3)])
     rt = ReplayTrace.from_trace(trace, ("eagle",))
-    for b in (1, 4):
-        at = {r["policy"]: r["speedup"] for r in rows if r["batch_size"] == b}
-        best = max((p for p in at if p.startswith("fixed-")), key=at.get)
-        assert best == "fixed-3"
-        traj = run_trajectory(rt, make_policy("adaptive", ("eagle",), toy_costs), np.ones(1), batch_size=b)
-        late = traj.k[traj.position > 40]
-        assert np.mean(late == 3) >= 0.95  # an unexplored depth borrows the rate above it: a rare probe of k = 4
-        assert at["adaptive"] >= 0.97 * at[best]
+    steep = CostModel("steep", LinearCost(1.0, 0.5, 0.0), 0.1, {"eagle": LinearCost(0.05, 0.05, 0.0)})
+    for costs, settled, close in ((steep, 0.95, 0.95), (toy_costs, 0.6, 0.97)):
+        rows = run_sweep([trace], [("eagle",)], [f"fixed-{k}" for k in range(1, 9)] + ["adaptive"], [1, 4], costs,
+                         mode="paper")
+        for b in (1, 4):
+            at = {r["policy"]: r["speedup"] for r in rows if r["batch_size"] == b}
+            best = max((p for p in at if p.startswith("fixed-")), key=at.get)
+            assert best == "fixed-3"
+            traj = run_trajectory(rt, make_policy("adaptive", ("eagle",), costs), np.ones(1), batch_size=b)
+            late = traj.k[traj.position > 200]
+            assert set(late.tolist()) <= {3, 4}
+            # Early on the guard probes deeper k (it is optimistic about depths never tried); late probes of
+            # k = 4 re-test the depth that always fails: under the toy costs a fourth draft adds only ~2% to
+            # a step (its KV term dominates), so they fade slowly there.
+            assert np.mean(late == 3) >= settled
+            assert at["adaptive"] >= close * at[best]  # steep: the early probes of deep k cost ~16% a draft
 
 
 @pytest.mark.parametrize("mode", ["paper", "serve"])

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from specscope.adaptive_guard import CounterfactualGuard, GuardParams
 from specscope.simulator.policies import make_policy
 from specscope.simulator.replay_trace import ReplayTrace, ngram_caps, ngram_caps_known
 from specscope.simulator.sweep import run_sweep
@@ -53,11 +54,14 @@ def test_the_trace_matches_replace_the_random_miss_model_unless_asked(toy_costs,
 
 @pytest.mark.parametrize("mode", ["serve", "paper"])
 @pytest.mark.parametrize("policy", ["adaptive", "adaptive-combine"])
-def test_adaptive_policies_never_propose_beyond_the_match(toy_costs, mode, policy):
+@pytest.mark.parametrize("guarded", [True, False])
+def test_adaptive_policies_never_propose_beyond_the_match(toy_costs, mode, policy, guarded):
     proposers = ("ngram",) if policy == "adaptive" else ("ngram", "eagle")
     rt = ReplayTrace.from_trace(trace(n=2), proposers, ngram_caps(trace(n=2)))
     seen = []
     chosen = make_policy(policy, proposers, toy_costs)
+    if not guarded:  # the model's own decisions (the guard may follow a fixed k of the other proposer here)
+        chosen.guard = CounterfactualGuard(len(proposers), GuardParams(ks=(), pair_ks=()))
     propose = chosen.propose
 
     def spy(view):
@@ -68,5 +72,6 @@ def test_adaptive_policies_never_propose_beyond_the_match(toy_costs, mode, polic
 
     chosen.propose = spy
     run_trajectory(rt, chosen, np.ones(len(proposers)), batch_size=2 if mode == "paper" else None)
-    assert any((k > 0).any() for k, _ in seen)  # it did draft where the n-gram matched
+    if not guarded:
+        assert any((k > 0).any() for k, _ in seen)  # it did draft where the n-gram matched
     assert all((k <= cap).all() for k, cap in seen)

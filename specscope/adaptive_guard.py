@@ -1,0 +1,150 @@
+"""Counterfactual guard: follow the adaptive decision, or a simple fixed rule where one has been doing better.
+
+The adaptive decision (`specscope/adaptive.py`) rests on a model of acceptance; where the model is
+off (bursty copying, acceptance that depends on the text, a depth estimated from few steps) a plain
+fixed k can beat it. The guard keeps score of a set of experts on the steps actually run and each
+step follows the one with the most committed tokens per second so far:
+- expert 0: the model's decision;
+- fixed k for every k in `GuardParams.ks`, per proposer (k = min(k, what the proposer can offer)
+  where the offer is known, as fixed-k does);
+- two-state rules (k after a rejection, k after a fully accepted step) for the pairs of `pair_ks`.
+
+Scoring uses only what verification revealed (censored chain outcomes), never the future. Say a
+sequence ran k drafts of proposer q and a were accepted. An expert's k' drafts of q would have
+committed:
+- a < k (a rejection was seen):   1 + min(a, k')  exact: the first rejected draft ends any chain;
+- a = k, k' <= k:                 1 + k'          exact;
+- a = k, k' > k:                  1 + k + the expected further acceptances given the first k were
+                                  accepted, from the model's per-depth continuation rates raised by
+                                  `explore` standard deviations where a depth has little evidence
+                                  (optimism: a depth that looked bad early is tried again; without
+                                  it a guard following k = 2 never learns what a third draft earns);
+- another proposer, or k = 0:     the model's expected tokens for (q', k').
+An expert proposing nothing commits 1. Seconds: each expert's choice is priced by the cost model
+as the decision prices it (serve: its share of the batch's step; paper mode: a row's B copies as a
+batch of their own). The score is per text position, not per step: a step that committed c tokens
+covers c positions, and an expert is charged, for each, its own seconds per token at that step
+(seconds / its tokens). Scoring per step would favour long drafts: a policy that drafts little
+steps through a copyable run many times, and every such step shows a long draft winning, while the
+long draft itself would have crossed the run in one step. Sums decay by `decay` per step, so the
+guard follows a workload whose character changes; for the first `warmup` steps the model decides.
+With all experts scored on the same steps their differences are measured on common ground.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from specscope.adaptive import HOT, Outlook
+
+GUARD_KS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20)
+MODEL = 0  # expert 0: the adaptive decision itself
+
+
+@dataclass(frozen=True)
+class GuardParams:
+    """Guard settings (see the module docstring)."""
+
+    ks: tuple[int, ...] = GUARD_KS  # fixed k experts, per proposer
+    pair_ks: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 20)  # two-state experts: every (cold k, hot k) pair of these
+    decay: float = 0.995  # weight of the past per step (memory ~ 1 / (1 - decay) steps)
+    explore: float = 3.0  # standard deviations of optimism on a continuation rate when imputing censored steps
+    warmup: int = 16  # steps scored before a fixed k may be followed (the model decides until then)
+
+
+@dataclass
+class _Pending:
+    """One decided step, waiting for its outcome."""
+
+    rows: np.ndarray  # [n] sequence rows (engine slots / simulator requests)
+    k: np.ndarray  # [E, n] each expert's drafts per row
+    p: np.ndarray  # [E, n] each expert's proposer per row
+    seconds: np.ndarray  # [E, n] each expert's step seconds, per row (its share of the batch's step)
+    expected: np.ndarray  # [n, P, K + 1] the model's expected tokens (current state) per proposer and k
+    tail: np.ndarray  # [P, K + 1] sum over drafts 1..k of P(draft j accepted | the first was)
+
+
+class CounterfactualGuard:
+    """Scores the experts on the steps run and says which one a step follows."""
+
+    def __init__(self, num_proposers: int, params: GuardParams = GuardParams()):
+        self.num_proposers, self.params = num_proposers, params
+        self.reset()
+
+    def reset(self) -> None:
+        self.covered, self.cost = None, None  # decayed sums: tokens the steps covered; [E] seconds each expert spends on them
+        self.pending: _Pending | None = None
+        self.steps = 0  # steps scored
+        self.followed: list[int] = []  # the expert each step followed (diagnostics, tests)
+
+    def experts(self, model_k: np.ndarray, model_p: np.ndarray, caps: np.ndarray | None, k_cap: int,
+                state: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(k, p) [E, n]: row 0 the model's decision, then fixed k' per proposer (capped like fixed-k), then,
+        given each row's state [n, P] (`Outlook.state`), the two-state rules (k after a rejection, k after a
+        fully accepted step) of `pair_ks`."""
+        n = len(model_k)
+        ks, ps = [np.asarray(model_k)], [np.asarray(model_p)]
+        for q in range(self.num_proposers):  # the same experts every step (k beyond k_cap is cut to it)
+            top = k_cap if caps is None else np.minimum(k_cap, np.asarray(caps)[:, q])
+            rules = [(k, k) for k in self.params.ks]
+            if state is not None:
+                rules += [(c, h) for c in self.params.pair_ks for h in self.params.pair_ks if c != h]
+            hot = np.zeros(n, dtype=bool) if state is None else np.asarray(state)[:, q] == HOT
+            for cold_k, hot_k in rules:
+                ks.append(np.minimum(np.where(hot, hot_k, cold_k), top))
+                ps.append(np.full(n, q))
+        return np.stack(ks).astype(np.int64), np.stack(ps).astype(np.int64)
+
+    def choose(self, rows: np.ndarray, outlook: Outlook, k: np.ndarray, p: np.ndarray,
+               seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The (k [n], p [n]) of the expert to follow now; remembers the step for `observe`.
+
+        k, p: [E, n] from `experts`; seconds: [E, n] each expert's seconds per row (`batch_seconds` or
+        `replicated_seconds`); outlook: the model's view of these rows, for imputing what was not seen."""
+        expert = MODEL
+        if self.steps >= self.params.warmup and len(self.cost) == len(k) and self.cost[MODEL] > 0:
+            score = self.covered / np.maximum(self.cost, 1e-30)  # tokens per second
+            expert = int(np.argmax(score))  # ties: the model
+        cont = outlook.cont
+        if outlook.evidence is not None:  # optimism where a depth is little explored: its fixed k gets tried
+            bonus = self.params.explore * np.sqrt(cont * (1.0 - cont) / (outlook.evidence + 1.0))
+            cont = np.minimum(cont + bonus, 1.0)
+        survive = np.cumprod(np.concatenate([np.ones((len(cont), 1)), cont[:, 1:]], axis=1), axis=1)
+        tail = np.concatenate([np.zeros((len(cont), 1)), np.cumsum(survive, axis=1)], axis=1)
+        self.pending = _Pending(np.asarray(rows), k, p, np.asarray(seconds, dtype=np.float64),
+                                outlook.expected(), tail)
+        self.followed.append(expert)
+        return k[expert], p[expert]
+
+    def observe(self, rows: np.ndarray, proposer: np.ndarray, k: np.ndarray, accepted: np.ndarray) -> None:
+        """The outcome of the pending step for these rows (those the engine still runs, in any order)."""
+        step, self.pending = self.pending, None
+        if step is None:
+            return
+        rows, proposer, k, accepted = (np.asarray(x, dtype=np.int64) for x in (rows, proposer, k, accepted))
+        where = {int(r): i for i, r in enumerate(step.rows)}
+        index = np.array([where.get(int(r), -1) for r in rows], dtype=np.int64)
+        keep = index >= 0
+        index, proposer, k, accepted = index[keep], proposer[keep], k[keep], np.minimum(accepted[keep], k[keep])
+        ek, ep = step.k[:, index], step.p[:, index]  # [E, m]
+        imputed = step.expected[index[None, :], ep, np.minimum(ek, step.expected.shape[-1] - 1)]
+        same = (ep == proposer[None, :]) & (k[None, :] > 0)
+        seen = np.minimum(accepted[None, :], ek)  # exact where a rejection was seen or k' <= k
+        width = step.tail.shape[1] - 1
+        top, kk = np.minimum(ek, width), np.minimum(k, width)[None, :].repeat(len(ek), 0)
+        t_top, t_k = step.tail[ep, top], step.tail[ep, kk]
+        at_k = step.tail[ep, kk] - step.tail[ep, np.maximum(kk - 1, 0)]  # P(draft k accepted | the first was)
+        beyond = np.where(at_k > 0, (t_top - t_k) / np.maximum(at_k, 1e-12), 0.0)
+        censored = (accepted == k)[None, :] & (ek > k[None, :])
+        exact = 1.0 + np.where(censored, k[None, :] + beyond, seen)
+        tokens = np.where(ek == 0, 1.0, np.where(same, exact, imputed))  # [E, m]
+        ran = 1.0 + accepted  # [m] what the step committed: the text it covered
+        per_token = (ran[None, :] * step.seconds[:, index] / tokens).sum(axis=1)
+        d = self.params.decay
+        if self.covered is None or len(self.cost) != len(per_token):
+            self.covered, self.cost = 0.0, np.zeros_like(per_token)
+        self.covered = d * self.covered + ran.sum()
+        self.steps += 1
+        self.cost = d * self.cost + per_token
