@@ -33,6 +33,7 @@ With all experts scored on the same steps their differences are measured on comm
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,7 +78,7 @@ class CounterfactualGuard:
         self.covered, self.cost = None, None  # decayed sums: tokens the steps covered; [E] seconds each expert spends on them
         self.pending: _Pending | None = None
         self.steps = 0  # steps scored
-        self.followed: list[int] = []  # the expert each step followed (diagnostics, tests)
+        self.followed: Counter[int] = Counter()  # steps each expert was followed (diagnostics, tests)
 
     def experts(self, model_k: np.ndarray, model_p: np.ndarray, caps: np.ndarray | None, k_cap: int,
                 state: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -85,17 +86,17 @@ class CounterfactualGuard:
         given each row's state [n, P] (`Outlook.state`), the two-state rules (k after a rejection, k after a
         fully accepted step) of `pair_ks`."""
         n = len(model_k)
-        ks, ps = [np.asarray(model_k)], [np.asarray(model_p)]
-        for q in range(self.num_proposers):  # the same experts every step (k beyond k_cap is cut to it)
-            top = k_cap if caps is None else np.minimum(k_cap, np.asarray(caps)[:, q])
-            rules = [(k, k) for k in self.params.ks]
-            if state is not None:
-                rules += [(c, h) for c in self.params.pair_ks for h in self.params.pair_ks if c != h]
+        rules = [(k, k) for k in self.params.ks]  # the same experts every step (k beyond k_cap is cut to it)
+        if state is not None:
+            rules += [(c, h) for c in self.params.pair_ks for h in self.params.pair_ks if c != h]
+        cold_k, hot_k = np.array(rules, dtype=np.int64).reshape(-1, 2).T[:, :, None]  # [R, 1] each
+        ks, ps = [np.asarray(model_k, dtype=np.int64)[None, :]], [np.asarray(model_p, dtype=np.int64)[None, :]]
+        for q in range(self.num_proposers if rules else 0):
+            top = np.full(n, k_cap) if caps is None else np.minimum(k_cap, np.asarray(caps)[:, q])
             hot = np.zeros(n, dtype=bool) if state is None else np.asarray(state)[:, q] == HOT
-            for cold_k, hot_k in rules:
-                ks.append(np.minimum(np.where(hot, hot_k, cold_k), top))
-                ps.append(np.full(n, q))
-        return np.stack(ks).astype(np.int64), np.stack(ps).astype(np.int64)
+            ks.append(np.minimum(np.where(hot[None, :], hot_k, cold_k), top[None, :]))
+            ps.append(np.full((len(rules), n), q, dtype=np.int64))
+        return np.concatenate(ks), np.concatenate(ps)
 
     def choose(self, rows: np.ndarray, outlook: Outlook, k: np.ndarray, p: np.ndarray,
                seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -115,7 +116,7 @@ class CounterfactualGuard:
         tail = np.concatenate([np.zeros((len(cont), 1)), np.cumsum(survive, axis=1)], axis=1)
         self.pending = _Pending(np.asarray(rows), k, p, np.asarray(seconds, dtype=np.float64),
                                 outlook.expected(), tail)
-        self.followed.append(expert)
+        self.followed[expert] += 1
         return k[expert], p[expert]
 
     def observe(self, rows: np.ndarray, proposer: np.ndarray, k: np.ndarray, accepted: np.ndarray) -> None:

@@ -126,7 +126,7 @@ class AdaptiveProposer(Proposer):
             outlook = self.estimate.outlook(slots, k_cap)
             marginal = self._measured_marginal(k_cap, kv) if B == 1 else None
             model_k, model_q = choose_batch(outlook, self.costs, self.names, kv, caps, marginal)  # k <= caps
-            ks, qs = self.guard.experts(model_k, model_q, caps, outlook.k_cap)
+            ks, qs = self.guard.experts(model_k, model_q, caps, outlook.k_cap, outlook.state)
             seconds = batch_seconds(self.costs, self.names, kv, ks, qs, marginal)
             k[decoding], q[decoding] = self.guard.choose(slots, outlook, ks, qs, seconds)
         drafts = [np.zeros(0, dtype=np.int64)] * B
