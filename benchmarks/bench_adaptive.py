@@ -3,6 +3,12 @@
 
     .venv/bin/python benchmarks/bench_adaptive.py TRACE.jsonl... [--fitted COST.toml] [--modes serve paper]
         [--batch-sizes 1 2 4 8 16 32 64 128] [--engine [--engine-batch-sizes 1 4 16]]
+    .venv/bin/python benchmarks/bench_adaptive.py benchmarks/traces/*.jsonl --fitted specscope/presets/smollm2-135m-cpu.toml
+
+benchmarks/traces/ holds the traces the issue's numbers come from, collected on the 2-core reference
+machine (every bundled prompt of the workload, ~2 min each):
+    specscope trace --workload W --proposers ngram,draft --draft-model self:24 --k-max 20 \
+        --max-new-tokens 256 --threads 1 -o benchmarks/traces/W.jsonl
 
 Simulator part, per trace (workload) x mode x cost model x batch size, side by side in one run
 (serve mode replays at least --serve-queue x B requests at batch size B, cycling the trace's own, so
