@@ -201,6 +201,15 @@ class AcceptanceEstimate:
         self.idle[rows] = ~ran
 
 
+def chain_survival(cont: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """From continuation rates cont [P, K] (column j: P(draft j + 1 accepted | drafts 1..j were)):
+    survive [P, K], column j - 1 = P(draft j accepted | the first was), and its running sum
+    tail [P, K + 1], column k = expected drafts accepted among the first k, given the first was."""
+    survive = np.cumprod(np.concatenate([np.ones((len(cont), 1)), cont[:, 1:]], axis=1), axis=1)
+    tail = np.concatenate([np.zeros((len(cont), 1)), np.cumsum(survive, axis=1)], axis=1)
+    return survive, tail
+
+
 @dataclass(frozen=True)
 class Outlook:
     """Acceptance model of n sequences for the decision: two states, first-draft and continuation rates."""
@@ -221,8 +230,7 @@ class Outlook:
     @cached_property
     def _tables(self) -> tuple[np.ndarray, np.ndarray]:  # computed once: the decision's iterations reuse it
         cont = self.cont
-        survive = np.cumprod(np.concatenate([np.ones((len(cont), 1)), cont[:, 1:]], axis=1), axis=1)  # [P, K]
-        tail = np.concatenate([np.zeros((len(cont), 1)), np.cumsum(survive, axis=1)], axis=1)  # [P, K + 1]
+        survive, tail = chain_survival(cont)
         tokens = 1.0 + self.first[..., None] * tail[None, :, None, :]
         full = self.first[..., None] * np.concatenate([np.zeros((len(cont), 1)), survive], axis=1)[None, :, None, :]
         return tokens, full
@@ -309,20 +317,29 @@ def batch_seconds(costs: CostModel, proposers, kv: float, k: np.ndarray, p: np.n
     return seconds
 
 
+def _replicated_steps(costs: CostModel, proposers, kv, copies: int, n: int, width: int) -> np.ndarray:
+    """[n, P, K + 1] paper-mode seconds of a step of each row's `copies` copies (a batch of their own, KV kv [n])
+    drafting k = 0 .. K tokens with each proposer: T(copies * (k + 1), KV) + draft (k > 0) + overhead."""
+    kv = np.broadcast_to(np.asarray(kv, dtype=np.float64), (n,))[:, None]
+    ks = np.arange(width, dtype=np.float64)
+    tokens = copies * (ks + 1)[None, :]  # [1, K + 1]
+    target = costs.target(tokens, kv)  # [n, K + 1]
+    step = np.empty((n, len(proposers), width))
+    for q, name in enumerate(proposers):
+        form = costs.draft(name)
+        draft = form(tokens, kv) if isinstance(form, LinearCost) else form(target)
+        step[:, q, :] = target + np.where(ks > 0, draft, 0.0) + costs.overhead
+    return step
+
+
 def replicated_seconds(costs: CostModel, proposers, kv: np.ndarray, copies: int, k: np.ndarray,
                        p: np.ndarray) -> np.ndarray:
     """[E, n] paper-mode step seconds of choices (k, p) [E, n], each row `copies` copies in a batch of their own
     (as `choose_replicated` prices one row)."""
     k, p = np.atleast_2d(k), np.atleast_2d(p)
-    kv = np.broadcast_to(np.asarray(kv, dtype=np.float64), (k.shape[1],))[None, :]
-    tokens = copies * (k + 1.0)
-    target = costs.target(tokens, kv)
-    seconds = target + costs.overhead
-    for q, name in enumerate(proposers):
-        form = costs.draft(name)
-        draft = form(tokens, kv) if isinstance(form, LinearCost) else form(target)
-        seconds = seconds + np.where((p == q) & (k > 0), draft, 0.0)
-    return seconds
+    n = k.shape[1]
+    step = _replicated_steps(costs, proposers, kv, copies, n, int(k.max(initial=0)) + 1)
+    return step[np.arange(n)[None, :], p, k]
 
 
 def choose_batch(outlook: Outlook, costs: CostModel, proposers, kv: float, caps: np.ndarray | None = None,
@@ -381,16 +398,9 @@ def choose_replicated(outlook: Outlook, costs: CostModel, proposers, kv: np.ndar
     """
     n, num_p = outlook.state.shape
     width = outlook.k_cap + 1
-    kv = np.broadcast_to(np.asarray(kv, dtype=np.float64), (n,))
     ks = np.arange(width, dtype=np.float64)
-    tokens = copies * (ks + 1)  # [K + 1]
-    target = costs.target(tokens[None, :], kv[:, None])  # [n, K + 1]
-    step = np.empty((n, num_p, width))
-    for q, name in enumerate(proposers):
-        form = costs.draft(name)
-        draft = form(tokens[None, :], kv[:, None]) if isinstance(form, LinearCost) else form(target)
-        step[:, q, :] = target + np.where(ks > 0, draft, 0.0) + costs.overhead
-    rate = np.full(n, copies / (target[:, 0] + costs.overhead))  # plain decoding's rate per row
+    step = _replicated_steps(costs, proposers, kv, copies, n, width)
+    rate = copies / step[:, 0, 0]  # plain decoding's rate per row
     usable = None if caps is None else ks[None, None, :] <= np.asarray(caps)[:, :, None]
     for _ in range(30):  # per row: Dinkelbach on copies * tokens / time
         tokens, time, _ = plan_scores(outlook, step, rate[:, None] / copies)

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from specscope.adaptive import HOT, Outlook
+from specscope.adaptive import HOT, Outlook, chain_survival
 
 GUARD_KS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20)
 MODEL = 0  # expert 0: the adaptive decision itself
@@ -112,8 +112,7 @@ class CounterfactualGuard:
         if outlook.evidence is not None:  # optimism where a depth is little explored: its fixed k gets tried
             bonus = self.params.explore * np.sqrt(cont * (1.0 - cont) / (outlook.evidence + 1.0))
             cont = np.minimum(cont + bonus, 1.0)
-        survive = np.cumprod(np.concatenate([np.ones((len(cont), 1)), cont[:, 1:]], axis=1), axis=1)
-        tail = np.concatenate([np.zeros((len(cont), 1)), np.cumsum(survive, axis=1)], axis=1)
+        _, tail = chain_survival(cont)
         self.pending = _Pending(np.asarray(rows), k, p, np.asarray(seconds, dtype=np.float64),
                                 outlook.expected(), tail)
         self.followed[expert] += 1
@@ -136,7 +135,7 @@ class CounterfactualGuard:
         width = step.tail.shape[1] - 1
         top, kk = np.minimum(ek, width), np.minimum(k, width)[None, :].repeat(len(ek), 0)
         t_top, t_k = step.tail[ep, top], step.tail[ep, kk]
-        at_k = step.tail[ep, kk] - step.tail[ep, np.maximum(kk - 1, 0)]  # P(draft k accepted | the first was)
+        at_k = t_k - step.tail[ep, np.maximum(kk - 1, 0)]  # P(draft k accepted | the first was)
         beyond = np.where(at_k > 0, (t_top - t_k) / np.maximum(at_k, 1e-12), 0.0)
         censored = (accepted == k)[None, :] & (ek > k[None, :])
         exact = 1.0 + np.where(censored, k[None, :] + beyond, seen)
