@@ -342,6 +342,33 @@ def replicated_seconds(costs: CostModel, proposers, kv: np.ndarray, copies: int,
     return step[np.arange(n)[None, :], p, k]
 
 
+@dataclass(frozen=True)
+class StepPrices:
+    """One step's seconds under the cost model, priced as the decision prices it: serve (a batch of n
+    sequences, KV `kv`: float) or paper mode (`replicated`: each row `copies` copies, KV `kv` [n])."""
+
+    costs: CostModel
+    proposers: tuple[str, ...]
+    kv: float | np.ndarray
+    copies: int
+    replicated: bool
+
+    def seconds(self, k: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """[n] each row's seconds (serve: its share of the step) if the rows draft k [n] with proposers p [n]."""
+        if self.replicated:
+            return replicated_seconds(self.costs, self.proposers, self.kv, self.copies, k, p)[0]
+        return batch_seconds(self.costs, self.proposers, float(self.kv), k, p)[0]
+
+    def per_draft(self, p: np.ndarray, width: int) -> np.ndarray:
+        """[n, width] column j - 1: the seconds draft j adds to its row's step (verify + draft), drafts j = 1..width."""
+        n = len(p)
+        if self.replicated:
+            step = _replicated_steps(self.costs, self.proposers, self.kv, self.copies, n, width + 1)
+            return np.diff(step, axis=2)[np.arange(n), p]
+        _, _, marg = _serve_prices(self.costs, self.proposers, n, float(self.kv), width + 1)
+        return np.diff(marg, axis=1)[p]
+
+
 def choose_batch(outlook: Outlook, costs: CostModel, proposers, kv: float, caps: np.ndarray | None = None,
                  target_marginal: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(k [n], proposer [n]) maximising the batch's long-run expected committed tokens per second.

@@ -65,6 +65,7 @@ class _Pending:
     seconds: np.ndarray  # [E, n] each expert's step seconds, per row (its share of the batch's step)
     expected: np.ndarray  # [n, P, K + 1] the model's expected tokens (current state) per proposer and k
     tail: np.ndarray  # [P, K + 1] sum over drafts 1..k of P(draft j accepted | the first was)
+    expert: int = MODEL  # the expert the step follows
 
 
 class CounterfactualGuard:
@@ -113,10 +114,17 @@ class CounterfactualGuard:
             bonus = self.params.explore * np.sqrt(cont * (1.0 - cont) / (outlook.evidence + 1.0))
             cont = np.minimum(cont + bonus, 1.0)
         _, tail = chain_survival(cont)
-        self.pending = _Pending(np.asarray(rows), k, p, np.asarray(seconds, dtype=np.float64),
-                                outlook.expected(), tail)
+        self.pending = _Pending(np.asarray(rows), k.copy(), p, np.asarray(seconds, dtype=np.float64).copy(),
+                                outlook.expected(), tail, expert)
         self.followed[expert] += 1
         return k[expert], p[expert]
+
+    def ran(self, k: np.ndarray, seconds: np.ndarray) -> None:
+        """The followed expert's drafts were cut in the step (a stop on draft confidence): k [n] is what it
+        proposed, seconds [n] its seconds per row; it is scored by what ran."""
+        if self.pending is not None:
+            self.pending.k[self.pending.expert] = k
+            self.pending.seconds[self.pending.expert] = seconds
 
     def observe(self, rows: np.ndarray, proposer: np.ndarray, k: np.ndarray, accepted: np.ndarray) -> None:
         """The outcome of the pending step for these rows (those the engine still runs, in any order)."""

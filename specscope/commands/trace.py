@@ -117,7 +117,7 @@ def trace(
         with Progress(TextColumn("trace " + ",".join(names)), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, transient=True) as progress:
             task = progress.add_task("", total=len(requests))
-            for seq, acc in collect_traces(target, built, requests, k_max, batch_size, max_new,
+            for seq, acc, confidence in collect_traces(target, built, requests, k_max, batch_size, max_new,
                                            stop_token_ids(target, tokenizer)):
                 progress.advance(task)
                 if seq.error:
@@ -126,7 +126,7 @@ def trace(
                     continue
                 prompt = seq.request.meta.get("prompt")
                 req = RequestTrace(seq.request.id, seq.request.prompt_token_ids, seq.output.tolist(), acc,
-                                   workload=getattr(prompt, "workload", None))
+                                   workload=getattr(prompt, "workload", None), draft_confidence=confidence or None)
                 lines.append(json.dumps(request_record(req, names), separators=(",", ":")))
                 records.append(acc)
     except KeyboardInterrupt:

@@ -3,7 +3,8 @@
 `sampling_probs` applies temperature and nucleus (top-p) filtering; the same function serves the
 target (the distribution p that rejection sampling must reproduce) and a sampling draft model (its
 proposal distribution q). Temperature 0 means greedy decoding, handled by the callers with argmax;
-these functions require temperature > 0.
+these functions require temperature > 0. `draft_confidence` reports how sure a proposer was of each
+token it drafted, for policies that stop drafting on low confidence (`specscope/adaptive_confidence.py`).
 """
 
 from __future__ import annotations
@@ -30,3 +31,11 @@ def sampling_probs(logits: torch.Tensor, temperature: float, top_p: float = 1.0)
 def sample(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """One token id per row, drawn with `generator` (seeded: reproducible). Returns [rows]."""
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def draft_confidence(logits: torch.Tensor, q: torch.Tensor | None, ids: torch.Tensor) -> torch.Tensor:
+    """[rows] the proposer's probability for the tokens `ids` it drafted from `logits` [rows, vocab]: greedy
+    (q None) the largest softmax probability; sampled, q at the drawn id (ids index q's vocabulary)."""
+    if q is None:
+        return torch.softmax(logits.float(), dim=-1).amax(dim=-1)
+    return q.gather(-1, ids.view(-1, 1)).squeeze(-1)

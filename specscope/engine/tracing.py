@@ -21,6 +21,13 @@ How it is computed, exactly and cheaply:
 
 A fixed-k greedy `specscope run` with the same proposer therefore accepts min(acc_len[i] - 1, drafts
 proposed) at a step starting at position i (tested in tests/engine/test_tracing.py).
+
+Draft confidences: a proposer that reports how sure it was of each draft (`Proposal.extra
+["confidence"]`: the draft model and the EAGLE/MTP heads) also gets, per output position i, its
+probability for the token it drafts there from the context prompt + output[:i] (the draft that
+starts a step at i, or a chain's draft that reaches i while it still follows the output: the same
+context, so the same value). Every position a step can draft at gets one; the others (position 0,
+the prefill's token, and the last one when no chain reached it) are None.
 """
 
 from __future__ import annotations
@@ -43,11 +50,14 @@ def common_prefix(a: np.ndarray, b: np.ndarray) -> int:
     return int(differ[0]) if differ.size else n
 
 
-def acc_lengths(proposer: Proposer, seqs: list[Sequence], k_max: int, features=None) -> list[np.ndarray]:
+def acc_lengths(proposer: Proposer, seqs: list[Sequence], k_max: int, features=None,
+                confidence: list | None = None) -> list[np.ndarray]:
     """acc_len at every output position of each finished sequence, for one proposer (greedy target).
 
     `features[r]`: the target's features of every token of sequence r, for proposers that read hidden
     states (`sequence_features`); each call hands over those of the context's tokens but the newest.
+    `confidence`: an empty list to fill, per sequence, with the proposer's confidence at every output
+    position (module docstring; NaN where it never drafted) if the proposer reports confidences.
     """
     R = len(seqs)
     fulls = [s.context for s in seqs]  # prompt + output
@@ -58,6 +68,8 @@ def acc_lengths(proposer: Proposer, seqs: list[Sequence], k_max: int, features=N
     for r in range(R):
         proposer.reset(r)
     acc = [np.ones(g, dtype=np.int64) for g in G]
+    sure = [np.full(g, np.nan) for g in G]  # the proposer's confidence per output position
+    reported = False
     chains = [np.zeros(0, dtype=np.int64) for _ in range(R)]  # draft beyond the context at position i
     keep_chain = proposer.shift_consistent
 
@@ -78,8 +90,16 @@ def acc_lengths(proposer: Proposer, seqs: list[Sequence], k_max: int, features=N
             hidden = None if features is None else [features[r][: len(c) - 1] for r, c in zip(ask, contexts)]
             proposal = proposer.propose(ProposerInput(slots=ask, contexts=contexts, max_draft=want, hidden=hidden))
             num, drafts = proposal.num_draft.tolist(), proposal.draft_ids.cpu().numpy()
+            conf = proposal.extra.get("confidence")
+            conf = None if conf is None else conf.float().cpu().numpy()
+            reported = reported or conf is not None
             again, again_want = [], []
             for row, r in enumerate(ask):
+                if conf is not None:  # the new drafts' contexts follow the output up to their first miss
+                    at = i + len(chains[r])
+                    new = drafts[row, : num[row]]
+                    upto = max(0, min(common_prefix(new, outputs[r][at:]) + 1, len(new), G[r] - at))
+                    sure[r][at : at + upto] = conf[row, :upto]
                 chains[r] = np.concatenate((chains[r], drafts[row, : num[row]]))
                 cap = min(k_max, G[r] - i - 1)
                 if _settle(acc[r], i, chains[r], outputs[r], cap) or not keep_chain or num[row] == 0:
@@ -88,6 +108,8 @@ def acc_lengths(proposer: Proposer, seqs: list[Sequence], k_max: int, features=N
                 again.append(r)
                 again_want.append(_want(len(chains[r]), cap, keep_chain))
             ask, want = again, again_want
+    if confidence is not None and reported:
+        confidence.extend(sure)
     return acc
 
 
@@ -130,10 +152,12 @@ def collect_traces(
     batch_size: int,
     max_new_tokens: int,
     stop_token_ids=(),
-) -> Iterator[tuple[Sequence, dict[str, np.ndarray]]]:
-    """Yield (finished sequence, {proposer: acc_len}) per request, in groups of `batch_size` requests.
+) -> Iterator[tuple[Sequence, dict[str, np.ndarray], dict[str, list]]]:
+    """Yield (finished sequence, {proposer: acc_len}, {proposer: confidences}) per request, in groups of
+    `batch_size` requests. Confidences (the trace format's `draft_confidence`: a number per output
+    position, [] where the proposer never drafted) come from the proposers that report them.
 
-    A failed request (e.g. too long) is yielded with an empty dict and `seq.error` set.
+    A failed request (e.g. too long) is yielded with empty dicts and `seq.error` set.
     """
     for start in range(0, len(requests), batch_size):
         group = requests[start : start + batch_size]
@@ -142,7 +166,14 @@ def collect_traces(
         finished = {s.request.id: s for s in engine.generate(group)}
         seqs = [finished[r.id] for r in group]
         ok = [s for s in seqs if not s.error]
-        values = {name: acc_lengths(p, ok, k_max, sequence_features(model, p, ok)) for name, p in proposers.items()}
-        by_id = {s.request.id: {name: values[name][j] for name in proposers} for j, s in enumerate(ok)}
+        sure = {name: [] for name in proposers}
+        values = {name: acc_lengths(p, ok, k_max, sequence_features(model, p, ok), sure[name])
+                  for name, p in proposers.items()}
+        index = {s.request.id: j for j, s in enumerate(ok)}
         for s in seqs:
-            yield s, by_id.get(s.request.id, {})
+            j = index.get(s.request.id)
+            if j is None:
+                yield s, {}, {}
+                continue
+            yield s, {name: values[name][j] for name in proposers}, {
+                name: [[] if np.isnan(v) else round(float(v), 4) for v in sure[name][j]] for name in proposers if sure[name]}

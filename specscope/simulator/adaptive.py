@@ -28,7 +28,8 @@ from __future__ import annotations
 import numpy as np
 
 from specscope.adaptive import (AcceptanceEstimate, AdaptiveParams, batch_seconds, choose_batch, choose_replicated,
-                                replicated_seconds)
+                                replicated_seconds, StepPrices)
+from specscope.adaptive_confidence import ConfidenceCalibration, ConfidenceParams, kept_drafts
 from specscope.adaptive_guard import CounterfactualGuard, GuardParams
 from specscope.costs import CostModel
 from specscope.simulator.policies import Policy, Proposal, StepView
@@ -39,17 +40,23 @@ class Adaptive(Policy):
 
     batch_aware = True
     reference_pricing = False  # a step proposing nothing runs no drafter (paper mode too)
+    reads_confidence = True
 
     def __init__(self, proposers: tuple[str, ...], costs: CostModel, name: str = "adaptive",
-                 params: AdaptiveParams = AdaptiveParams(), guard: GuardParams = GuardParams()):
+                 params: AdaptiveParams = AdaptiveParams(), guard: GuardParams = GuardParams(),
+                 confidence: ConfidenceParams = ConfidenceParams()):
         super().__init__(proposers)
         self.costs, self.name, self.params = costs, name, params
         self.estimate = AcceptanceEstimate(len(self.proposers), params)
         self.guard = CounterfactualGuard(len(self.proposers), guard)
+        self.calibration = ConfidenceCalibration(len(self.proposers), confidence)
+        self._step = None  # what `stop_drafting` needs of the step just proposed
 
     def reset(self, num_requests: int) -> None:
         self.estimate.reset(num_requests)
         self.guard.reset()
+        self.calibration.reset()
+        self._step = None
 
     def _k_cap(self, view: StepView) -> int:
         k_max = getattr(getattr(view.trace, "source", None), "k_max", None)
@@ -75,7 +82,26 @@ class Adaptive(Policy):
         else:
             seconds = batch_seconds(self.costs, self.proposers, float(kv[0]), ks, ps)
         k, p = self.guard.choose(view.request, outlook, ks, ps, seconds)
+        confident = getattr(view.trace, "confident", None)
+        if confident is not None:  # a confidence stop may cut the chain: plan the longest one on offer
+            rows = np.arange(len(k))
+            prices = StepPrices(self.costs, self.proposers, kv if replicated else float(kv[0]), copies, replicated)
+            tokens, spent = outlook.expected()[rows, p, k], prices.seconds(k, p)
+            rate = tokens / spent if replicated else np.full(len(k), tokens.sum() / spent.sum())  # per copy / batch
+            top = np.full(len(k), k_cap) if caps is None else np.minimum(k_cap, caps[rows, p])
+            k = np.where((k > 0) & confident[p], np.maximum(k, top), k)
+            floor = rate[:, None] * prices.per_draft(p, max(int(k.max(initial=0)), 1))  # draft j's seconds, in tokens
+            self._step = (k, p, prices, floor)
         return Proposal(k, p)
+
+    def stop_drafting(self, view: StepView, index: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+        k, p, prices, floor = self._step
+        width = confidence.shape[1]
+        kept = kept_drafts(self.calibration.survival(p[index], confidence), k[index], floor[index, :width])
+        ran = k.copy()
+        ran[index] = kept
+        self.guard.ran(ran, prices.seconds(ran, p))
+        return kept
 
     def observe(self, view: StepView, proposal: Proposal, committed: np.ndarray) -> None:
         committed = np.asarray(committed)
@@ -83,3 +109,10 @@ class Adaptive(Policy):
         rows, q, k, accepted = (x[going] for x in (view.request, proposal.proposer, proposal.k, committed - 1))
         self.estimate.observe(rows, q, k, accepted)  # its last step ended with the text, not with a rejection
         self.guard.observe(rows, q, k, accepted)
+        confident = getattr(view.trace, "confident", None)
+        if confident is not None:
+            use = np.flatnonzero(going & (proposal.k > 0) & confident[proposal.proposer])
+            if use.size:
+                trace, q_use, k_use = view.trace, proposal.proposer[use], proposal.k[use]
+                drafted = trace.drafted_confidence(trace.rows(view.request[use], view.position[use]), k_use, q_use)
+                self.calibration.observe(q_use, drafted, k_use, committed[use] - 1)

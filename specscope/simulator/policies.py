@@ -14,6 +14,10 @@ What a policy may read (`StepView`):
 - `trace`: the replay trace, for per-position signals a policy may use (e.g. draft confidence);
 - `replicated`: True in paper mode, where each row stands for `batch_size` identical copies of its
   request forming their own batch (`batch_kv` is then that row's batch KV).
+A policy with `reads_confidence = True` may also stop a step's chain early: where the trace records
+the chosen proposer's draft confidences, the replay hands it the confidences of the drafts it asked
+for (`stop_drafting`; `ReplayTrace.drafted_confidence`) and proposes only the drafts it keeps, as a
+draft model that stops drafting mid-step would. `observe` then gets the drafts that ran.
 Stateful policies keep per-request state, reset by `reset(num_requests)` and updated by
 `observe(view, proposal, committed)` after every step. A policy that decides from the view's row
 alone (no state, no batch) says `memoryless = True`; the replay may then ask it about all positions
@@ -67,6 +71,7 @@ class Policy:
     # Paper mode prices the policy exactly as the published simulator does, quirks included (a linear
     # draft is charged on every step, even one proposing nothing). False: charged only where k > 0.
     reference_pricing: ClassVar[bool] = True
+    reads_confidence: ClassVar[bool] = False  # stops its chains on draft confidence (`stop_drafting`)
 
     def __init__(self, proposers: tuple[str, ...]):
         self.proposers = tuple(proposers)
@@ -82,8 +87,13 @@ class Policy:
     def propose(self, view: StepView) -> Proposal:
         raise NotImplementedError
 
+    def stop_drafting(self, view: StepView, index: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+        """Drafts to keep [m] for the view's rows `index` [m], given the confidences [m, K] of the drafts they
+        proposed (NaN past each row's k). Only asked when `reads_confidence`; the default keeps them all."""
+        return np.sum(~np.isnan(confidence), axis=1)
+
     def observe(self, view: StepView, proposal: Proposal, committed: np.ndarray) -> None:
-        """Called after each step with the tokens each sequence committed."""
+        """Called after each step with the drafts that ran (`proposal`) and the tokens each sequence committed."""
 
 
 class FixedK(Policy):

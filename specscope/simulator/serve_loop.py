@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from specscope.costs import CostModel, LinearCost
-from specscope.simulator.policies import Policy, StepView
+from specscope.simulator.policies import Policy, Proposal, StepView
 from specscope.simulator.replay_trace import ReplayTrace
 from specscope.simulator.result import ReplayResult
-from specscope.simulator.trajectory import check_proposal
+from specscope.simulator.trajectory import check_proposal, stop_drafting
 
 
 def serve_loop(
@@ -53,7 +53,7 @@ def serve_loop(
             view = StepView(req, pos, acc_now, batch_size, np.full(len(req), kv), rt)
             proposal = policy.propose(view)
             k, q = check_proposal(proposal, len(req), len(rt.proposers), policy)
-            k = rt.capped(rt.rows(req, pos), k, q)
+            k = stop_drafting(rt, policy, view, rt.rows(req, pos), rt.capped(rt.rows(req, pos), k, q), q)
             chosen = acc_now[np.arange(len(req)), q]
             commit = np.minimum(chosen, k + 1)
             drafting = k > 0
@@ -64,7 +64,7 @@ def serve_loop(
             prev = last_proposer[req]
             switches = float(np.sum(drafting & (prev >= 0) & (prev != q)))
             last_proposer[req[drafting]] = q[drafting]
-            policy.observe(view, proposal, commit)
+            policy.observe(view, Proposal(k, q), commit)
             steps += len(req)
             committed_total += int(commit.sum())
             proposed += int(np.sum(inputs - 1))

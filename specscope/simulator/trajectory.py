@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from specscope.errors import SpecscopeError
-from specscope.simulator.policies import Policy, StepView
+from specscope.simulator.policies import Policy, Proposal, StepView
 from specscope.simulator.replay_trace import ReplayTrace
 
 
@@ -96,7 +96,7 @@ def run_trajectory(
         )
         proposal = policy.propose(view)
         k, q = check_proposal(proposal, n, len(rt.proposers), policy)
-        k = rt.capped(row, k, q)
+        k = stop_drafting(rt, policy, view, row, rt.capped(row, k, q), q)
         chosen = acc_now[np.arange(n), q] if track_switch else acc_now[:, 0]
         committed = np.minimum(chosen, k + 1)
         if can_miss.any():
@@ -111,7 +111,7 @@ def run_trajectory(
         else:
             switched = np.zeros(n, dtype=bool)
         chunks.append((active, pos, k, q, committed, may_miss, switched))
-        policy.observe(view, proposal, committed)
+        policy.observe(view, Proposal(k, q), committed)
         pos = pos + committed
         row = row + committed
         keep = pos < gen_len
@@ -163,6 +163,20 @@ def check_proposal(proposal, n: int, num_proposers: int, policy: Policy) -> tupl
     if n and (k.min() < 0 or q.min() < 0 or q.max() >= num_proposers):
         raise SpecscopeError(f"policy '{policy.name}' proposed a negative k or an unknown proposer index")
     return k, q
+
+
+def stop_drafting(rt: ReplayTrace, policy: Policy, view: StepView, rows: np.ndarray, k: np.ndarray,
+                  q: np.ndarray) -> np.ndarray:
+    """k after the policy's in-step stop on draft confidence, where it reads them and the trace records them."""
+    if not getattr(policy, "reads_confidence", False) or rt.confident is None:
+        return k
+    use = np.flatnonzero((k > 0) & rt.confident[q])
+    if not use.size:
+        return k
+    kept = policy.stop_drafting(view, use, rt.drafted_confidence(rows[use], k[use], q[use]))
+    out = k.copy()
+    out[use] = np.clip(np.asarray(kept, dtype=np.int64), 0, k[use])
+    return out
 
 
 def _assemble(chunks, num_requests: int) -> Trajectory:

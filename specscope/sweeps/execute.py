@@ -96,14 +96,14 @@ class EngineSession:
                    "ngram_max": s["ngram_max"], "max_new_tokens": s["max_new_tokens"], "partial": False},
         ).header()
         lines, positions, accepted = [], 0, {n: 0 for n in names}
-        for seq, acc in collect_traces(target, built, requests, s["k_max"], s["batch_size"], s["max_new_tokens"],
+        for seq, acc, confidence in collect_traces(target, built, requests, s["k_max"], s["batch_size"], s["max_new_tokens"],
                                        stop_token_ids(target, tokenizer)):
             advance(1 / max(len(requests), 1))
             if seq.error:
                 continue
             prompt = seq.request.meta.get("prompt")
             req = RequestTrace(seq.request.id, seq.request.prompt_token_ids, seq.output.tolist(), acc,
-                               workload=getattr(prompt, "workload", None))
+                               workload=getattr(prompt, "workload", None), draft_confidence=confidence or None)
             lines.append(json.dumps(request_record(req, names), separators=(",", ":")))
             positions += len(acc[names[0]])
             for n in names:

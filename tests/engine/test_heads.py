@@ -249,7 +249,7 @@ def test_trace_and_profile_feed_hidden_states(tiny_model, head_dirs, plain, kind
     proposer = build_proposer(kind, ProposerOptions(k=4, head=str(head_dirs[kind, 64])), target=tiny_model)
     traced = list(collect_traces(tiny_model, {kind: proposer}, requests[:3], k_max=4, batch_size=3,
                                  max_new_tokens=16, stop_token_ids=(2,)))
-    for seq, values in traced:
+    for seq, values, _ in traced:
         assert seq.output.tolist() == expected[seq.request.id].output.tolist()
         assert len(values[kind]) == len(seq.output) and values[kind].min() >= 1
     rows = list(profile_proposer(proposer, kind, 512, "cpu", [2], [2], [8], reps=1))

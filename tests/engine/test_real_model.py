@@ -36,6 +36,6 @@ def test_trace_output_equals_plain_on_default_model(setup):
     model, requests, stop, plain = setup
     proposer = build_proposer("ngram", ProposerOptions(k=8))
     traced = list(collect_traces(model, {"ngram": proposer}, requests[:2], 8, 2, MAX_NEW, stop))
-    for seq, acc in traced:
+    for seq, acc, _ in traced:
         assert seq.output.tolist() == plain[seq.request.id].output.tolist()
         assert acc["ngram"][0] == 1 and acc["ngram"].min() >= 1

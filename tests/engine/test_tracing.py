@@ -23,6 +23,13 @@ def proposers(model):
 @pytest.fixture(scope="module")
 def traced(tiny_model):
     requests = repetitive_requests(6, seed=3)
+    return [(seq, acc) for seq, acc, _ in collect_traces(tiny_model, proposers(tiny_model), requests, K_MAX, 4,
+                                                          MAX_NEW, (2,))]
+
+
+@pytest.fixture(scope="module")
+def traced_confidence(tiny_model):
+    requests = repetitive_requests(6, seed=3)
     return list(collect_traces(tiny_model, proposers(tiny_model), requests, K_MAX, 4, MAX_NEW, (2,)))
 
 
@@ -84,3 +91,32 @@ def test_lazy_chain_equals_fresh_drafting(tiny_model, traced):
     seqs = [s for s, _ in traced]
     for seq, values in zip(seqs, acc_lengths(fresh, seqs, K_MAX)):
         assert values.tolist() == dict(traced)[seq]["draft"].tolist()
+
+
+def test_draft_confidence_is_the_drafts_probability_at_each_position(tiny_model, traced_confidence):
+    """The recorded confidence at position i is the draft's top softmax probability after prompt + output[:i]
+    (a teacher-forced pass of the self:2 draft); the n-gram reports none."""
+    checked = 0
+    for seq, acc, confidence in traced_confidence:
+        assert set(confidence) == {"draft"}
+        values = confidence["draft"]
+        assert len(values) == len(acc["draft"]) and values[0] == []
+        assert all(isinstance(v, float) for v in values[1:-1])  # every position a step can draft at
+        cache = tiny_model.new_cache(1, len(seq.context), num_layers=2)
+        logits = tiny_model.forward_chunks(cache, [0], [seq.context], num_layers=2).logits[0]
+        expected = torch.softmax(logits[seq.prompt_len - 1 :].float(), dim=-1).amax(dim=-1).numpy()
+        for i, v in enumerate(values):
+            if v != []:
+                assert v == pytest.approx(float(expected[i]), abs=2e-3), (seq.request.id, i)
+                checked += 1
+    assert checked > 50
+
+
+def test_confidences_round_trip_through_the_trace_format(tiny_model, traced_confidence, tmp_path):
+    from specscope.traces import RequestTrace, Trace, read_trace, write_trace
+
+    seq, acc, confidence = traced_confidence[0]
+    trace = Trace([RequestTrace(seq.request.id, seq.request.prompt_token_ids, seq.output.tolist(), acc,
+                                draft_confidence=confidence)], ["ngram", "draft"], k_max=K_MAX)
+    write_trace(tmp_path / "t.jsonl", trace)
+    assert read_trace(tmp_path / "t.jsonl").requests[0].draft_confidence == confidence

@@ -26,7 +26,8 @@ class Recorder:
 
     def __init__(self, policy):
         self.policy, self.rounds = policy, []
-        for name in ("name", "proposers", "batch_aware", "memoryless", "speculates", "reference_pricing"):
+        for name in ("name", "proposers", "batch_aware", "memoryless", "speculates", "reference_pricing",
+                     "reads_confidence"):
             setattr(self, name, getattr(policy, name))
 
     def reset(self, n):
@@ -36,6 +37,9 @@ class Recorder:
         out = self.policy.propose(view)
         self.rounds.append((view.request.copy(), view.position.copy(), out.k.copy(), out.proposer.copy()))
         return out
+
+    def stop_drafting(self, view, index, confidence):
+        return self.policy.stop_drafting(view, index, confidence)
 
     def observe(self, view, proposal, committed):
         self.policy.observe(view, proposal, committed)
@@ -69,6 +73,79 @@ def test_decisions_never_read_ahead(make_trace, mode, name, proposers):
             assert x.tolist() == y.tolist()
     assert any(not np.array_equal(a[2], b[2]) for a, b in zip(first.rounds, second.rounds)) or \
         len(first.rounds) != len(second.rounds)  # the perturbation did matter later
+
+
+def with_confidence(trace, seed=0):
+    """The trace with random eagle draft confidences at every position."""
+    rng = np.random.default_rng(seed)
+    for req in trace.requests:
+        req.draft_confidence = {"eagle": np.round(rng.uniform(0, 1, len(req.acc_len["eagle"])), 3).tolist()}
+    return trace
+
+
+@pytest.mark.parametrize("mode", ["paper", "serve"])
+@pytest.mark.parametrize("name,proposers", [("adaptive", ("eagle",)), ("adaptive-combine", ("ngram", "eagle"))])
+def test_decisions_never_read_ahead_with_confidences(make_trace, mode, name, proposers):
+    """With draft confidences a step also sees those of the drafts it runs (rows r .. r + k - 1): perturbing
+    everything no step before the cut read or drafted over leaves every decision up to the cut unchanged."""
+    rt = ReplayTrace.from_trace(with_confidence(random_trace(make_trace)), proposers)
+    assert rt.confident.tolist() == [p == "eagle" for p in proposers]
+    first = Recorder(make_policy(name, proposers, CHEAP))
+    replay(mode, rt, first, CHEAP)
+    cut = len(first.rounds) // 2
+    seen = set()
+    for req, pos, k, _ in first.rounds[:cut]:
+        for r, kk in zip(rt.rows(req, pos).tolist(), k.tolist()):
+            seen.update(range(r, r + max(kk, 1)))
+    future = np.setdiff1d(np.arange(len(rt.acc)), list(seen))
+    rng = np.random.default_rng(1)
+    acc, conf = rt.acc.copy(), rt.confidence.copy()
+    acc[future] = rng.integers(1, 21, acc[future].shape)
+    conf[future] = np.where(np.isnan(conf[future]), np.nan, rng.uniform(0, 1, conf[future].shape))
+    perturbed = ReplayTrace(rt.name, rt.proposers, rt.prompt_len, rt.gen_len, rt.offset, acc, rt.source,
+                            confidence=conf, confident=rt.confident)
+    second = Recorder(make_policy(name, proposers, CHEAP))
+    replay(mode, perturbed, second, CHEAP)
+    for a, b in zip(first.rounds[: cut + 1], second.rounds[: cut + 1]):
+        for x, y in zip(a, b):
+            assert x.tolist() == y.tolist()
+
+
+def confident_runs(make_trace, seed=0, n=4, gen=400):
+    """Drafts accepted exactly where the proposer is confident (0.995 vs 0.1): acc_len is the run of confident
+    positions from each one."""
+    rng = np.random.default_rng(seed)
+    requests, confidences = [], []
+    for _ in range(n):
+        sure = rng.uniform(0, 1, gen) < 0.6
+        run = np.zeros(gen + 1, dtype=np.int64)
+        for j in range(gen - 1, -1, -1):
+            run[j] = run[j + 1] + 1 if sure[j] else 0
+        acc = np.minimum(np.minimum(1 + run[:gen], 21), gen - np.arange(gen))
+        acc[0] = 1
+        requests.append((20, {"eagle": acc.tolist()}))
+        confidences.append(np.where(sure, 0.995, 0.1).tolist())
+    trace = make_trace(requests)
+    for req, conf in zip(trace.requests, confidences):
+        req.draft_confidence = {"eagle": conf}
+    return trace
+
+
+def test_confidence_stop_cuts_chains_at_the_first_unsure_draft(make_trace):
+    trace = confident_runs(make_trace)
+    costs = CostModel("steep", LinearCost(1.0, 0.3, 0.0), 0.0, {"eagle": LinearCost(0.01, 0.01, 0.0)})
+    rt = ReplayTrace.from_trace(trace, ("eagle",))
+    policy = make_policy("adaptive", ("eagle",), costs)
+    traj = run_trajectory(rt, policy, np.ones(1), batch_size=1)
+    late = (traj.position > 100) & (traj.k > 0)
+    wasted = traj.k[late] - (traj.committed[late] - 1)
+    assert np.mean(wasted <= 1) > 0.95  # a chain runs to its first unsure draft and stops there
+    table = policy.calibration.table()[0]
+    assert table[-1] > 0.9 and table[0] < 0.2  # learnt: the confident bin is accepted, the unsure one is not
+    rows = run_sweep([trace], [("eagle",)], ["adaptive"] + [f"fixed-{k}" for k in range(1, 9)], [1], costs,
+                     mode="paper")
+    speed = {r["policy"]: r["speedup"] for r in rows}
+    assert speed["adaptive"] > 1.05 * max(v for p, v in speed.items() if p.startswith("fixed-"))
 
 
 def test_constant_acceptance_converges_to_the_best_fixed_k(make_trace, toy_costs):

@@ -60,7 +60,7 @@ class Proposal:
     draft_ids: torch.Tensor  # [B, K] int64, padding 0
     num_draft: torch.Tensor  # [B] int64, real drafts per row (0 = no draft: a plain decode step)
     draft_probs: torch.Tensor | None = None  # [B, K, V] q the drafts were sampled from; None = deterministic
-    extra: dict = field(default_factory=dict)  # proposer-specific diagnostics (e.g. confidences)
+    extra: dict = field(default_factory=dict)  # e.g. "confidence": [B, K] float, P(draft) per draft (chain proposers)
     parents: torch.Tensor | None = None  # [B, K] int64 tree parent of each draft (-1 = the root); None = chain
 
     @staticmethod

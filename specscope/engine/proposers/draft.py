@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
-from specscope.engine.sampling import sample, sampling_probs
+from specscope.engine.sampling import draft_confidence, sample, sampling_probs
 from specscope.errors import SpecscopeError
 
 DEFAULT_DRAFT = "self:8"
@@ -128,14 +128,17 @@ class DraftModelProposer(Proposer):
         max_draft = torch.tensor(batch.max_draft)
 
         draft_ids = torch.zeros(B, K, dtype=torch.long, device=device)
+        confidence = torch.zeros(B, K, device=device)
         draft_probs = None
         rows, active = torch.arange(B), batch.slots  # sequences still drafting, and their slots
         for j in range(K):
             out = self.model.forward_chunks(cache, active, chunks, self.num_layers, num_logits=[1] * len(chunks))
             cache.lengths[slots[rows]] += torch.tensor([len(c) for c in chunks])
-            ids, q = self._pick(torch.cat(out.logits), batch.generator)
+            logits = torch.cat(out.logits)
+            ids, q = self._pick(logits, batch.generator)
             at = rows.to(device)
             draft_ids[at, j] = ids
+            confidence[at, j] = draft_confidence(logits, q, ids)
             if q is not None:
                 if draft_probs is None:
                     draft_probs = torch.zeros(B, K, q.shape[-1], device=device)
@@ -153,7 +156,7 @@ class DraftModelProposer(Proposer):
             self.fed[slot] = draft_host[b, : max(batch.max_draft[b] - 1, 0)].copy()
         cache.lengths[slots] = ctx_lens  # committed length; the fed drafts stay in the buffer for reuse
         num_draft = torch.minimum(max_draft, torch.tensor(K)).to(device)
-        return Proposal(draft_ids, num_draft, draft_probs)
+        return Proposal(draft_ids, num_draft, draft_probs, extra={"confidence": confidence})
 
 
     # logits: [R, V] -> children ids [R, branching], q [R, V] or None

@@ -25,7 +25,7 @@ from specscope.engine.heads.checkpoint import bundled_head, load_head
 from specscope.engine.heads.common import ChunkRunner, aux_layer_outputs, cached_attention, draft_token_ids, target_head_rows
 from specscope.engine.kv_cache import KVCache
 from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
-from specscope.engine.sampling import sample, sampling_probs
+from specscope.engine.sampling import draft_confidence, sample, sampling_probs
 from specscope.errors import SpecscopeError
 
 
@@ -133,6 +133,7 @@ class FeatureHeadProposer(Proposer):
         B, K = len(batch.slots), max(batch.max_draft, default=0)
         device = self.target.device
         draft_ids = torch.zeros(B, K, dtype=torch.long, device=device)
+        confidence = torch.zeros(B, K, device=device)
         num_draft = torch.zeros(B, dtype=torch.long)
         draft_probs = None
         hidden = batch.hidden or [None] * B
@@ -161,10 +162,12 @@ class FeatureHeadProposer(Proposer):
         live = torch.arange(len(rows))  # indices into rows still drafting
         for j in range(K):
             ids, q = self.vocab.pick(logits, self.temperature, self.top_p, batch.generator)
+            sure = draft_confidence(logits, q, ids)
             at = rows_t[live].to(device)
             keep = max_draft[live] > j
             ids, at = ids[keep.to(ids.device)], at[keep.to(at.device)]
             draft_ids[at, j] = ids
+            confidence[at, j] = sure[keep.to(sure.device)]
             if q is not None:
                 if draft_probs is None:
                     draft_probs = torch.zeros(B, K, q.shape[-1], device=device)
@@ -181,7 +184,7 @@ class FeatureHeadProposer(Proposer):
         for s in slots:
             self.cache.lengths[s] = self.filled[s]
         num_draft[rows_t] = max_draft
-        return Proposal(draft_ids, num_draft.to(device), draft_probs)
+        return Proposal(draft_ids, num_draft.to(device), draft_probs, extra={"confidence": confidence})
 
 
 class EagleProposer(FeatureHeadProposer):

@@ -14,6 +14,7 @@ import torch
 from specscope.engine.heads.common import target_head_rows
 from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
 from specscope.engine.proposers.eagle import HeadVocab, resolve_head
+from specscope.engine.sampling import draft_confidence
 
 
 class MtpProposer(Proposer):
@@ -61,13 +62,15 @@ class MtpProposer(Proposer):
         out = self.head(feats, self.target.embed(last).to(self.target.dtype), count=K)  # [R, K, H]
         logits = self.head.logits(out, self.lm_rows).float()  # [R, K, Vd]
         draft_probs = None
+        confidence = torch.zeros(B, K, device=device)
         for j in range(K):
             ids, q = self.vocab.pick(logits[:, j], self.temperature, self.top_p, batch.generator)
             draft_ids[torch.tensor(rows, device=device), j] = ids
+            confidence[torch.tensor(rows, device=device), j] = draft_confidence(logits[:, j], q, ids)
             if q is not None:
                 if draft_probs is None:
                     draft_probs = torch.zeros(B, K, q.shape[-1], device=device)
                 draft_probs[torch.tensor(rows, device=device), j] = q
         for b in rows:
             num_draft[b] = min(batch.max_draft[b], K)
-        return Proposal(draft_ids, num_draft.to(device), draft_probs)
+        return Proposal(draft_ids, num_draft.to(device), draft_probs, extra={"confidence": confidence})

@@ -1,0 +1,97 @@
+"""Stop drafting where the draft's own confidence says the chain is unlikely to survive.
+
+A draft model (or EAGLE-style head) knows, for each token it drafts, the probability it gave it:
+its confidence. A history-only estimate (`specscope/adaptive.py`) cannot tell which step's chain
+will be rejected; the confidence can (the self-draft of the default model: AUC 0.85-0.87 for
+"the target accepts this draft" on the bundled workloads; TRAINING.md). This module turns it into
+an in-step stopping rule, shared by the simulator policies and usable by the engine:
+
+- Calibration (`ConfidenceCalibration`): P(draft accepted | its confidence c, the drafts before it
+  were accepted), per proposer, in confidence bins (`CONFIDENCE_EDGES`). Each bin is a Beta count
+  whose prior is the bin's midpoint (the draft's own probability taken at its word) worth
+  `prior_weight` observations; verified steps add what verification revealed: drafts 1..a accepted,
+  draft a + 1 rejected when a < k, nothing about drafts after it (their contexts left the output).
+- Survival: S_j = product over m <= j of P(accepted | c_m), the chance that drafts 1..j all survive.
+- Stop (`kept_drafts`): draft j adds S_j expected committed tokens and `marginal[j]` seconds (its
+  share of verification and drafting). Keeping it raises the batch's tokens per second iff
+  S_j >= rate * marginal[j], rate being the batch's expected tokens per second under the decision;
+  S_j only falls with j and the marginal is flat or rising, so the first draft that fails the test
+  ends the chain. At least one draft is always kept: the step already paid for it when it decided
+  to draft, and the replays charge a step's drafter only where it proposes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CONFIDENCE_EDGES = (0.0, 0.2, 0.4, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 1.0)
+
+
+@dataclass(frozen=True)
+class ConfidenceParams:
+    """Calibration settings (see the module docstring)."""
+
+    edges: tuple[float, ...] = CONFIDENCE_EDGES  # bin edges over [0, 1]
+    prior_weight: float = 4.0  # observations the bin midpoint is worth as a prior
+
+
+class ConfidenceCalibration:
+    """P(draft accepted | confidence) per proposer and confidence bin, from verified outcomes."""
+
+    def __init__(self, num_proposers: int, params: ConfidenceParams = ConfidenceParams()):
+        self.num_proposers, self.params = num_proposers, params
+        edges = np.asarray(params.edges, dtype=np.float64)
+        self._inner = edges[1:-1]
+        self._prior = (edges[:-1] + edges[1:]) / 2.0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all outcomes."""
+        bins = len(self._prior)
+        self.accepted = np.zeros((self.num_proposers, bins))
+        self.seen = np.zeros((self.num_proposers, bins))
+
+    def _bin(self, confidence: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self._inner, np.nan_to_num(confidence, nan=1.0), side="right")
+
+    def table(self) -> np.ndarray:
+        """[P, bins] calibrated acceptance rate of each confidence bin."""
+        w = self.params.prior_weight
+        return (self.accepted + w * self._prior[None, :]) / (self.seen + w)
+
+    def rate(self, proposer: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+        """[n, K] P(accepted | confidence) of drafts with confidences [n, K] (NaN stays NaN)."""
+        rates = self.table()[np.asarray(proposer)[:, None], self._bin(confidence)]
+        return np.where(np.isnan(confidence), np.nan, rates)
+
+    def survival(self, proposer: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+        """[n, K] S_j: the chance that drafts 1..j are all accepted (NaN past a row's drafts)."""
+        return np.cumprod(self.rate(proposer, confidence), axis=1)
+
+    def observe(self, proposer: np.ndarray, confidence: np.ndarray, k: np.ndarray, accepted: np.ndarray) -> None:
+        """Record verified steps: k drafts with confidences [m, >= max k], the first `accepted` of them accepted."""
+        proposer, k, accepted = (np.asarray(x, dtype=np.int64) for x in (proposer, k, accepted))
+        if not len(k):
+            return
+        width = int(k.max(initial=0))
+        confidence = np.asarray(confidence, dtype=np.float64)[:, :width]
+        j = np.arange(width)[None, :]
+        a = np.minimum(accepted, k)[:, None]
+        labelled = (j <= a) & (j < k[:, None]) & ~np.isnan(confidence)  # accepted ones and the first rejected
+        rows, cols = np.nonzero(labelled)
+        bins = self._bin(confidence[rows, cols])
+        np.add.at(self.seen, (proposer[rows], bins), 1.0)
+        np.add.at(self.accepted, (proposer[rows], bins), (cols < a[rows, 0]).astype(np.float64))
+
+
+def kept_drafts(survival: np.ndarray, k: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """[n] drafts to keep: the leading drafts j (1-based, j <= k) with survival S_j >= floor[:, j - 1],
+    at least one where k >= 1. survival, floor: [n, K]."""
+    k = np.asarray(k, dtype=np.int64)
+    width = survival.shape[1]
+    j = np.arange(width)[None, :]
+    passes = (survival >= floor) & (j < k[:, None])
+    passes[:, 0] |= k > 0
+    return np.minimum(np.argmin(np.concatenate([passes, np.zeros((len(k), 1), bool)], axis=1), axis=1), k)
