@@ -352,12 +352,13 @@ class StepPrices:
     kv: float | np.ndarray
     copies: int
     replicated: bool
+    target_marginal: np.ndarray | None = None  # serve: measured target seconds of k drafts (as `choose_batch`)
 
     def seconds(self, k: np.ndarray, p: np.ndarray) -> np.ndarray:
         """[n] each row's seconds (serve: its share of the step) if the rows draft k [n] with proposers p [n]."""
         if self.replicated:
             return replicated_seconds(self.costs, self.proposers, self.kv, self.copies, k, p)[0]
-        return batch_seconds(self.costs, self.proposers, float(self.kv), k, p)[0]
+        return batch_seconds(self.costs, self.proposers, float(self.kv), k, p, self.target_marginal)[0]
 
     def per_draft(self, p: np.ndarray, width: int) -> np.ndarray:
         """[n, width] column j - 1: the seconds draft j adds to its row's step (verify + draft), drafts j = 1..width."""
@@ -365,7 +366,11 @@ class StepPrices:
         if self.replicated:
             step = _replicated_steps(self.costs, self.proposers, self.kv, self.copies, n, width + 1)
             return np.diff(step, axis=2)[np.arange(n), p]
-        _, _, marg = _serve_prices(self.costs, self.proposers, n, float(self.kv), width + 1)
+        marginal = self.target_marginal
+        if marginal is not None and len(marginal) < width + 1:  # past what was measured: the cost model's slope
+            extra = marginal[-1] + self.costs.target.c_tok * np.arange(1, width + 2 - len(marginal))
+            marginal = np.concatenate([marginal, extra])
+        _, _, marg = _serve_prices(self.costs, self.proposers, n, float(self.kv), width + 1, marginal)
         return np.diff(marg, axis=1)[p]
 
 

@@ -14,6 +14,11 @@ match, which the issue's "cheap proposer signals" allow — and each chosen sequ
 A sequence decoding alone prices its drafts with the verify times this run measured per token count
 (`observe_step`) where it has them: small steps are not linear in tokens on CPU kernels. The
 decision goes through the counterfactual guard (`specscope/adaptive_guard.py`), as in the simulator.
+
+A proposer that drafts a chain and reports its confidence per draft (`reports_confidence`: the draft
+model, EAGLE) is asked for the longest chain on offer and stops it mid-step where the calibrated
+survival of its drafts no longer pays (`specscope/adaptive_confidence.py`, as the simulator's
+policies do); the calibration learns from the same verified outcomes.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from specscope.adaptive import AcceptanceEstimate, AdaptiveParams, batch_seconds, choose_batch
+from specscope.adaptive import AcceptanceEstimate, AdaptiveParams, StepPrices, batch_seconds, choose_batch
+from specscope.adaptive_confidence import ConfidenceCalibration, kept_drafts
 from specscope.adaptive_guard import CounterfactualGuard, GuardParams
 from specscope.costs import CostModel
 from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
@@ -54,7 +60,10 @@ class AdaptiveProposer(Proposer):
                                  "eagle/mtp; combine eagle3 only with ngram or draft")
         self.estimate = AcceptanceEstimate(len(self.names), params)
         self.guard = CounterfactualGuard(len(self.names), guard)
-        self.pending: dict[int, tuple[int, np.ndarray, int]] = {}  # slot -> (proposer, drafts, context length)
+        self.calibration = ConfidenceCalibration(len(self.names))
+        self.confident = np.array([bool(self.subs[n].reports_confidence) for n in self.names])
+        # slot -> (proposer, drafts, context length, the drafts' confidences or None)
+        self.pending: dict[int, tuple[int, np.ndarray, int, np.ndarray | None]] = {}
         self.alone: dict[int, tuple[float, int]] = {}  # verify tokens -> (recent mean seconds, steps), one sequence
 
     @property
@@ -80,6 +89,7 @@ class AdaptiveProposer(Proposer):
             p.bind(num_slots, max_len)
         self.estimate.reset(num_slots)
         self.guard.reset()
+        self.calibration.reset()
         self.pending = {}
         self.alone = {}
 
@@ -94,18 +104,27 @@ class AdaptiveProposer(Proposer):
 
     def _learn(self, batch: ProposerInput) -> None:
         """Record the outcome of each sequence's previous step (what its context now shows)."""
-        rows, props, ks, accepted = [], [], [], []
+        rows, props, ks, accepted, sure = [], [], [], [], []
         for slot, ctx in zip(batch.slots, batch.contexts):
             if slot not in self.pending:
                 continue
-            q, drafts, base = self.pending.pop(slot)
+            q, drafts, base, conf = self.pending.pop(slot)
             rows.append(slot)
             props.append(q)
             ks.append(len(drafts))
             accepted.append(accepted_prefix(drafts, ctx, base) if len(drafts) else 0)
+            if conf is not None and len(drafts):
+                sure.append((q, conf, len(drafts), accepted[-1]))
         if rows:
             self.estimate.observe(np.array(rows), np.array(props), np.array(ks), np.array(accepted))
             self.guard.observe(np.array(rows), np.array(props), np.array(ks), np.array(accepted))
+        if sure:
+            width = max(len(c) for _, c, _, _ in sure)
+            conf = np.full((len(sure), width), np.nan)
+            for i, (_, c, _, _) in enumerate(sure):
+                conf[i, : len(c)] = c
+            q, k, a = (np.array([x[i] for x in sure]) for i in (0, 2, 3))
+            self.calibration.observe(q, conf, k, a)
 
     def propose(self, batch: ProposerInput) -> Proposal:
         self._learn(batch)
@@ -114,6 +133,7 @@ class AdaptiveProposer(Proposer):
         k, q = np.zeros(B, dtype=np.int64), np.zeros(B, dtype=np.int64)
         decoding = np.flatnonzero(cap > 0)
         offered: dict[int, Proposal] = {}  # proposer index -> its drafts at the cap for the decoding rows
+        floor = None  # [B, K] what each confidence-stopped chain's drafts must promise (`_plan_chains`)
         if decoding.size:
             slots = np.asarray(batch.slots)[decoding]
             kv = float(sum(len(c) for c in batch.contexts))
@@ -129,10 +149,13 @@ class AdaptiveProposer(Proposer):
             ks, qs = self.guard.experts(model_k, model_q, caps, outlook.k_cap, outlook.state)
             seconds = batch_seconds(self.costs, self.names, kv, ks, qs, marginal)
             k[decoding], q[decoding] = self.guard.choose(slots, outlook, ks, qs, seconds)
+            floor = self._plan_chains(outlook, kv, marginal, decoding, caps, k, q, offered)
         drafts = [np.zeros(0, dtype=np.int64)] * B
+        sure: list[np.ndarray | None] = [None] * B
         probs: dict[int, torch.Tensor] = {}
         for index, name in enumerate(self.names):
             chosen = (k > 0) & (q == index)
+            stop = None
             if index in offered:  # drafted already, at the cap: keep each chosen row's first k
                 rows, sub = decoding, offered[index]
             else:
@@ -141,21 +164,62 @@ class AdaptiveProposer(Proposer):
                 rows = np.arange(B) if self.subs[name].needs_hidden else np.flatnonzero(chosen)
                 if not rows.size:
                     continue
-                sub = self._call(name, batch, rows, [int(k[r]) if chosen[r] else 0 for r in rows])
+                if self.confident[index] and floor is not None:
+                    stop = self._stopper(index, floor[rows])
+                sub = self._call(name, batch, rows, [int(k[r]) if chosen[r] else 0 for r in rows], stop)
             ids, num = sub.draft_ids.cpu().numpy(), sub.num_draft.cpu().numpy()
+            conf = sub.extra.get("confidence") if self.confident[index] else None
+            conf = None if conf is None else conf.float().cpu().numpy()
             for j, r in enumerate(rows):
                 if not chosen[r]:
                     continue
                 n = min(int(num[j]), int(k[r]))
+                if conf is not None and floor is not None and n > 0:  # the draft that failed the test is dropped
+                    row_conf = conf[j : j + 1, :n]
+                    n = int(kept_drafts(self.calibration.survival(np.array([index]), row_conf), np.array([n]),
+                                        floor[r : r + 1, :n])[0])
                 drafts[r] = ids[j, :n].copy()
+                if conf is not None:
+                    sure[r] = conf[j, :n].copy()
                 if sub.draft_probs is not None:
                     probs[int(r)] = sub.draft_probs[j, :n]
+        if floor is not None:
+            ran = np.array([len(drafts[r]) for r in decoding], dtype=np.int64)
+            prices = StepPrices(self.costs, self.names, kv, 1, False, marginal)
+            self.guard.ran(ran, prices.seconds(ran, q[decoding]))
         for r in decoding:
-            self.pending[batch.slots[r]] = (int(q[r]), drafts[r], len(batch.contexts[r]))
+            self.pending[batch.slots[r]] = (int(q[r]), drafts[r], len(batch.contexts[r]), sure[r])
         proposal = Proposal.from_lists(drafts)
         if probs:
             proposal.draft_probs = _stack_probs(proposal, probs)
         return proposal
+
+    def _plan_chains(self, outlook, kv, marginal, decoding, caps, k, q, offered) -> np.ndarray | None:
+        """Rows drafting with a confidence-reporting proposer ask for the longest chain on offer (raises k in
+        place); returns floor [B, K]: column j - 1, the expected tokens draft j must promise to be kept (its
+        seconds at the batch's expected rate), or None when no row drafts such a chain."""
+        kd, qd = k[decoding], q[decoding]
+        extend = (kd > 0) & self.confident[qd] & ~np.isin(qd, list(offered))
+        if not extend.any():
+            return None
+        prices = StepPrices(self.costs, self.names, kv, 1, False, marginal)
+        rows = np.arange(len(decoding))
+        tokens = outlook.expected()[rows, qd, np.minimum(kd, outlook.k_cap)]
+        rate = tokens.sum() / prices.seconds(kd, qd).sum()
+        k[decoding] = np.where(extend, np.maximum(kd, caps[rows, qd]), kd)
+        width = max(int(k.max(initial=0)), 1)
+        floor = np.full((len(k), width), np.inf)
+        floor[decoding] = rate * prices.per_draft(qd, width)
+        return floor
+
+    def _stopper(self, index: int, floor: np.ndarray):
+        """keep_drafting for proposer `index`'s call over rows with these floors [rows, K]: a chain goes on while
+        the survival of its drafts so far stays at or above the floor of the last one."""
+        def keep(rows: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+            j = confidence.shape[1]
+            survival = self.calibration.survival(np.full(len(rows), index), confidence)[:, -1]
+            return survival >= floor[rows, j - 1]
+        return keep
 
     def observe_step(self, record) -> None:
         """Keep the verify time of one-sequence decode steps per token count (a recent mean)."""
@@ -180,7 +244,7 @@ class AdaptiveProposer(Proposer):
         step = np.array([timed.get(int(n), scale * m) for n, m in zip(tokens, model)])
         return step - step[0]
 
-    def _call(self, name: str, batch: ProposerInput, rows, max_draft) -> Proposal:
+    def _call(self, name: str, batch: ProposerInput, rows, max_draft, keep_drafting=None) -> Proposal:
         """Proposer `name`'s drafts for these rows of the step, at most max_draft[i] for row i."""
         return self.subs[name].propose(ProposerInput(
             slots=[batch.slots[r] for r in rows],
@@ -188,6 +252,7 @@ class AdaptiveProposer(Proposer):
             max_draft=[int(m) for m in max_draft],
             generator=batch.generator,
             hidden=[batch.hidden[r] for r in rows] if batch.hidden is not None else None,
+            keep_drafting=keep_drafting,
         ))
 
 

@@ -17,7 +17,7 @@ CHEAP = CostModel("cheap", LinearCost(1.0, 0.01, 0.0), 0.1,
                   {"ngram": LinearCost(0.0, 0.0, 0.0), "draft": LinearCost(0.05, 0.01, 0.0)})
 
 
-@pytest.mark.parametrize("methods", [("ngram",), ("ngram", "draft")])
+@pytest.mark.parametrize("methods", [("ngram",), ("draft",), ("ngram", "draft")])
 @pytest.mark.parametrize("batch_size", [1, 4])
 def test_greedy_adaptive_equals_plain_decoding(tiny_model, methods, batch_size):
     requests = repetitive_requests(8)[: 3 if batch_size == 1 else 8]
@@ -90,3 +90,48 @@ def test_one_sequence_prices_drafts_with_the_verify_times_it_measured():
     model = CHEAP.target(np.arange(1, 10.0), 100.0)
     scale = np.mean([1.0 / model[0], 1.1 / model[3], 3.0 / model[8]])
     assert np.isclose(marginal[1], scale * model[1] - 1.0)  # untimed counts: the model, scaled to the timed ones
+
+
+def test_a_draft_chain_stops_mid_step_on_its_confidence(tiny_model):
+    """A draft model reports a confidence per draft: the adaptive proposer asks for the longest chain, stops it
+    where the calibrated survival no longer pays, and calibrates on what verification kept."""
+    requests = repetitive_requests(8)
+    plain = run(tiny_model, requests)[0]
+    options = ProposerOptions(k=6, draft_model="self:2")
+    proposer = AdaptiveProposer({"draft": build_proposer("draft", options, target=tiny_model)}, CHEAP)
+    assert proposer.confident.tolist() == [True]
+    engine = Engine(tiny_model, proposer, EngineConfig(k=6, batch_size=4, max_new_tokens=24), stop_token_ids=(2,))
+    out = {s.request.id: s for s in engine.generate(requests)}
+    for rid, seq in out.items():
+        assert seq.output.tolist() == plain[rid].output.tolist()
+    proposed = [p for s in out.values() for p in s.proposed if p > 0]
+    assert len(set(proposed)) > 1  # chains of different lengths: the stop acted
+    assert proposer.calibration.seen.sum() > 0
+
+
+def test_keep_drafting_ends_a_chain_and_the_next_step_reuses_what_was_fed(tiny_model):
+    from specscope.engine.proposers.base import ProposerInput
+    from specscope.engine.sampling import draft_confidence
+
+    options = ProposerOptions(k=5, draft_model="self:2")
+    stopped, fresh = (build_proposer("draft", options, target=tiny_model) for _ in range(2))
+    for p in (stopped, fresh):
+        p.bind(2, 64)
+    contexts = [np.array([5, 6, 7, 8, 9]), np.array([3, 4, 5])]
+    asked = []
+
+    def keep(rows, confidence):
+        asked.append(confidence.shape)
+        return rows == 0  # row 1 stops after its first draft
+
+    out = stopped.propose(ProposerInput([0, 1], contexts, [5, 5], keep_drafting=keep))
+    assert out.num_draft.tolist() == [5, 1]
+    assert asked[0] == (2, 1) and all(shape[0] == 1 for shape in asked[1:])
+    conf = out.extra["confidence"]
+    cache = tiny_model.new_cache(1, 16, num_layers=2)
+    logits = tiny_model.forward_chunks(cache, [0], [contexts[1]], num_layers=2).logits[0][-1:]
+    assert float(conf[1, 0]) == pytest.approx(float(draft_confidence(logits, None, None)[0]), abs=1e-5)
+    # The next step, after a drafted token was committed, drafts as a fresh proposer does.
+    longer = [np.concatenate([c, out.draft_ids[i, :1].numpy()]) for i, c in enumerate(contexts)]
+    again = stopped.propose(ProposerInput([0, 1], longer, [4, 4]))
+    assert again.draft_ids.tolist() == fresh.propose(ProposerInput([0, 1], longer, [4, 4])).draft_ids.tolist()

@@ -21,7 +21,7 @@ Extension points kept open:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
@@ -51,6 +51,10 @@ class ProposerInput:
     max_draft: list[int]  # per sequence: most draft tokens it may take this step
     generator: torch.Generator | None = None  # for sampling proposers
     hidden: list[torch.Tensor] | None = None  # per sequence [n, hidden]: target's last hidden states, if needs_hidden
+    # Chain proposers that report confidences (`reports_confidence`) call it after each draft token with the rows
+    # (indices into this batch) that would draft another and their confidences so far [m, j + 1]; it returns
+    # bool [m], False ending that row's chain where it is (an in-step stop, `specscope/adaptive_confidence.py`).
+    keep_drafting: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
 
 @dataclass
@@ -91,6 +95,10 @@ class Proposer:
     # `--k adaptive` may then draft at its cap first and decide k knowing how many drafts each sequence
     # can get (an n-gram without a match offers none). Not for model drafters (each draft costs a pass).
     drafts_are_free_prefixes: ClassVar[bool] = False
+
+    # True when `propose` drafts a chain token by token, reports each draft's confidence in
+    # `Proposal.extra["confidence"]` and honours `ProposerInput.keep_drafting` (the draft model, EAGLE).
+    reports_confidence: bool = False
 
     def __init__(self, options: ProposerOptions, target=None, tokenizer=None):
         self.options = options

@@ -93,6 +93,10 @@ class DraftModelProposer(Proposer):
     def shift_consistent(self) -> bool:  # a greedy draft continues its own chain
         return self.temperature == 0
 
+    @property
+    def reports_confidence(self) -> bool:  # a chain (a tree drafts whole levels)
+        return self.tree is None
+
     def bind(self, num_slots: int, max_len: int) -> None:
         self.cache = self.model.new_cache(num_slots, max_len, num_layers=self.num_layers)
         self.base = [0] * num_slots
@@ -130,6 +134,7 @@ class DraftModelProposer(Proposer):
         draft_ids = torch.zeros(B, K, dtype=torch.long, device=device)
         confidence = torch.zeros(B, K, device=device)
         draft_probs = None
+        drafted = torch.zeros(B, dtype=torch.long)  # draft tokens computed per row
         rows, active = torch.arange(B), batch.slots  # sequences still drafting, and their slots
         for j in range(K):
             out = self.model.forward_chunks(cache, active, chunks, self.num_layers, num_logits=[1] * len(chunks))
@@ -139,11 +144,15 @@ class DraftModelProposer(Proposer):
             at = rows.to(device)
             draft_ids[at, j] = ids
             confidence[at, j] = draft_confidence(logits, q, ids)
+            drafted[rows] = j + 1
             if q is not None:
                 if draft_probs is None:
                     draft_probs = torch.zeros(B, K, q.shape[-1], device=device)
                 draft_probs[at, j] = q
             rows = rows[max_draft[rows] > j + 1]  # sequences that want another draft token
+            if len(rows) and batch.keep_drafting is not None:
+                go = batch.keep_drafting(rows.numpy(), confidence[rows.to(device), : j + 1].cpu().numpy())
+                rows = rows[torch.as_tensor(np.asarray(go, dtype=bool))]
             if len(rows) == 0:
                 break
             active = slots[rows].tolist()
@@ -153,9 +162,9 @@ class DraftModelProposer(Proposer):
         draft_host = draft_ids.cpu().numpy()
         for b, slot in enumerate(batch.slots):
             self.base[slot] = len(batch.contexts[b])
-            self.fed[slot] = draft_host[b, : max(batch.max_draft[b] - 1, 0)].copy()
+            self.fed[slot] = draft_host[b, : max(int(drafted[b]) - 1, 0)].copy()
         cache.lengths[slots] = ctx_lens  # committed length; the fed drafts stay in the buffer for reuse
-        num_draft = torch.minimum(max_draft, torch.tensor(K)).to(device)
+        num_draft = torch.minimum(max_draft, drafted).to(device)
         return Proposal(draft_ids, num_draft, draft_probs, extra={"confidence": confidence})
 
 

@@ -67,6 +67,7 @@ class FeatureHeadProposer(Proposer):
     """Shared machinery of the EAGLE-family proposers (see the module docstring)."""
 
     needs_hidden = True
+    reports_confidence = True
     kind = ""
 
     def __init__(self, options, target=None, tokenizer=None):
@@ -160,6 +161,7 @@ class FeatureHeadProposer(Proposer):
         max_draft = torch.tensor([batch.max_draft[b] for b in rows])
         rows_t = torch.tensor(rows)
         live = torch.arange(len(rows))  # indices into rows still drafting
+        drafted = torch.zeros(len(rows), dtype=torch.long)
         for j in range(K):
             ids, q = self.vocab.pick(logits, self.temperature, self.top_p, batch.generator)
             sure = draft_confidence(logits, q, ids)
@@ -168,12 +170,17 @@ class FeatureHeadProposer(Proposer):
             ids, at = ids[keep.to(ids.device)], at[keep.to(at.device)]
             draft_ids[at, j] = ids
             confidence[at, j] = sure[keep.to(sure.device)]
+            drafted[live[keep]] = j + 1
             if q is not None:
                 if draft_probs is None:
                     draft_probs = torch.zeros(B, K, q.shape[-1], device=device)
                 draft_probs[at, j] = q[keep.to(q.device)]
             live, out = live[keep], out[keep.to(out.device)]
             want = max_draft[live] > j + 1
+            if batch.keep_drafting is not None and bool(want.any()):
+                going = rows_t[live[want]]
+                go = batch.keep_drafting(going.numpy(), confidence[going.to(device), : j + 1].cpu().numpy())
+                want[want.nonzero().squeeze(1)] = torch.as_tensor(np.asarray(go, dtype=bool))
             live, out, ids = live[want], out[want.to(out.device)], ids[want.to(ids.device)]
             if len(live) == 0:
                 break
@@ -183,7 +190,7 @@ class FeatureHeadProposer(Proposer):
                 self.cache.lengths[s] += 1
         for s in slots:
             self.cache.lengths[s] = self.filled[s]
-        num_draft[rows_t] = max_draft
+        num_draft[rows_t] = torch.minimum(max_draft, drafted)
         return Proposal(draft_ids, num_draft.to(device), draft_probs, extra={"confidence": confidence})
 
 
