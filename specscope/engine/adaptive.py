@@ -62,6 +62,9 @@ class AdaptiveProposer(Proposer):
         self.guard = CounterfactualGuard(len(self.names), guard)
         self.calibration = ConfidenceCalibration(len(self.names))
         self.confident = np.array([bool(self.subs[n].reports_confidence) for n in self.names])
+        self.depth = 0  # the longest chain a confidence-stopped proposer drafted this step
+        self.depth_seconds: tuple[float, int] = (0.0, 0)  # measured draft seconds per chain depth (recent mean, steps)
+        self.rate = 0.0  # the batch's expected tokens per second under this step's decision
         # slot -> (proposer, drafts, context length, the drafts' confidences or None)
         self.pending: dict[int, tuple[int, np.ndarray, int, np.ndarray | None]] = {}
         self.alone: dict[int, tuple[float, int]] = {}  # verify tokens -> (recent mean seconds, steps), one sequence
@@ -170,6 +173,8 @@ class AdaptiveProposer(Proposer):
             ids, num = sub.draft_ids.cpu().numpy(), sub.num_draft.cpu().numpy()
             conf = sub.extra.get("confidence") if self.confident[index] else None
             conf = None if conf is None else conf.float().cpu().numpy()
+            if stop is not None:
+                self.depth = max(self.depth, int(num.max(initial=0)))
             for j, r in enumerate(rows):
                 if not chosen[r]:
                     continue
@@ -210,19 +215,34 @@ class AdaptiveProposer(Proposer):
         width = max(int(k.max(initial=0)), 1)
         floor = np.full((len(k), width), np.inf)
         floor[decoding] = rate * prices.per_draft(qd, width)
+        self.rate = rate
         return floor
 
     def _stopper(self, index: int, floor: np.ndarray):
-        """keep_drafting for proposer `index`'s call over rows with these floors [rows, K]: a chain goes on while
-        the survival of its drafts so far stays at or above the floor of the last one."""
+        """keep_drafting for proposer `index`'s call over rows with these floors [rows, K]. A chain drafts one
+        forward per depth whatever the batch, so going one deeper costs its measured seconds per depth (where
+        measured: a linear cost model's per-token draft price misses it) once, shared by the rows that go on:
+        rows whose survival so far beats the next draft's floor go on together if their summed gain pays for
+        that forward. (The survival so far bounds the next draft's: its own confidence is not known yet.)"""
+        depth, measured = self.depth_seconds
+        depth_tokens = self.rate * depth if measured >= 2 else 0.0
+
         def keep(rows: np.ndarray, confidence: np.ndarray) -> np.ndarray:
-            j = confidence.shape[1]
+            j = confidence.shape[1]  # drafts so far; the next one is draft j + 1 (floor column j)
             survival = self.calibration.survival(np.full(len(rows), index), confidence)[:, -1]
-            return survival >= floor[rows, j - 1]
+            gain = survival - floor[rows, j]
+            going = gain > 0
+            return going if gain[going].sum() >= depth_tokens else np.zeros(len(rows), dtype=bool)
         return keep
 
     def observe_step(self, record) -> None:
-        """Keep the verify time of one-sequence decode steps per token count (a recent mean)."""
+        """Keep the verify time of one-sequence decode steps per token count, and the draft time per chain depth
+        of steps that ran a confidence-stopped chain (recent means)."""
+        if self.depth > 0:
+            mean, steps = self.depth_seconds
+            steps += 1
+            mean += (record.draft / self.depth - mean) / min(steps, MEASURED_MEMORY)
+            self.depth_seconds, self.depth = (mean, steps), 0
         if record.num_seqs != 1 or record.num_prefill:
             return
         mean, steps = self.alone.get(record.num_batched_tokens, (0.0, 0))
