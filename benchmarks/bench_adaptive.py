@@ -9,6 +9,8 @@ benchmarks/traces/ holds the traces the issue's numbers come from, collected on 
 machine (every bundled prompt of the workload, ~2 min each):
     specscope trace --workload W --proposers ngram,draft --draft-model self:24 --k-max 20 \
         --max-new-tokens 256 --threads 1 -o benchmarks/traces/W.jsonl
+They record the draft's confidence per position (`draft_confidence`), which the adaptive policies
+use to stop the draft's chains mid-step (benchmarks/bench_confidence.py measures that signal).
 
 Simulator part, per trace (workload) x mode x cost model x batch size, side by side in one run
 (serve mode replays at least --serve-queue x B requests at batch size B, cycling the trace's own, so

@@ -51,7 +51,9 @@ decay 0.85 (about seven steps of memory), pool_decay 0.99, explore 1, optimism 1
 settings, not fitted constants; benchmarks/bench_adaptive.py measures them.
 
 The policies run the decision behind `specscope/adaptive_guard.py`, which scores it against fixed
-k (and two-state rules) on what verification revealed and follows whichever has done better.
+k (and two-state rules) on what verification revealed and follows whichever has done better. A
+proposer that reports its confidence per draft also stops its chains mid-step
+(`specscope/adaptive_confidence.py`), priced by `StepPrices` as the decision prices a step.
 
 Decision. Step time under the cost model (`specscope/costs.py`, serve pricing) for a batch of n
 decoding sequences with choices (p_i, k_i):

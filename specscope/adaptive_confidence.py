@@ -10,10 +10,13 @@ This module turns it into an in-step stopping rule, shared by the simulator's po
 engine's `--k adaptive`:
 
 - Calibration (`ConfidenceCalibration`): P(draft accepted | its confidence c, the drafts before it
-  were accepted), per proposer, in confidence bins (`CONFIDENCE_EDGES`). Each bin is a Beta count
-  whose prior is the bin's midpoint (the draft's own probability taken at its word) worth
-  `prior_weight` observations; verified steps add what verification revealed: drafts 1..a accepted,
-  draft a + 1 rejected when a < k, nothing about drafts after it (their contexts left the output).
+  were accepted), per proposer, draft depth (1, 2, 3 and deeper: `depths`; a head that drafts from
+  its own features is less sure deeper at the same confidence) and confidence bin
+  (`CONFIDENCE_EDGES`). Each cell is a Beta count worth `prior_weight` observations of its prior:
+  at depth 1 the bin's midpoint (the draft's own probability taken at its word), deeper the
+  calibrated rate of the same bin one depth up. Verified steps add what verification revealed:
+  drafts 1..a accepted, draft a + 1 rejected when a < k, nothing about drafts after it (their
+  contexts left the output).
 - Survival: S_j = product over m <= j of P(accepted | c_m), the chance that drafts 1..j all survive.
 - Stop (`kept_drafts`): draft j adds S_j expected committed tokens and `marginal[j]` seconds (its
   share of verification and drafting). Keeping it raises the batch's tokens per second iff
@@ -37,11 +40,12 @@ class ConfidenceParams:
     """Calibration settings (see the module docstring)."""
 
     edges: tuple[float, ...] = CONFIDENCE_EDGES  # bin edges over [0, 1]
-    prior_weight: float = 4.0  # observations the bin midpoint is worth as a prior
+    prior_weight: float = 4.0  # observations a cell's prior is worth
+    depths: int = 3  # draft depths calibrated apart (the last one: that depth and deeper)
 
 
 class ConfidenceCalibration:
-    """P(draft accepted | confidence) per proposer and confidence bin, from verified outcomes."""
+    """P(draft accepted | confidence) per proposer, draft depth and confidence bin, from verified outcomes."""
 
     def __init__(self, num_proposers: int, params: ConfidenceParams = ConfidenceParams()):
         self.num_proposers, self.params = num_proposers, params
@@ -52,22 +56,39 @@ class ConfidenceCalibration:
 
     def reset(self) -> None:
         """Forget all outcomes."""
-        bins = len(self._prior)
-        self.accepted = np.zeros((self.num_proposers, bins))
-        self.seen = np.zeros((self.num_proposers, bins))
+        shape = (self.num_proposers, self.params.depths, len(self._prior))
+        self.accepted, self.seen = np.zeros(shape), np.zeros(shape)
 
     def _bin(self, confidence: np.ndarray) -> np.ndarray:
         return np.searchsorted(self._inner, np.nan_to_num(confidence, nan=1.0), side="right")
 
+    def _depth(self, columns) -> np.ndarray:
+        return np.minimum(columns, self.params.depths - 1)
+
     def table(self) -> np.ndarray:
-        """[P, bins] calibrated acceptance rate of each confidence bin."""
+        """[P, depths, bins] calibrated acceptance rate of each depth and confidence bin."""
         w = self.params.prior_weight
-        return (self.accepted + w * self._prior[None, :]) / (self.seen + w)
+        out = np.empty_like(self.seen)
+        prior = np.broadcast_to(self._prior, (self.num_proposers, len(self._prior)))
+        for d in range(self.params.depths):
+            out[:, d] = prior = (self.accepted[:, d] + w * prior) / (self.seen[:, d] + w)
+        return out
 
     def rate(self, proposer: np.ndarray, confidence: np.ndarray) -> np.ndarray:
-        """[n, K] P(accepted | confidence) of drafts with confidences [n, K] (NaN stays NaN)."""
-        rates = self.table()[np.asarray(proposer)[:, None], self._bin(confidence)]
+        """[n, K] P(accepted | confidence) of drafts 1..K with confidences [n, K] (NaN stays NaN)."""
+        confidence = np.asarray(confidence, dtype=np.float64)
+        depth = self._depth(np.arange(confidence.shape[1]))[None, :]
+        rates = self.table()[np.asarray(proposer)[:, None], depth, self._bin(confidence)]
         return np.where(np.isnan(confidence), np.nan, rates)
+
+    def depth_rates(self, proposer: int) -> np.ndarray:
+        """[depths] P(draft accepted | the drafts before it were), whatever its confidence: what a draft not yet
+        drafted is expected to earn (each depth's pooled outcomes; a depth with none borrows the one above)."""
+        rates, prior = np.empty(self.params.depths), 0.5
+        for d in range(self.params.depths):
+            seen, accepted = self.seen[proposer, d].sum(), self.accepted[proposer, d].sum()
+            rates[d] = prior = (accepted + self.params.prior_weight * prior) / (seen + self.params.prior_weight)
+        return rates
 
     def survival(self, proposer: np.ndarray, confidence: np.ndarray) -> np.ndarray:
         """[n, K] S_j: the chance that drafts 1..j are all accepted (NaN past a row's drafts)."""
@@ -84,9 +105,9 @@ class ConfidenceCalibration:
         a = np.minimum(accepted, k)[:, None]
         labelled = (j <= a) & (j < k[:, None]) & ~np.isnan(confidence)  # accepted ones and the first rejected
         rows, cols = np.nonzero(labelled)
-        bins = self._bin(confidence[rows, cols])
-        np.add.at(self.seen, (proposer[rows], bins), 1.0)
-        np.add.at(self.accepted, (proposer[rows], bins), (cols < a[rows, 0]).astype(np.float64))
+        at = (proposer[rows], self._depth(cols), self._bin(confidence[rows, cols]))
+        np.add.at(self.seen, at, 1.0)
+        np.add.at(self.accepted, at, (cols < a[rows, 0]).astype(np.float64))
 
 
 def kept_drafts(survival: np.ndarray, k: np.ndarray, floor: np.ndarray) -> np.ndarray:

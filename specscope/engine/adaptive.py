@@ -222,15 +222,17 @@ class AdaptiveProposer(Proposer):
         """keep_drafting for proposer `index`'s call over rows with these floors [rows, K]. A chain drafts one
         forward per depth whatever the batch, so going one deeper costs its measured seconds per depth (where
         measured: a linear cost model's per-token draft price misses it) once, shared by the rows that go on:
-        rows whose survival so far beats the next draft's floor go on together if their summed gain pays for
-        that forward. (The survival so far bounds the next draft's: its own confidence is not known yet.)"""
+        rows whose next draft is expected to beat its floor go on together if their summed gain pays for that
+        forward. The next draft's confidence is not known before it is drafted: it is expected to survive at
+        its depth's calibrated rate (`ConfidenceCalibration.depth_rates`) times the survival so far."""
         depth, measured = self.depth_seconds
         depth_tokens = self.rate * depth if measured >= 2 else 0.0
+        rates = self.calibration.depth_rates(index)
 
         def keep(rows: np.ndarray, confidence: np.ndarray) -> np.ndarray:
             j = confidence.shape[1]  # drafts so far; the next one is draft j + 1 (floor column j)
             survival = self.calibration.survival(np.full(len(rows), index), confidence)[:, -1]
-            gain = survival - floor[rows, j]
+            gain = survival * rates[min(j, len(rates) - 1)] - floor[rows, j]
             going = gain > 0
             return going if gain[going].sum() >= depth_tokens else np.zeros(len(rows), dtype=bool)
         return keep

@@ -13,8 +13,14 @@ committed so far), that cap bounds the decision, as in the engine.
                       expected gain, the draft cost of each proposer that runs charged once.
 
 Each decision goes through the counterfactual guard (`specscope/adaptive_guard.py`), which may follow
-a fixed k instead. A request's last step is not observed: the trace's acc_len there is cut by the end
-of its output, which is not a rejection.
+a fixed k instead. Where the trace records the chosen proposer's draft confidences
+(`ReplayTrace.confident`), a step asks for the longest chain on offer and the replay hands the
+policy its drafts' confidences (`stop_drafting`): the chain ends where the calibrated survival no
+longer pays for a draft's seconds at the batch's expected rate (`specscope/adaptive_confidence.py`);
+the guard scores the followed expert by what ran, and the calibration learns from the drafts that
+verification labelled (those accepted and the first rejected one: all at positions now committed).
+A request's last step is not observed: the trace's acc_len there is cut by the end of its output,
+which is not a rejection.
 
 The first decode step (position 1) proposes nothing: a trace records acc_len 1 there by convention
 (position 0 is the prefill's token), a static fact of the format rather than an observation.
@@ -27,8 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from specscope.adaptive import (AcceptanceEstimate, AdaptiveParams, batch_seconds, choose_batch, choose_replicated,
-                                replicated_seconds, StepPrices)
+from specscope.adaptive import (AcceptanceEstimate, AdaptiveParams, StepPrices, batch_seconds, choose_batch,
+                                choose_replicated, replicated_seconds)
 from specscope.adaptive_confidence import ConfidenceCalibration, ConfidenceParams, kept_drafts
 from specscope.adaptive_guard import CounterfactualGuard, GuardParams
 from specscope.costs import CostModel
@@ -44,11 +50,14 @@ class Adaptive(Policy):
 
     def __init__(self, proposers: tuple[str, ...], costs: CostModel, name: str = "adaptive",
                  params: AdaptiveParams = AdaptiveParams(), guard: GuardParams = GuardParams(),
-                 confidence: ConfidenceParams = ConfidenceParams()):
+                 confidence: ConfidenceParams = ConfidenceParams(depths=1)):
         super().__init__(proposers)
         self.costs, self.name, self.params = costs, name, params
         self.estimate = AcceptanceEstimate(len(self.proposers), params)
         self.guard = CounterfactualGuard(len(self.proposers), guard)
+        # One depth: a trace records each position's first-draft confidence, which stands for draft j of a
+        # chain at the position it drafts (the draft model's chain drafts exactly that), so its outcomes do
+        # not depend on the depth; calibrating depths apart would only split the evidence.
         self.calibration = ConfidenceCalibration(len(self.proposers), confidence)
         self._step = None  # what `stop_drafting` needs of the step just proposed
 
