@@ -23,9 +23,10 @@ drafts accepted and the first rejected one: their contexts are the output's). Af
 left the output the trace cannot know what the proposer would be confident of; `drafted_confidence`
 stands in the values recorded at those positions (past the request's end: its last one). This only
 prices the drafts a policy that stops on low confidence runs past a rejection (they are rejected
-either way). Measured on the default model's self:24 draft (60 rejections each, 8 drafts past
-them, benchmarks/traces): mean confidence off the output 0.77 vs 0.80 recorded (math), 0.75 vs
-0.74 (chat), so the stand-in neither flatters nor penalises such a policy much.
+either way). Measured on the default model's self:24 draft (`benchmarks/bench_confidence.py
+--off-path 60`: 8 drafts of its own chain past 60 rejections per trace): mean confidence 0.78 off
+the output vs 0.80 recorded there (math), 0.74 vs 0.76 (chat); slightly lower off the output, so
+the stand-in, if anything, charges such a policy a few drafts too many.
 A list entry (several values per position) counts by its first value.
 """
 
