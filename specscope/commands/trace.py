@@ -118,7 +118,7 @@ def trace(
                       console=console, transient=True) as progress:
             task = progress.add_task("", total=len(requests))
             for seq, acc, confidence in collect_traces(target, built, requests, k_max, batch_size, max_new,
-                                           stop_token_ids(target, tokenizer)):
+                                                       stop_token_ids(target, tokenizer)):
                 progress.advance(task)
                 if seq.error:
                     errors += 1

@@ -27,7 +27,7 @@ Draft confidences: a proposer that reports how sure it was of each draft (`Propo
 probability for the token it drafts there from the context prompt + output[:i] (the draft that
 starts a step at i, or a chain's draft that reaches i while it still follows the output: the same
 context, so the same value). Every position a step can draft at gets one; the others (position 0,
-the prefill's token, and the last one when no chain reached it) are None.
+the prefill's token, and the last one when no chain reached it) are written as [] (not recorded).
 """
 
 from __future__ import annotations
@@ -175,5 +175,6 @@ def collect_traces(
             if j is None:
                 yield s, {}, {}
                 continue
-            yield s, {name: values[name][j] for name in proposers}, {
-                name: [[] if np.isnan(v) else round(float(v), 4) for v in sure[name][j]] for name in proposers if sure[name]}
+            confidence = {name: [[] if np.isnan(v) else round(float(v), 4) for v in sure[name][j]]
+                          for name in proposers if sure[name]}
+            yield s, {name: values[name][j] for name in proposers}, confidence

@@ -96,8 +96,9 @@ class EngineSession:
                    "ngram_max": s["ngram_max"], "max_new_tokens": s["max_new_tokens"], "partial": False},
         ).header()
         lines, positions, accepted = [], 0, {n: 0 for n in names}
-        for seq, acc, confidence in collect_traces(target, built, requests, s["k_max"], s["batch_size"], s["max_new_tokens"],
-                                       stop_token_ids(target, tokenizer)):
+        traced = collect_traces(target, built, requests, s["k_max"], s["batch_size"], s["max_new_tokens"],
+                                stop_token_ids(target, tokenizer))
+        for seq, acc, confidence in traced:
             advance(1 / max(len(requests), 1))
             if seq.error:
                 continue
