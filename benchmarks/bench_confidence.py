@@ -26,7 +26,9 @@ import json
 
 import numpy as np
 
-from specscope.adaptive_confidence import CONFIDENCE_EDGES
+from specscope.adaptive_confidence import CONFIDENCE_EDGES, confidence_bins
+from specscope.errors import SpecscopeError
+from specscope.simulator.replay_trace import ReplayTrace
 from specscope.traces import read_trace
 
 DEPTH = 8  # drafts past a rejection, for --off-path
@@ -46,21 +48,18 @@ def auc(scores: np.ndarray, positive: np.ndarray) -> float:
 
 def first_draft_table(trace, proposer: str) -> dict:
     """AUC and per-bin acceptance of the first draft at every position with a recorded confidence."""
-    conf, hit = [], []
-    for req in trace.requests:
-        values = (req.draft_confidence or {}).get(proposer)
-        if values is None:
-            continue
-        acc = req.acc_len[proposer]
-        for i in range(1, len(acc) - 1):  # the last position commits one token whatever was drafted
-            if values[i] != []:
-                conf.append(_value(values[i]))
-                hit.append(acc[i] >= 2)
-    conf, hit = np.array(conf), np.array(hit, dtype=bool)
-    if not len(conf):
-        raise SystemExit(f"{trace.name}: no '{proposer}' draft confidences recorded (re-run `specscope trace`)")
+    rt = ReplayTrace.from_trace(trace, (proposer,))
+    if rt.confidence is None:
+        raise SystemExit(f"{trace.name}: records no draft confidences for '{proposer}'; record the trace again with "
+                         "`specscope trace` (it writes draft_confidence for the draft model and the heads)")
+    inner = np.ones(len(rt.acc), dtype=bool)
+    inner[rt.offset] = False  # position 0 is the prefill's token,
+    inner[rt.offset + rt.gen_len - 1] = False  # and the last commits one token whatever was drafted
+    conf, hit = rt.confidence[inner, 0], rt.acc[inner, 0] >= 2
+    recorded = ~np.isnan(conf)
+    conf, hit = conf[recorded], hit[recorded]
     edges = np.asarray(CONFIDENCE_EDGES)
-    bins = np.clip(np.searchsorted(edges[1:-1], conf, side="right"), 0, len(edges) - 2)
+    bins = confidence_bins(conf)
     table = [{"bin": f"[{edges[b]:g}, {edges[b + 1]:g})", "positions": int((bins == b).sum()),
               "accepted": round(float(hit[bins == b].mean()), 3) if (bins == b).any() else None}
              for b in range(len(edges) - 1)]
@@ -79,7 +78,10 @@ def off_path(trace, proposer: str, count: int, draft_model: str, seed: int = 0) 
     target, _, _ = load_target(None, device, "auto")
     layers = parse_self_draft(draft_model, target.config.num_layers)
     if layers is None:
-        raise SystemExit("--off-path measures a self:L draft (--draft-model self:L)")
+        raise SystemExit(f"--draft-model {draft_model}: --off-path drafts with the target's first L layers; "
+                         "pass --draft-model self:L (the traces' draft, e.g. self:24)")
+    rt = ReplayTrace.from_trace(trace, (proposer,))
+    stored = rt.confidence[:, 0]  # the trace's confidences, one row per output position
     rng = np.random.default_rng(seed)
     places = [(r, i) for r, req in enumerate(trace.requests) if req.draft_confidence
               for i in range(1, len(req.acc_len[proposer]) - DEPTH - 2)
@@ -102,19 +104,12 @@ def off_path(trace, proposer: str, count: int, draft_model: str, seed: int = 0) 
                 sure.append(float(probs[top]))
                 chunk = [top]
             real.append(sure[1:])
-            recorded.append([_value(req.draft_confidence[proposer][miss + 1 + d]) for d in range(DEPTH)])
+            recorded.append(np.nan_to_num(stored[rt.offset[r] + miss + 1 : rt.offset[r] + miss + 1 + DEPTH], nan=1.0))
     real, recorded = np.array(real), np.array(recorded)
     return {"rejections": int(len(real)), "off_path_mean": round(float(real.mean()), 3),
             "recorded_mean": round(float(recorded.mean()), 3),
             "off_path_by_depth": np.round(real.mean(axis=0), 3).tolist(),
             "recorded_by_depth": np.round(recorded.mean(axis=0), 3).tolist()}
-
-
-def _value(v) -> float:
-    """A recorded confidence (a list entry counts by its first value; [] = not recorded, read as 1)."""
-    if isinstance(v, list):
-        return float(v[0]) if v else 1.0
-    return float(v)
 
 
 def main(argv=None) -> None:
@@ -126,8 +121,11 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     results = []
     for path in args.traces:
-        trace = read_trace(path)
-        row = {"trace": path, "workload": trace.workload, **first_draft_table(trace, args.proposer)}
+        try:
+            trace = read_trace(path)
+            row = {"trace": path, "workload": trace.workload, **first_draft_table(trace, args.proposer)}
+        except SpecscopeError as exc:
+            raise SystemExit(f"specscope: error: {exc}") from None
         print(f"== {trace.workload or path}: {row['positions']} positions, accepted {row['accepted']:.3f}, "
               f"AUC {row['auc']:.3f}")
         for b in row["bins"]:

@@ -35,6 +35,12 @@ import numpy as np
 CONFIDENCE_EDGES = (0.0, 0.2, 0.4, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 1.0)
 
 
+def confidence_bins(confidence: np.ndarray, edges=CONFIDENCE_EDGES) -> np.ndarray:
+    """The bin of each confidence between `edges` (NaN counts as certain: the last bin)."""
+    inner = np.asarray(edges, dtype=np.float64)[1:-1]
+    return np.searchsorted(inner, np.nan_to_num(confidence, nan=1.0), side="right")
+
+
 @dataclass(frozen=True)
 class ConfidenceParams:
     """Calibration settings (see the module docstring)."""
@@ -50,7 +56,6 @@ class ConfidenceCalibration:
     def __init__(self, num_proposers: int, params: ConfidenceParams = ConfidenceParams()):
         self.num_proposers, self.params = num_proposers, params
         edges = np.asarray(params.edges, dtype=np.float64)
-        self._inner = edges[1:-1]
         self._prior = (edges[:-1] + edges[1:]) / 2.0
         self.reset()
 
@@ -60,7 +65,7 @@ class ConfidenceCalibration:
         self.accepted, self.seen = np.zeros(shape), np.zeros(shape)
 
     def _bin(self, confidence: np.ndarray) -> np.ndarray:
-        return np.searchsorted(self._inner, np.nan_to_num(confidence, nan=1.0), side="right")
+        return confidence_bins(confidence, self.params.edges)
 
     def _depth(self, columns) -> np.ndarray:
         return np.minimum(columns, self.params.depths - 1)

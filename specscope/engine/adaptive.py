@@ -136,7 +136,7 @@ class AdaptiveProposer(Proposer):
         k, q = np.zeros(B, dtype=np.int64), np.zeros(B, dtype=np.int64)
         decoding = np.flatnonzero(cap > 0)
         offered: dict[int, Proposal] = {}  # proposer index -> its drafts at the cap for the decoding rows
-        floor = None  # [B, K] what each confidence-stopped chain's drafts must promise (`_plan_chains`)
+        floor = prices = None  # [B, K] what each confidence-stopped chain's drafts must promise (`_plan_chains`)
         if decoding.size:
             slots = np.asarray(batch.slots)[decoding]
             kv = float(sum(len(c) for c in batch.contexts))
@@ -152,7 +152,7 @@ class AdaptiveProposer(Proposer):
             ks, qs = self.guard.experts(model_k, model_q, caps, outlook.k_cap, outlook.state)
             seconds = batch_seconds(self.costs, self.names, kv, ks, qs, marginal)
             k[decoding], q[decoding] = self.guard.choose(slots, outlook, ks, qs, seconds)
-            floor = self._plan_chains(outlook, kv, marginal, decoding, caps, k, q, offered)
+            floor, prices = self._plan_chains(outlook, kv, marginal, decoding, caps, k, q, offered)
         drafts = [np.zeros(0, dtype=np.int64)] * B
         sure: list[np.ndarray | None] = [None] * B
         probs: dict[int, torch.Tensor] = {}
@@ -171,18 +171,18 @@ class AdaptiveProposer(Proposer):
                     stop = self._stopper(index, floor[rows])
                 sub = self._call(name, batch, rows, [int(k[r]) if chosen[r] else 0 for r in rows], stop)
             ids, num = sub.draft_ids.cpu().numpy(), sub.num_draft.cpu().numpy()
-            conf = sub.extra.get("confidence") if self.confident[index] else None
-            conf = None if conf is None else conf.float().cpu().numpy()
-            if stop is not None:
+            conf = sub.extra.get("confidence")  # reported where asked: the chains `stop` ran
+            survival = None
+            if conf is not None:
+                conf = conf.float().cpu().numpy()
+                survival = self.calibration.survival(np.full(len(rows), index), conf)
                 self.depth = max(self.depth, int(num.max(initial=0)))
             for j, r in enumerate(rows):
                 if not chosen[r]:
                     continue
                 n = min(int(num[j]), int(k[r]))
-                if conf is not None and floor is not None and n > 0:  # the draft that failed the test is dropped
-                    row_conf = conf[j : j + 1, :n]
-                    n = int(kept_drafts(self.calibration.survival(np.array([index]), row_conf), np.array([n]),
-                                        floor[r : r + 1, :n])[0])
+                if survival is not None and n > 0:  # the draft that failed the test is dropped
+                    n = int(kept_drafts(survival[j : j + 1, :n], np.array([n]), floor[r : r + 1, :n])[0])
                 drafts[r] = ids[j, :n].copy()
                 if conf is not None:
                     sure[r] = conf[j, :n].copy()
@@ -190,7 +190,6 @@ class AdaptiveProposer(Proposer):
                     probs[int(r)] = sub.draft_probs[j, :n]
         if floor is not None:
             ran = np.array([len(drafts[r]) for r in decoding], dtype=np.int64)
-            prices = StepPrices(self.costs, self.names, kv, 1, False, marginal)
             self.guard.ran(ran, prices.seconds(ran, q[decoding]))
         for r in decoding:
             self.pending[batch.slots[r]] = (int(q[r]), drafts[r], len(batch.contexts[r]), sure[r])
@@ -199,14 +198,15 @@ class AdaptiveProposer(Proposer):
             proposal.draft_probs = _stack_probs(proposal, probs)
         return proposal
 
-    def _plan_chains(self, outlook, kv, marginal, decoding, caps, k, q, offered) -> np.ndarray | None:
+    def _plan_chains(self, outlook, kv, marginal, decoding, caps, k, q, offered):
         """Rows drafting with a confidence-reporting proposer ask for the longest chain on offer (raises k in
-        place); returns floor [B, K]: column j - 1, the expected tokens draft j must promise to be kept (its
-        seconds at the batch's expected rate), or None when no row drafts such a chain."""
+        place); returns (floor [B, K], the step's StepPrices): floor column j - 1, the expected tokens draft j
+        must promise to be kept (its seconds at the batch's expected rate); (None, None) when no row drafts
+        such a chain."""
         kd, qd = k[decoding], q[decoding]
         extend = (kd > 0) & self.confident[qd] & ~np.isin(qd, list(offered))
         if not extend.any():
-            return None
+            return None, None
         prices = StepPrices(self.costs, self.names, kv, 1, False, marginal)
         rows = np.arange(len(decoding))
         tokens = outlook.expected()[rows, qd, np.minimum(kd, outlook.k_cap)]
@@ -216,7 +216,7 @@ class AdaptiveProposer(Proposer):
         floor = np.full((len(k), width), np.inf)
         floor[decoding] = rate * prices.per_draft(qd, width)
         self.rate = rate
-        return floor
+        return floor, prices
 
     def _stopper(self, index: int, floor: np.ndarray):
         """keep_drafting for proposer `index`'s call over rows with these floors [rows, K]. A chain drafts one

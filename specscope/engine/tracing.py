@@ -22,7 +22,7 @@ How it is computed, exactly and cheaply:
 A fixed-k greedy `specscope run` with the same proposer therefore accepts min(acc_len[i] - 1, drafts
 proposed) at a step starting at position i (tested in tests/engine/test_tracing.py).
 
-Draft confidences: a proposer that reports how sure it was of each draft (`Proposal.extra
+Draft confidences: a proposer that reports how sure it was of each draft when asked (`Proposal.extra
 ["confidence"]`: the draft model and the EAGLE/MTP heads) also gets, per output position i, its
 probability for the token it drafts there from the context prompt + output[:i] (the draft that
 starts a step at i, or a chain's draft that reaches i while it still follows the output: the same
@@ -88,7 +88,8 @@ def acc_lengths(proposer: Proposer, seqs: list[Sequence], k_max: int, features=N
         while ask:  # a shift-consistent chain is extended in rounds; anything else drafts once
             contexts = [fulls[r][: prompt_lens[r] + i + len(chains[r])] for r in ask]
             hidden = None if features is None else [features[r][: len(c) - 1] for r, c in zip(ask, contexts)]
-            proposal = proposer.propose(ProposerInput(slots=ask, contexts=contexts, max_draft=want, hidden=hidden))
+            proposal = proposer.propose(ProposerInput(slots=ask, contexts=contexts, max_draft=want, hidden=hidden,
+                                                      report_confidence=confidence is not None))
             num, drafts = proposal.num_draft.tolist(), proposal.draft_ids.cpu().numpy()
             conf = proposal.extra.get("confidence")
             conf = None if conf is None else conf.float().cpu().numpy()

@@ -51,10 +51,18 @@ class ProposerInput:
     max_draft: list[int]  # per sequence: most draft tokens it may take this step
     generator: torch.Generator | None = None  # for sampling proposers
     hidden: list[torch.Tensor] | None = None  # per sequence [n, hidden]: target's last hidden states, if needs_hidden
+    # Set: the proposer reports each draft's confidence (`Proposal.extra["confidence"]`), where it can (the draft
+    # model, EAGLE/MTP heads); off by default, as plain runs have no use for it (a softmax over the vocabulary).
+    report_confidence: bool = False
     # Chain proposers that report confidences (`reports_confidence`) call it after each draft token with the rows
     # (indices into this batch) that would draft another and their confidences so far [m, j + 1]; it returns
     # bool [m], False ending that row's chain where it is (an in-step stop, `specscope/adaptive_confidence.py`).
+    # Setting it implies report_confidence.
     keep_drafting: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+
+    @property
+    def wants_confidence(self) -> bool:
+        return self.report_confidence or self.keep_drafting is not None
 
 
 @dataclass
@@ -64,7 +72,7 @@ class Proposal:
     draft_ids: torch.Tensor  # [B, K] int64, padding 0
     num_draft: torch.Tensor  # [B] int64, real drafts per row (0 = no draft: a plain decode step)
     draft_probs: torch.Tensor | None = None  # [B, K, V] q the drafts were sampled from; None = deterministic
-    extra: dict = field(default_factory=dict)  # e.g. "confidence": [B, K] float, P(draft) per draft (chain proposers)
+    extra: dict = field(default_factory=dict)  # e.g. "confidence": [B, K] float, P(draft) per draft (when asked)
     parents: torch.Tensor | None = None  # [B, K] int64 tree parent of each draft (-1 = the root); None = chain
 
     @staticmethod

@@ -132,7 +132,7 @@ class DraftModelProposer(Proposer):
         max_draft = torch.tensor(batch.max_draft)
 
         draft_ids = torch.zeros(B, K, dtype=torch.long, device=device)
-        confidence = torch.zeros(B, K, device=device)
+        confidence = torch.zeros(B, K, device=device) if batch.wants_confidence else None
         draft_probs = None
         drafted = torch.zeros(B, dtype=torch.long)  # draft tokens computed per row
         rows, active = torch.arange(B), batch.slots  # sequences still drafting, and their slots
@@ -143,7 +143,8 @@ class DraftModelProposer(Proposer):
             ids, q = self._pick(logits, batch.generator)
             at = rows.to(device)
             draft_ids[at, j] = ids
-            confidence[at, j] = draft_confidence(logits, q, ids)
+            if confidence is not None:
+                confidence[at, j] = draft_confidence(logits, q, ids)
             drafted[rows] = j + 1
             if q is not None:
                 if draft_probs is None:
@@ -165,7 +166,7 @@ class DraftModelProposer(Proposer):
             self.fed[slot] = draft_host[b, : max(int(drafted[b]) - 1, 0)].copy()
         cache.lengths[slots] = ctx_lens  # committed length; the fed drafts stay in the buffer for reuse
         num_draft = torch.minimum(max_draft, drafted).to(device)
-        return Proposal(draft_ids, num_draft, draft_probs, extra={"confidence": confidence})
+        return Proposal(draft_ids, num_draft, draft_probs, extra={} if confidence is None else {"confidence": confidence})
 
 
     # logits: [R, V] -> children ids [R, branching], q [R, V] or None

@@ -134,7 +134,7 @@ class FeatureHeadProposer(Proposer):
         B, K = len(batch.slots), max(batch.max_draft, default=0)
         device = self.target.device
         draft_ids = torch.zeros(B, K, dtype=torch.long, device=device)
-        confidence = torch.zeros(B, K, device=device)
+        confidence = torch.zeros(B, K, device=device) if batch.wants_confidence else None
         num_draft = torch.zeros(B, dtype=torch.long)
         draft_probs = None
         hidden = batch.hidden or [None] * B
@@ -164,12 +164,13 @@ class FeatureHeadProposer(Proposer):
         drafted = torch.zeros(len(rows), dtype=torch.long)
         for j in range(K):
             ids, q = self.vocab.pick(logits, self.temperature, self.top_p, batch.generator)
-            sure = draft_confidence(logits, q, ids)
+            sure = None if confidence is None else draft_confidence(logits, q, ids)
             at = rows_t[live].to(device)
             keep = max_draft[live] > j
             ids, at = ids[keep.to(ids.device)], at[keep.to(at.device)]
             draft_ids[at, j] = ids
-            confidence[at, j] = sure[keep.to(sure.device)]
+            if sure is not None:
+                confidence[at, j] = sure[keep.to(sure.device)]
             drafted[live[keep]] = j + 1
             if q is not None:
                 if draft_probs is None:
@@ -191,7 +192,8 @@ class FeatureHeadProposer(Proposer):
         for s in slots:
             self.cache.lengths[s] = self.filled[s]
         num_draft[rows_t] = torch.minimum(max_draft, drafted)
-        return Proposal(draft_ids, num_draft.to(device), draft_probs, extra={"confidence": confidence})
+        return Proposal(draft_ids, num_draft.to(device), draft_probs,
+                        extra={} if confidence is None else {"confidence": confidence})
 
 
 class EagleProposer(FeatureHeadProposer):

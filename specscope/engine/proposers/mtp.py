@@ -62,15 +62,17 @@ class MtpProposer(Proposer):
         out = self.head(feats, self.target.embed(last).to(self.target.dtype), count=K)  # [R, K, H]
         logits = self.head.logits(out, self.lm_rows).float()  # [R, K, Vd]
         draft_probs = None
-        confidence = torch.zeros(B, K, device=device)
+        confidence = torch.zeros(B, K, device=device) if batch.wants_confidence else None
         for j in range(K):
             ids, q = self.vocab.pick(logits[:, j], self.temperature, self.top_p, batch.generator)
             draft_ids[torch.tensor(rows, device=device), j] = ids
-            confidence[torch.tensor(rows, device=device), j] = draft_confidence(logits[:, j], q, ids)
+            if confidence is not None:
+                confidence[torch.tensor(rows, device=device), j] = draft_confidence(logits[:, j], q, ids)
             if q is not None:
                 if draft_probs is None:
                     draft_probs = torch.zeros(B, K, q.shape[-1], device=device)
                 draft_probs[torch.tensor(rows, device=device), j] = q
         for b in rows:
             num_draft[b] = min(batch.max_draft[b], K)
-        return Proposal(draft_ids, num_draft.to(device), draft_probs, extra={"confidence": confidence})
+        return Proposal(draft_ids, num_draft.to(device), draft_probs,
+                        extra={} if confidence is None else {"confidence": confidence})
