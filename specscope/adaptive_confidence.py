@@ -63,6 +63,7 @@ class ConfidenceCalibration:
         """Forget all outcomes."""
         shape = (self.num_proposers, self.params.depths, len(self._prior))
         self.accepted, self.seen = np.zeros(shape), np.zeros(shape)
+        self._table = None  # `table()` until the next outcome
 
     def _bin(self, confidence: np.ndarray) -> np.ndarray:
         return confidence_bins(confidence, self.params.edges)
@@ -72,11 +73,14 @@ class ConfidenceCalibration:
 
     def table(self) -> np.ndarray:
         """[P, depths, bins] calibrated acceptance rate of each depth and confidence bin."""
+        if self._table is not None:
+            return self._table
         w = self.params.prior_weight
         out = np.empty_like(self.seen)
         prior = np.broadcast_to(self._prior, (self.num_proposers, len(self._prior)))
         for d in range(self.params.depths):
             out[:, d] = prior = (self.accepted[:, d] + w * prior) / (self.seen[:, d] + w)
+        self._table = out
         return out
 
     def rate(self, proposer: np.ndarray, confidence: np.ndarray) -> np.ndarray:
@@ -112,6 +116,7 @@ class ConfidenceCalibration:
         rows, cols = np.nonzero(labelled)
         at = (proposer[rows], self._depth(cols), self._bin(confidence[rows, cols]))
         np.add.at(self.seen, at, 1.0)
+        self._table = None
         np.add.at(self.accepted, at, (cols < a[rows, 0]).astype(np.float64))
 
 

@@ -119,12 +119,16 @@ class CounterfactualGuard:
         self.followed[expert] += 1
         return k[expert], p[expert]
 
-    def ran(self, k: np.ndarray, seconds: np.ndarray) -> None:
-        """The followed expert's drafts were cut in the step (a stop on draft confidence): k [n] is what it
-        proposed, seconds [n] its seconds per row; it is scored by what ran."""
+    def ran(self, k: np.ndarray, seconds: np.ndarray, p: np.ndarray | None = None) -> None:
+        """The step did not run the followed expert's choice as decided (a chain cut on its draft confidence,
+        an engine's re-timing draft): k [n] is what ran, seconds [n] its seconds per row, p [n] its proposers
+        where they changed; the expert is scored by what ran."""
         if self.pending is not None:
             self.pending.k[self.pending.expert] = k
             self.pending.seconds[self.pending.expert] = seconds
+            if p is not None:
+                self.pending.p = self.pending.p.copy()
+                self.pending.p[self.pending.expert] = p
 
     def observe(self, rows: np.ndarray, proposer: np.ndarray, k: np.ndarray, accepted: np.ndarray) -> None:
         """The outcome of the pending step for these rows (those the engine still runs, in any order)."""

@@ -14,6 +14,10 @@ match, which the issue's "cheap proposer signals" allow — and each chosen sequ
 A sequence decoding alone prices its drafts with the verify times this run measured per token count
 (`observe_step`) where it has them: small steps are not linear in tokens on CPU kernels. The
 decision goes through the counterfactual guard (`specscope/adaptive_guard.py`), as in the simulator.
+Not drafting teaches nothing (neither what a draft would cost nor whether it would be kept), and the
+machine's speed drifts: a sequence decoding alone that has not drafted for `REFRESH_STEPS` steps
+drafts one token (with the proposer that promises most), so a timing taken in a slow spell does not
+keep it from speculating for the rest of the run.
 
 A proposer that drafts a chain and reports its confidence per draft (`reports_confidence`: the draft
 model, EAGLE) is asked for the longest chain on offer and stops it mid-step where the calibrated
@@ -34,6 +38,7 @@ from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
 from specscope.errors import SpecscopeError
 
 MEASURED_MEMORY = 8  # a timed token count's mean follows about its last 8 steps
+REFRESH_STEPS = 64  # a sequence decoding alone drafts once when its one-draft verify time is older than this
 
 
 def accepted_prefix(drafts: np.ndarray, context: np.ndarray, base: int) -> int:
@@ -68,6 +73,8 @@ class AdaptiveProposer(Proposer):
         # slot -> (proposer, drafts, context length, the drafts' confidences or None)
         self.pending: dict[int, tuple[int, np.ndarray, int, np.ndarray | None]] = {}
         self.alone: dict[int, tuple[float, int]] = {}  # verify tokens -> (recent mean seconds, steps), one sequence
+        self.steps = 0  # engine steps observed
+        self.last_draft = 0  # the step a sequence decoding alone last verified a draft
 
     @property
     def label(self) -> str:
@@ -95,6 +102,7 @@ class AdaptiveProposer(Proposer):
         self.calibration.reset()
         self.pending = {}
         self.alone = {}
+        self.steps = self.last_draft = 0
 
     def reset(self, slot: int) -> None:
         for p in self.subs.values():
@@ -152,6 +160,8 @@ class AdaptiveProposer(Proposer):
             ks, qs = self.guard.experts(model_k, model_q, caps, outlook.k_cap, outlook.state)
             seconds = batch_seconds(self.costs, self.names, kv, ks, qs, marginal)
             k[decoding], q[decoding] = self.guard.choose(slots, outlook, ks, qs, seconds)
+            if B == 1:
+                self._refresh(k, q, caps[0], outlook, kv, marginal)
             floor, prices = self._plan_chains(outlook, kv, marginal, decoding, caps, k, q, offered)
         drafts = [np.zeros(0, dtype=np.int64)] * B
         sure: list[np.ndarray | None] = [None] * B
@@ -198,6 +208,17 @@ class AdaptiveProposer(Proposer):
             proposal.draft_probs = _stack_probs(proposal, probs)
         return proposal
 
+    def _refresh(self, k: np.ndarray, q: np.ndarray, caps: np.ndarray, outlook, kv: float, marginal) -> None:
+        """A sequence decoding alone that has not drafted for REFRESH_STEPS steps drafts one token now (in place;
+        the guard charges it to the expert it follows), with the offered proposer expected to keep most."""
+        if k[0] > 0 or self.steps - self.last_draft < REFRESH_STEPS or not (caps > 0).any():
+            return
+        expected = np.where(caps > 0, outlook.expected()[0, :, min(1, outlook.k_cap)], -np.inf)
+        k[0], q[0] = 1, int(np.argmax(expected))
+        self.guard.ran(k[:1].copy(), batch_seconds(self.costs, self.names, kv, k[None, :1], q[None, :1], marginal)[0],
+                       q[:1].copy())
+        self.last_draft = self.steps
+
     def _plan_chains(self, outlook, kv, marginal, decoding, caps, k, q, offered):
         """Rows drafting with a confidence-reporting proposer ask for the longest chain on offer (raises k in
         place); returns (floor [B, K], the step's StepPrices): floor column j - 1, the expected tokens draft j
@@ -240,6 +261,9 @@ class AdaptiveProposer(Proposer):
     def observe_step(self, record) -> None:
         """Keep the verify time of one-sequence decode steps per token count, and the draft time per chain depth
         of steps that ran a confidence-stopped chain (recent means)."""
+        self.steps += 1
+        if record.num_seqs == 1 and record.proposed:
+            self.last_draft = self.steps
         if self.depth > 0:
             mean, steps = self.depth_seconds
             steps += 1

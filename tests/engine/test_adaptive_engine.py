@@ -92,6 +92,25 @@ def test_one_sequence_prices_drafts_with_the_verify_times_it_measured():
     assert np.isclose(marginal[1], scale * model[1] - 1.0)  # untimed counts: the model, scaled to the timed ones
 
 
+def test_one_sequence_that_stopped_drafting_drafts_one_token_per_refresh_period():
+    """Not drafting teaches nothing: a sequence alone re-times a draft every REFRESH_STEPS steps, then stops again."""
+    from specscope.engine.adaptive import REFRESH_STEPS
+    from specscope.engine.proposers.base import ProposerInput
+    from specscope.engine.timing import StepRecord
+
+    costly = CostModel("costly", LinearCost(1.0, 0.01, 0.0), 0.1, {"ngram": LinearCost(5.0, 1.0, 0.0)})
+    proposer = AdaptiveProposer({"ngram": build_proposer("ngram", ProposerOptions(k=4))}, costly)
+    proposer.bind(1, 4096)
+    context = np.array([1, 2, 3] * 4)  # the n-gram always has a match
+    drafted = []
+    for _ in range(2 * REFRESH_STEPS + 3):
+        n = int(proposer.propose(ProposerInput([0], [context], [4])).num_draft[0])
+        drafted.append(n)
+        proposer.observe_step(StepRecord(0, 1.0, 0, 0, 1, 0, 1 + n, len(context), n, 0, 1))
+        context = np.append(context, context[-3])
+    assert {i: n for i, n in enumerate(drafted) if n} == {REFRESH_STEPS: 1, 2 * REFRESH_STEPS + 1: 1}
+
+
 def test_a_draft_chain_stops_mid_step_on_its_confidence(tiny_model):
     """A draft model reports a confidence per draft: the adaptive proposer asks for the longest chain, stops it
     where the calibrated survival no longer pays, and calibrates on what verification kept."""
