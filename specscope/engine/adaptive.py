@@ -38,7 +38,7 @@ from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
 from specscope.errors import SpecscopeError
 
 MEASURED_MEMORY = 8  # a timed token count's mean follows about its last 8 steps
-REFRESH_STEPS = 64  # a sequence decoding alone drafts once when its one-draft verify time is older than this
+REFRESH_STEPS = 64  # a sequence decoding alone drafts one token when it has not drafted for this many steps
 
 
 def accepted_prefix(drafts: np.ndarray, context: np.ndarray, base: int) -> int:
@@ -260,7 +260,7 @@ class AdaptiveProposer(Proposer):
 
     def observe_step(self, record) -> None:
         """Keep the verify time of one-sequence decode steps per token count, and the draft time per chain depth
-        of steps that ran a confidence-stopped chain (recent means)."""
+        of steps that ran a confidence-stopped chain (recent means); count steps, and when one sequence drafted."""
         self.steps += 1
         if record.num_seqs == 1 and record.proposed:
             self.last_draft = self.steps
