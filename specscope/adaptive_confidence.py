@@ -116,8 +116,8 @@ class ConfidenceCalibration:
         rows, cols = np.nonzero(labelled)
         at = (proposer[rows], self._depth(cols), self._bin(confidence[rows, cols]))
         np.add.at(self.seen, at, 1.0)
-        self._table = None
         np.add.at(self.accepted, at, (cols < a[rows, 0]).astype(np.float64))
+        self._table = None
 
 
 def kept_drafts(survival: np.ndarray, k: np.ndarray, floor: np.ndarray) -> np.ndarray:
