@@ -73,7 +73,7 @@ copies forming their own batch. Proposer switching costs are not modelled (0 in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -102,6 +102,7 @@ class AcceptanceEstimate:
 
     def __init__(self, num_proposers: int, params: AdaptiveParams = AdaptiveParams()):
         self.num_proposers, self.params = num_proposers, params
+        self.weights = np.asarray(params.prior_weights, dtype=np.float64)  # [W] the candidate prior weights
         self.reset(0)
 
     def reset(self, num_sequences: int) -> None:
@@ -142,7 +143,7 @@ class AcceptanceEstimate:
 
     def prior_weight(self) -> np.ndarray:
         """[P] per proposer, the candidate prior weight that has predicted first-draft outcomes best so far."""
-        return np.asarray(self.params.prior_weights, dtype=np.float64)[np.argmin(self.loss, axis=1)]
+        return self.weights[self.loss.argmin(axis=1)]
 
     def outlook(self, rows: np.ndarray, k_cap: int) -> "Outlook":
         """What a step of these rows can expect, for k = 0 .. k_cap drafts (the decision's input)."""
@@ -156,10 +157,12 @@ class AcceptanceEstimate:
         k_cap = min(k_cap, self.params.k_cap)
         cont = np.empty((self.num_proposers, k_cap))
         cont[:, 0] = p.prior_mean  # unused (the first draft has its own rate)
-        prev = self._rate(self.pool_s.sum(1), self.pool_f.sum(1))  # the pooled first-draft rate, both states
-        for j in range(1, k_cap):  # an unexplored depth borrows the rate of the depth before it
-            prev = (self.at_risk[:, j] - self.stopped[:, j] + prev) / (self.at_risk[:, j] + 1.0)
-            cont[:, j] = prev
+        start = self._rate(self.pool_s.sum(1), self.pool_f.sum(1)).tolist()  # pooled first-draft rate, both states
+        risk, stopped = self.at_risk[:, :k_cap].tolist(), self.stopped[:, :k_cap].tolist()
+        for q, prev in enumerate(start):  # (Python floats: this short recurrence costs less than numpy calls)
+            for j in range(1, k_cap):  # an unexplored depth borrows the rate of the depth before it
+                prev = (risk[q][j] - stopped[q][j] + prev) / (risk[q][j] + 1.0)
+                cont[q, j] = prev
         return Outlook(first, cont, self.hot[rows], self.at_risk[:, :k_cap].copy())
 
     def observe(self, rows: np.ndarray, proposer: np.ndarray, k: np.ndarray, accepted: np.ndarray) -> None:
@@ -176,8 +179,8 @@ class AcceptanceEstimate:
         r, q, k, a = rows[ran], proposer[ran], k[ran], np.minimum(accepted[ran], k[ran])
         state = self.hot[r, q]
         s, f = self.first_s[r, q, state][:, None], self.first_f[r, q, state][:, None]
-        w = np.asarray(self.params.prior_weights, dtype=np.float64)[None, :]
-        guess = np.clip(self._shrunk(s, f, self._pool()[q, state][:, None], w), 1e-4, 1 - 1e-4)  # [m, W] before this step
+        guess = self._shrunk(s, f, self._pool()[q, state][:, None], self.weights[None, :])  # [m, W] before this step
+        guess = np.minimum(np.maximum(guess, 1e-4), 1 - 1e-4)
         hit = (a >= 1)[:, None]
         np.add.at(self.loss, q, -np.log(np.where(hit, guess, 1.0 - guess)))
         self.first_s[r, q, state] = d * self.first_s[r, q, state] + (a >= 1)
@@ -207,8 +210,10 @@ def chain_survival(cont: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """From continuation rates cont [P, K] (column j: P(draft j + 1 accepted | drafts 1..j were)):
     survive [P, K], column j - 1 = P(draft j accepted | the first was), and its running sum
     tail [P, K + 1], column k = expected drafts accepted among the first k, given the first was."""
-    survive = np.cumprod(np.concatenate([np.ones((len(cont), 1)), cont[:, 1:]], axis=1), axis=1)
-    tail = np.concatenate([np.zeros((len(cont), 1)), np.cumsum(survive, axis=1)], axis=1)
+    survive = np.ones_like(cont, dtype=np.float64)
+    np.cumprod(cont[:, 1:], axis=1, out=survive[:, 1:])
+    tail = np.zeros((len(cont), cont.shape[1] + 1))
+    np.cumsum(survive, axis=1, out=tail[:, 1:])
     return survive, tail
 
 
@@ -234,13 +239,20 @@ class Outlook:
         cont = self.cont
         survive, tail = chain_survival(cont)
         tokens = 1.0 + self.first[..., None] * tail[None, :, None, :]
-        full = self.first[..., None] * np.concatenate([np.zeros((len(cont), 1)), survive], axis=1)[None, :, None, :]
+        reach = np.zeros_like(tail)  # column k: P(draft k accepted | the first was); 0 drafts: never all accepted
+        reach[:, 1:] = survive
+        full = self.first[..., None] * reach[None, :, None, :]
         return tokens, full
 
     def expected(self) -> np.ndarray:
         """[n, P, K + 1] expected tokens a step now commits with k drafts (the current state's row)."""
+        return self._expected
+
+    @cached_property
+    def _expected(self) -> np.ndarray:
         tokens, _ = self.tables()
-        return np.take_along_axis(tokens, self.state[:, :, None, None], axis=2)[:, :, 0, :]
+        n, num_p = self.state.shape
+        return tokens[np.arange(n)[:, None], np.arange(num_p)[None, :], self.state]
 
 
 def plan_scores(outlook: Outlook, step_cost: np.ndarray, rate) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -256,8 +268,8 @@ def plan_scores(outlook: Outlook, step_cost: np.ndarray, rate) -> tuple[np.ndarr
     """
     tokens, full = outlook.tables()  # [n, P, 2, K + 1]
     n, num_p = tokens.shape[:2]
-    cost = np.broadcast_to(np.asarray(step_cost, dtype=np.float64), (n, num_p, tokens.shape[-1]))
-    scale = np.reshape(rate, (-1, 1, 1)) if np.ndim(rate) else rate
+    cost = np.zeros((n, num_p, tokens.shape[-1])) + step_cost  # (np.broadcast_to costs more on small arrays)
+    scale = rate.reshape(-1, 1, 1) if isinstance(rate, np.ndarray) else rate
     hot_pick = np.argmax(tokens[:, :, HOT, :] - scale * cost, axis=-1)  # [n, P]
     at = (np.arange(n)[:, None], np.arange(num_p)[None, :], hot_pick)  # each (sequence, proposer)'s HOT k
     hot_tokens, hot_cost = tokens[:, :, HOT, :][at][..., None], cost[at][..., None]  # [n, P, 1]
@@ -297,8 +309,17 @@ def _serve_prices(costs: CostModel, proposers, n: int, kv: float, width: int,
     base_target = tgt.c_fixed + tgt.c_tok * n + tgt.c_kv * kv
     terms = _draft_terms(costs, proposers, kv, base_target)
     verify = tgt.c_tok * ks if target_marginal is None else np.asarray(target_marginal, dtype=np.float64)[:width]
-    marg = np.array([np.where(ks > 0, verify + t.per_draft * ks + t.per_sequence, 0.0) for t in terms])
+    per_draft = np.array([t.per_draft for t in terms])[:, None]
+    per_sequence = np.array([t.per_sequence for t in terms])[:, None]
+    marg = verify[None, :] + per_draft * ks[None, :] + per_sequence
+    marg[:, 0] = 0.0  # no drafts: nothing added
     return base_target + costs.overhead, terms, marg
+
+
+def _rows(x) -> np.ndarray:
+    """x as a 2-D array ([n] -> [1, n]; np.atleast_2d costs more on the decision's small arrays)."""
+    x = np.asarray(x)
+    return x if x.ndim >= 2 else x.reshape(1, -1)
 
 
 def batch_seconds(costs: CostModel, proposers, kv: float, k: np.ndarray, p: np.ndarray,
@@ -306,17 +327,7 @@ def batch_seconds(costs: CostModel, proposers, kv: float, k: np.ndarray, p: np.n
     """[E, n] serve-priced step seconds of E alternative choices (k, p) [E, n] for one batch (as `choose_batch`),
     shared out per sequence: the step's base equally, each sequence's own marginal seconds, and a proposer's
     fixed cost among the sequences it drafts for. Each row sums to the step's seconds under that choice."""
-    k, p = np.atleast_2d(k), np.atleast_2d(p)
-    n = k.shape[1]
-    width = int(k.max(initial=0)) + 1
-    if target_marginal is not None:
-        width = max(width, len(target_marginal))
-    base, terms, marg = _serve_prices(costs, proposers, n, kv, width, target_marginal)
-    seconds = base / n + marg[p, k]
-    for q, t in enumerate(terms):
-        drafting = (p == q) & (k > 0)
-        seconds = seconds + t.fixed * drafting / np.maximum(drafting.sum(axis=1, keepdims=True), 1)
-    return seconds
+    return StepPrices(costs, tuple(proposers), kv, 1, False, target_marginal).choices(k, p)
 
 
 def _replicated_steps(costs: CostModel, proposers, kv, copies: int, n: int, width: int) -> np.ndarray:
@@ -338,7 +349,7 @@ def replicated_seconds(costs: CostModel, proposers, kv: np.ndarray, copies: int,
                        p: np.ndarray) -> np.ndarray:
     """[E, n] paper-mode step seconds of choices (k, p) [E, n], each row `copies` copies in a batch of their own
     (as `choose_replicated` prices one row)."""
-    k, p = np.atleast_2d(k), np.atleast_2d(p)
+    k, p = _rows(k), _rows(p)
     n = k.shape[1]
     step = _replicated_steps(costs, proposers, kv, copies, n, int(k.max(initial=0)) + 1)
     return step[np.arange(n)[None, :], p, k]
@@ -355,12 +366,39 @@ class StepPrices:
     copies: int
     replicated: bool
     target_marginal: np.ndarray | None = None  # serve: measured target seconds of k drafts (as `choose_batch`)
+    _serve: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # n -> `_serve_prices`
+
+    def _serve_table(self, n: int, width: int) -> tuple[float, list[_DraftTerms], np.ndarray]:
+        """Serve pricing of n sequences, (base, draft terms, marginal [P, >= width]); each column depends on its
+        k only, so one table serves every narrower request of the step. Past the measured target marginal: the
+        cost model's slope."""
+        known = self._serve.get(n)
+        if known is None or known[2].shape[1] < width:
+            marginal = self.target_marginal
+            if marginal is not None and len(marginal) < width:
+                extra = marginal[-1] + self.costs.target.c_tok * np.arange(1, width + 1 - len(marginal))
+                marginal = np.concatenate([marginal, extra])
+            full = width if marginal is None else len(marginal)
+            known = self._serve[n] = _serve_prices(self.costs, self.proposers, n, float(self.kv), full, marginal)
+        return known
+
+    def choices(self, k: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """[E, n] each row's seconds under E alternative choices (k, p) [E, n] (serve: as `batch_seconds`; paper
+        mode: as `replicated_seconds`)."""
+        if self.replicated:
+            return replicated_seconds(self.costs, self.proposers, self.kv, self.copies, k, p)
+        k, p = _rows(k), _rows(p)
+        n = k.shape[1]
+        base, terms, marg = self._serve_table(n, int(k.max(initial=0)) + 1)
+        seconds = base / n + marg[p, k]
+        for q, t in enumerate(terms):
+            drafting = (p == q) & (k > 0)
+            seconds = seconds + t.fixed * drafting / np.maximum(drafting.sum(axis=1, keepdims=True), 1)
+        return seconds
 
     def seconds(self, k: np.ndarray, p: np.ndarray) -> np.ndarray:
         """[n] each row's seconds (serve: its share of the step) if the rows draft k [n] with proposers p [n]."""
-        if self.replicated:
-            return replicated_seconds(self.costs, self.proposers, self.kv, self.copies, k, p)[0]
-        return batch_seconds(self.costs, self.proposers, float(self.kv), k, p, self.target_marginal)[0]
+        return self.choices(k, p)[0]
 
     def per_draft(self, p: np.ndarray, width: int) -> np.ndarray:
         """[n, width] column j - 1: the seconds draft j adds to its row's step (verify + draft), drafts j = 1..width."""
@@ -368,12 +406,8 @@ class StepPrices:
         if self.replicated:
             step = _replicated_steps(self.costs, self.proposers, self.kv, self.copies, n, width + 1)
             return np.diff(step, axis=2)[np.arange(n), p]
-        marginal = self.target_marginal
-        if marginal is not None and len(marginal) < width + 1:  # past what was measured: the cost model's slope
-            extra = marginal[-1] + self.costs.target.c_tok * np.arange(1, width + 2 - len(marginal))
-            marginal = np.concatenate([marginal, extra])
-        _, _, marg = _serve_prices(self.costs, self.proposers, n, float(self.kv), width + 1, marginal)
-        return np.diff(marg, axis=1)[p]
+        _, _, marg = self._serve_table(n, width + 1)
+        return np.diff(marg[:, : width + 1], axis=1)[p]
 
 
 def choose_batch(outlook: Outlook, costs: CostModel, proposers, kv: float, caps: np.ndarray | None = None,
@@ -397,26 +431,25 @@ def choose_batch(outlook: Outlook, costs: CostModel, proposers, kv: float, caps:
     base, terms, marg = _serve_prices(costs, proposers, n, kv, width, target_marginal)
     best, best_rate = (np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)), n / base
     rows = np.arange(n)
+    capped = True if caps is None else ks <= caps[:, :, None]
     for subset in range(1, 2 ** num_p):
         allowed = np.array([(subset >> q) & 1 for q in range(num_p)], dtype=bool)
         fixed = base + sum(t.fixed for t, a in zip(terms, allowed) if a)
         rate, choice, sums = n / fixed, (np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)), (float(n), 0.0)
+        usable = (allowed[None, :, None] | (ks == 0)) & capped
         for _ in range(30):  # Dinkelbach: the rate rises to the optimum of sum(tokens) / (fixed + sum(cost))
             tokens, cost, _ = plan_scores(outlook, marg[None], rate)
-            usable = allowed[None, :, None] | (ks == 0)
-            if caps is not None:
-                usable = usable & (ks <= caps[:, :, None])
             tokens = np.where(usable, tokens, -np.inf).reshape(n, -1)
             cost = cost.reshape(n, -1)
-            pick = np.argmax(tokens - rate * cost, axis=1)
-            sums_new = (float(np.sum(tokens[rows, pick])), float(np.sum(cost[rows, pick])))
+            pick = (tokens - rate * cost).argmax(axis=1)
+            sums_new = (float(tokens[rows, pick].sum()), float(cost[rows, pick].sum()))
             new_rate = sums_new[0] / (fixed + sums_new[1])
             if new_rate <= rate * (1 + 1e-12):
                 break
             rate, choice, sums = new_rate, (pick % width, pick // width), sums_new
         k, p = choice
-        used = np.unique(p[k > 0])  # the set's fixed draft costs were assumed; charge only the proposers used
-        score = sums[0] / (base + sum(terms[q].fixed for q in used) + sums[1])
+        used = np.bincount(p[k > 0], minlength=num_p) > 0  # the set's fixed draft costs were assumed; charge
+        score = sums[0] / (base + sum(t.fixed for t, u in zip(terms, used) if u) + sums[1])  # only those used
         if score > best_rate * (1 + 1e-12):
             best, best_rate = (k.astype(np.int64), np.where(k > 0, p, 0).astype(np.int64)), score
     return best

@@ -36,9 +36,9 @@ CONFIDENCE_EDGES = (0.0, 0.2, 0.4, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 1.0)
 
 
 def confidence_bins(confidence: np.ndarray, edges=CONFIDENCE_EDGES) -> np.ndarray:
-    """The bin of each confidence between `edges` (NaN counts as certain: the last bin)."""
+    """The bin of each confidence between `edges` (NaN counts as certain: the last bin, where searchsorted puts it)."""
     inner = np.asarray(edges, dtype=np.float64)[1:-1]
-    return np.searchsorted(inner, np.nan_to_num(confidence, nan=1.0), side="right")
+    return np.searchsorted(inner, confidence, side="right")
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class ConfidenceCalibration:
         self.num_proposers, self.params = num_proposers, params
         edges = np.asarray(params.edges, dtype=np.float64)
         self._prior = (edges[:-1] + edges[1:]) / 2.0
+        self._inner = edges[1:-1]  # the bins' inner edges
         self.reset()
 
     def reset(self) -> None:
@@ -66,7 +67,7 @@ class ConfidenceCalibration:
         self._table = None  # `table()` until the next outcome
 
     def _bin(self, confidence: np.ndarray) -> np.ndarray:
-        return confidence_bins(confidence, self.params.edges)
+        return np.searchsorted(self._inner, confidence, side="right")  # as `confidence_bins`
 
     def _depth(self, columns) -> np.ndarray:
         return np.minimum(columns, self.params.depths - 1)
@@ -77,7 +78,7 @@ class ConfidenceCalibration:
             return self._table
         w = self.params.prior_weight
         out = np.empty_like(self.seen)
-        prior = np.broadcast_to(self._prior, (self.num_proposers, len(self._prior)))
+        prior = self._prior  # [bins], the same for every proposer at depth 1
         for d in range(self.params.depths):
             out[:, d] = prior = (self.accepted[:, d] + w * prior) / (self.seen[:, d] + w)
         self._table = out

@@ -73,6 +73,11 @@ class CounterfactualGuard:
 
     def __init__(self, num_proposers: int, params: GuardParams = GuardParams()):
         self.num_proposers, self.params = num_proposers, params
+        fixed = [(k, k) for k in params.ks]  # the same experts every step (k beyond k_cap is cut to it)
+        pairs = [(c, h) for c in params.pair_ks for h in params.pair_ks if c != h]
+        # [R, 1] (cold k, hot k) of each rule: without the states (None) only the fixed ones
+        self._rules = {with_states: np.array(fixed + (pairs if with_states else []), dtype=np.int64).reshape(-1, 2)
+                       .T[:, :, None] for with_states in (False, True)}
         self.reset()
 
     def reset(self) -> None:
@@ -87,16 +92,13 @@ class CounterfactualGuard:
         given each row's state [n, P] (`Outlook.state`), the two-state rules (k after a rejection, k after a
         fully accepted step) of `pair_ks`."""
         n = len(model_k)
-        rules = [(k, k) for k in self.params.ks]  # the same experts every step (k beyond k_cap is cut to it)
-        if state is not None:
-            rules += [(c, h) for c in self.params.pair_ks for h in self.params.pair_ks if c != h]
-        cold_k, hot_k = np.array(rules, dtype=np.int64).reshape(-1, 2).T[:, :, None]  # [R, 1] each
+        cold_k, hot_k = self._rules[state is not None]  # [R, 1] each
         ks, ps = [np.asarray(model_k, dtype=np.int64)[None, :]], [np.asarray(model_p, dtype=np.int64)[None, :]]
-        for q in range(self.num_proposers if rules else 0):
+        for q in range(self.num_proposers if len(cold_k) else 0):
             top = np.full(n, k_cap) if caps is None else np.minimum(k_cap, np.asarray(caps)[:, q])
             hot = np.zeros(n, dtype=bool) if state is None else np.asarray(state)[:, q] == HOT
             ks.append(np.minimum(np.where(hot[None, :], hot_k, cold_k), top[None, :]))
-            ps.append(np.full((len(rules), n), q, dtype=np.int64))
+            ps.append(np.full((len(cold_k), n), q, dtype=np.int64))
         return np.concatenate(ks), np.concatenate(ps)
 
     def choose(self, rows: np.ndarray, outlook: Outlook, k: np.ndarray, p: np.ndarray,

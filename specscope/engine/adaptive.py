@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from specscope.adaptive import AcceptanceEstimate, AdaptiveParams, StepPrices, batch_seconds, choose_batch
+from specscope.adaptive import AcceptanceEstimate, AdaptiveParams, StepPrices, choose_batch
 from specscope.adaptive_confidence import ConfidenceCalibration, kept_drafts
 from specscope.adaptive_guard import CounterfactualGuard, GuardParams
 from specscope.costs import CostModel
@@ -144,7 +144,7 @@ class AdaptiveProposer(Proposer):
         k, q = np.zeros(B, dtype=np.int64), np.zeros(B, dtype=np.int64)
         decoding = np.flatnonzero(cap > 0)
         offered: dict[int, Proposal] = {}  # proposer index -> its drafts at the cap for the decoding rows
-        floor = prices = None  # [B, K] what each confidence-stopped chain's drafts must promise (`_plan_chains`)
+        floor = None  # [B, K] what each confidence-stopped chain's drafts must promise (`_plan_chains`)
         if decoding.size:
             slots = np.asarray(batch.slots)[decoding]
             kv = float(sum(len(c) for c in batch.contexts))
@@ -158,11 +158,11 @@ class AdaptiveProposer(Proposer):
             marginal = self._measured_marginal(k_cap, kv) if B == 1 else None
             model_k, model_q = choose_batch(outlook, self.costs, self.names, kv, caps, marginal)  # k <= caps
             ks, qs = self.guard.experts(model_k, model_q, caps, outlook.k_cap, outlook.state)
-            seconds = batch_seconds(self.costs, self.names, kv, ks, qs, marginal)
-            k[decoding], q[decoding] = self.guard.choose(slots, outlook, ks, qs, seconds)
+            prices = StepPrices(self.costs, self.names, kv, 1, False, marginal)
+            k[decoding], q[decoding] = self.guard.choose(slots, outlook, ks, qs, prices.choices(ks, qs))
             if B == 1:
-                self._refresh(k, q, caps[0], outlook, kv, marginal)
-            floor, prices = self._plan_chains(outlook, kv, marginal, decoding, caps, k, q, offered)
+                self._refresh(k, q, caps[0], outlook, prices)
+            floor = self._plan_chains(outlook, prices, decoding, caps, k, q, offered)
         drafts = [np.zeros(0, dtype=np.int64)] * B
         sure: list[np.ndarray | None] = [None] * B
         probs: dict[int, torch.Tensor] = {}
@@ -187,12 +187,14 @@ class AdaptiveProposer(Proposer):
                 conf = conf.float().cpu().numpy()
                 survival = self.calibration.survival(np.full(len(rows), index), conf)
                 self.depth = max(self.depth, int(num.max(initial=0)))
+            kept = np.minimum(num, k[rows])
+            if survival is not None:  # the draft that failed the test is dropped
+                width = min(survival.shape[1], floor.shape[1])
+                kept = kept_drafts(survival[:, :width], kept, floor[rows, :width])
             for j, r in enumerate(rows):
                 if not chosen[r]:
                     continue
-                n = min(int(num[j]), int(k[r]))
-                if survival is not None and n > 0:  # the draft that failed the test is dropped
-                    n = int(kept_drafts(survival[j : j + 1, :n], np.array([n]), floor[r : r + 1, :n])[0])
+                n = int(kept[j])
                 drafts[r] = ids[j, :n].copy()
                 if conf is not None:
                     sure[r] = conf[j, :n].copy()
@@ -208,27 +210,26 @@ class AdaptiveProposer(Proposer):
             proposal.draft_probs = _stack_probs(proposal, probs)
         return proposal
 
-    def _refresh(self, k: np.ndarray, q: np.ndarray, caps: np.ndarray, outlook, kv: float, marginal) -> None:
+    def _refresh(self, k: np.ndarray, q: np.ndarray, caps: np.ndarray, outlook, prices: StepPrices) -> None:
         """A sequence decoding alone that has not drafted for REFRESH_STEPS steps drafts one token now (in place;
         the guard charges it to the expert it follows), with the offered proposer expected to keep most."""
         if k[0] > 0 or self.steps - self.last_draft < REFRESH_STEPS or not (caps > 0).any():
             return
         expected = np.where(caps > 0, outlook.expected()[0, :, min(1, outlook.k_cap)], -np.inf)
         k[0], q[0] = 1, int(np.argmax(expected))
-        self.guard.ran(k[:1].copy(), batch_seconds(self.costs, self.names, kv, k[None, :1], q[None, :1], marginal)[0],
-                       q[:1].copy())
+        self.guard.ran(k[:1].copy(), prices.seconds(k[:1], q[:1]), q[:1].copy())
         self.last_draft = self.steps
 
-    def _plan_chains(self, outlook, kv, marginal, decoding, caps, k, q, offered):
+    def _plan_chains(self, outlook, prices: StepPrices, decoding, caps, k, q, offered):
         """Rows drafting with a confidence-reporting proposer ask for the longest chain on offer (raises k in
-        place); returns (floor [B, K], the step's StepPrices): floor column j - 1, the expected tokens draft j
-        must promise to be kept (its seconds at the batch's expected rate); (None, None) when no row drafts
-        such a chain."""
+        place); returns floor [B, K]: column j - 1, the expected tokens draft j must promise to be kept (its
+        seconds at the batch's expected rate); None when no row drafts such a chain."""
         kd, qd = k[decoding], q[decoding]
-        extend = (kd > 0) & self.confident[qd] & ~np.isin(qd, list(offered))
+        chains = self.confident.copy()
+        chains[list(offered)] = False  # drafted already, at the cap
+        extend = (kd > 0) & chains[qd]
         if not extend.any():
-            return None, None
-        prices = StepPrices(self.costs, self.names, kv, 1, False, marginal)
+            return None
         rows = np.arange(len(decoding))
         tokens = outlook.expected()[rows, qd, np.minimum(kd, outlook.k_cap)]
         rate = tokens.sum() / prices.seconds(kd, qd).sum()
@@ -237,7 +238,7 @@ class AdaptiveProposer(Proposer):
         floor = np.full((len(k), width), np.inf)
         floor[decoding] = rate * prices.per_draft(qd, width)
         self.rate = rate
-        return floor, prices
+        return floor
 
     def _stopper(self, index: int, floor: np.ndarray):
         """keep_drafting for proposer `index`'s call over rows with these floors [rows, K]. A chain drafts one
@@ -284,10 +285,12 @@ class AdaptiveProposer(Proposer):
         timed = {n: mean for n, (mean, steps) in self.alone.items() if steps >= 2 and n <= k_cap + 1}
         if not timed:
             return None
-        tokens = np.arange(1, k_cap + 2, dtype=np.float64)
-        model = self.costs.target(tokens, kv)
-        scale = float(np.mean([timed[n] / model[n - 1] for n in timed]))
-        step = np.array([timed.get(int(n), scale * m) for n, m in zip(tokens, model)])
+        model = self.costs.target(np.arange(1, k_cap + 2, dtype=np.float64), kv)  # [k_cap + 1], 1.. tokens
+        at = model.tolist()
+        scale = float(np.mean([timed[n] / at[n - 1] for n in timed]))
+        step = scale * model
+        for n, seconds in timed.items():
+            step[n - 1] = seconds
         return step - step[0]
 
     def _call(self, name: str, batch: ProposerInput, rows, max_draft, keep_drafting=None) -> Proposal:

@@ -33,8 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from specscope.adaptive import (AcceptanceEstimate, AdaptiveParams, StepPrices, batch_seconds, choose_batch,
-                                choose_replicated, replicated_seconds)
+from specscope.adaptive import AcceptanceEstimate, AdaptiveParams, StepPrices, choose_batch, choose_replicated
 from specscope.adaptive_confidence import ConfidenceCalibration, ConfidenceParams, kept_drafts
 from specscope.adaptive_guard import CounterfactualGuard, GuardParams
 from specscope.costs import CostModel
@@ -86,15 +85,11 @@ class Adaptive(Policy):
             k, p = choose_batch(outlook, self.costs, self.proposers, float(kv[0]), caps)
         ks, ps = self.guard.experts(k, p, caps, outlook.k_cap, outlook.state)
         ks = np.where(view.position[None, :] <= 1, 0, ks)
-        if replicated:
-            seconds = replicated_seconds(self.costs, self.proposers, kv, copies, ks, ps)
-        else:
-            seconds = batch_seconds(self.costs, self.proposers, float(kv[0]), ks, ps)
-        k, p = self.guard.choose(view.request, outlook, ks, ps, seconds)
+        prices = StepPrices(self.costs, self.proposers, kv if replicated else float(kv[0]), copies, replicated)
+        k, p = self.guard.choose(view.request, outlook, ks, ps, prices.choices(ks, ps))
         confident = getattr(view.trace, "confident", None)
         if confident is not None:  # a confidence stop may cut the chain: plan the longest one on offer
             rows = np.arange(len(k))
-            prices = StepPrices(self.costs, self.proposers, kv if replicated else float(kv[0]), copies, replicated)
             tokens, spent = outlook.expected()[rows, p, k], prices.seconds(k, p)
             rate = tokens / spent if replicated else np.full(len(k), tokens.sum() / spent.sum())  # per copy / batch
             top = np.full(len(k), k_cap) if caps is None else np.minimum(k_cap, caps[rows, p])

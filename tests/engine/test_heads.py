@@ -323,3 +323,51 @@ def test_adaptive_over_a_head_equals_plain_decoding(tiny_model, head_dirs, plain
     head = subs[kind]
     if hasattr(head, "filled"):  # the head's cache kept up with every sequence it saw
         assert max(head.filled) > 0
+
+
+@pytest.mark.parametrize("kind", ("eagle", "eagle3"))
+def test_a_row_not_drafting_keeps_the_heads_cache_in_step(tiny_model, head_dirs, plain, kind):
+    """A row asked for no drafts gets no vocabulary projection, but the head still reads its features: its later
+    drafts equal those of a head that drafted for it every step (and whose drafts were thrown away)."""
+    from specscope.engine.engine import Engine, EngineConfig
+    from specscope.engine.proposers import ProposerOptions, build_proposer
+    from specscope.engine.proposers.base import Proposal, Proposer
+
+    class EveryOtherStep(Proposer):
+        """Drafts for row i at step t only when t + i is odd; `skip`: asks the head for no drafts elsewhere,
+        otherwise asks for them and drops them. Records what the head drafted for the rows that draft."""
+
+        needs_hidden = True
+
+        def __init__(self, head, skip):
+            super().__init__(head.options)
+            self.head, self.skip, self.t, self.seen = head, skip, 0, []
+            self.hidden_layers = getattr(head, "hidden_layers", ())
+
+        def bind(self, num_slots, max_len):
+            self.head.bind(num_slots, max_len)
+
+        def reset(self, slot):
+            self.head.reset(slot)
+
+        def propose(self, batch):
+            self.t += 1
+            on = [(self.t + i) % 2 == 1 and m > 0 for i, m in enumerate(batch.max_draft)]
+            asked = [m if (o or not self.skip) else 0 for m, o in zip(batch.max_draft, on)]
+            sub = self.head.propose(type(batch)(batch.slots, batch.contexts, asked, batch.generator, batch.hidden))
+            drafts = [sub.draft_ids[i, : int(sub.num_draft[i])].numpy() if o else np.zeros(0, np.int64)
+                      for i, o in enumerate(on)]
+            self.seen.append([d.tolist() for d in drafts])
+            return Proposal.from_lists(drafts)
+
+    requests, expected = plain
+    runs = []
+    for skip in (True, False):
+        head = build_proposer(kind, ProposerOptions(k=3, head=str(head_dirs[kind, 64])), target=tiny_model)
+        wrapper = EveryOtherStep(head, skip)
+        engine = Engine(tiny_model, wrapper, EngineConfig(k=3, batch_size=4, max_new_tokens=16), stop_token_ids=(2,))
+        out = {s.request.id: s for s in engine.generate(requests)}
+        assert all(out[rid].output.tolist() == seq.output.tolist() for rid, seq in expected.items())
+        runs.append(wrapper.seen)
+    assert runs[0] == runs[1]
+    assert sum(len(d) for step in runs[0] for d in step) > 0  # it really drafted

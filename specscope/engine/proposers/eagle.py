@@ -121,13 +121,16 @@ class FeatureHeadProposer(Proposer):
         return self.head.logits(normed, self.lm_rows).float()
 
     @torch.inference_mode()
-    def _forward(self, slots, tokens, feats, fed: bool):
-        """One head forward over ragged chunks; returns (feed-back feature, logits) of each chunk's last row."""
+    def _forward(self, slots, tokens, feats, fed: bool, chunks=None):
+        """One head forward over ragged chunks; returns (feed-back feature, logits) of each chunk's last row, for
+        the chunks `chunks` (indices; None: all) only: the others only bring the head's cache up to date, and the
+        vocabulary projection is most of a small head's cost."""
         batch = self.runner.pack(self.cache, slots, tokens, self.target.dtype)
         emb = self.target.embed(batch.tokens).to(self.target.dtype)
         attends = [cached_attention(*self.cache.layer(i), batch) for i in range(self.head.num_cache_layers)]
         out, normed = self.head.step(feats, emb, batch.cos, batch.sin, attends, fed)
-        last = torch.tensor(np.cumsum(batch.lens) - 1, device=out.device)
+        last = np.cumsum(batch.lens) - 1
+        last = torch.tensor(last if chunks is None else last[chunks], device=out.device)
         return out.index_select(0, last), self._logits(normed.index_select(0, last))
 
     def propose(self, batch: ProposerInput) -> Proposal:
@@ -155,14 +158,14 @@ class FeatureHeadProposer(Proposer):
             self.filled[slot] = L - 1
         if not rows:
             return Proposal(draft_ids[:, :0] if K == 0 else draft_ids, num_draft.to(device))
-        out, logits = self._forward(slots, tokens, torch.cat(feats).to(device), fed=True)
+        max_draft = torch.tensor([batch.max_draft[b] for b in rows])
+        live = (max_draft > 0).nonzero().squeeze(1)  # indices into rows still drafting
+        out, logits = self._forward(slots, tokens, torch.cat(feats).to(device), fed=True, chunks=live.numpy())
         for s in slots:
             self.cache.lengths[s] = self.filled[s]
-        max_draft = torch.tensor([batch.max_draft[b] for b in rows])
         rows_t = torch.tensor(rows)
-        live = torch.arange(len(rows))  # indices into rows still drafting
         drafted = torch.zeros(len(rows), dtype=torch.long)
-        for j in range(K):
+        for j in range(K if len(live) else 0):
             ids, q = self.vocab.pick(logits, self.temperature, self.top_p, batch.generator)
             sure = None if confidence is None else draft_confidence(logits, q, ids)
             at = rows_t[live].to(device)
