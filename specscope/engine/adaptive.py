@@ -144,7 +144,7 @@ class AdaptiveProposer(Proposer):
         k, q = np.zeros(B, dtype=np.int64), np.zeros(B, dtype=np.int64)
         decoding = np.flatnonzero(cap > 0)
         offered: dict[int, Proposal] = {}  # proposer index -> its drafts at the cap for the decoding rows
-        floor = None  # [B, K] what each confidence-stopped chain's drafts must promise (`_plan_chains`)
+        floor = prices = None  # [B, K] what each confidence-stopped chain's drafts must promise (`_plan_chains`)
         if decoding.size:
             slots = np.asarray(batch.slots)[decoding]
             kv = float(sum(len(c) for c in batch.contexts))
