@@ -428,7 +428,8 @@ def choose_batch(outlook: Outlook, costs: CostModel, proposers, kv: float, caps:
     if n == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     ks = np.arange(width)
-    base, terms, marg = _serve_prices(costs, proposers, n, kv, width, target_marginal)
+    base, terms, marg = StepPrices(costs, tuple(proposers), kv, 1, False, target_marginal)._serve_table(n, width)
+    marg = marg[:, :width]
     best, best_rate = (np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)), n / base
     rows = np.arange(n)
     capped = True if caps is None else ks <= caps[:, :, None]

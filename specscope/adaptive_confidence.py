@@ -57,7 +57,6 @@ class ConfidenceCalibration:
         self.num_proposers, self.params = num_proposers, params
         edges = np.asarray(params.edges, dtype=np.float64)
         self._prior = (edges[:-1] + edges[1:]) / 2.0
-        self._inner = edges[1:-1]  # the bins' inner edges
         self.reset()
 
     def reset(self) -> None:
@@ -67,7 +66,7 @@ class ConfidenceCalibration:
         self._table = None  # `table()` until the next outcome
 
     def _bin(self, confidence: np.ndarray) -> np.ndarray:
-        return np.searchsorted(self._inner, confidence, side="right")  # as `confidence_bins`
+        return confidence_bins(confidence, self.params.edges)
 
     def _depth(self, columns) -> np.ndarray:
         return np.minimum(columns, self.params.depths - 1)
