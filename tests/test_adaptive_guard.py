@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from specscope.adaptive import AcceptanceEstimate, Outlook, batch_seconds, replicated_seconds
+from specscope.adaptive import AcceptanceEstimate, Outlook, StepPrices, batch_seconds, replicated_seconds
 from specscope.adaptive_guard import MODEL, CounterfactualGuard, GuardParams
 from specscope.costs import CostModel, LinearCost
 
@@ -77,6 +77,30 @@ def test_the_guard_follows_a_fixed_k_when_the_model_is_wrong():
         chosen.append(int(k[0]))
     assert np.mean(np.array(chosen[-100:]) == 3) >= 0.9
     assert guard.followed[MODEL] >= guard.params.warmup  # the model decides during the warm-up
+
+
+def test_a_stopped_chain_is_charged_to_every_expert_that_would_have_drafted_it():
+    """Two rows ask for the longest chain and a confidence stop keeps 2 and 5 drafts; every expert that drafts on
+    them with that proposer would have run the same chains (and is priced for them), the others keep their own."""
+    guard = CounterfactualGuard(2, GuardParams(ks=(1, 3), pair_ks=(), decay=1.0))
+    costs = CostModel("toy", LinearCost(1.0, 0.1, 0.0), 0.5,
+                      {"eagle": LinearCost(0.2, 0.05, 0.0), "ngram": LinearCost(0.0, 0.0, 0.0)})
+    names, n = ("eagle", "ngram"), 3
+    prices = StepPrices(costs, names, 0.0, 1, False)
+    view = Outlook(np.full((n, 2, 2), 0.5), np.full((2, 8), 0.5), np.zeros((n, 2), dtype=np.int64), None)
+    ks, ps = guard.experts(np.array([1, 0, 2]), np.array([0, 0, 1]), None, view.k_cap)
+    before = prices.choices(ks, ps)
+    guard.choose(np.arange(n), view, ks, ps, before)
+    ran = np.array([2, 0, 5])  # row 2 drafted 5 n-gram tokens, not a stopped chain (the model asked for 2)
+    chained = np.array([True, False, False])
+    guard.chains_ran(ran, chained, prices)
+    step = guard.pending
+    eagle_on_row0 = (step.p[:, 0] == 0) & (ks[:, 0] > 0)
+    assert (step.k[eagle_on_row0, 0] == 2).all() and (step.k[~eagle_on_row0, 0] == ks[~eagle_on_row0, 0]).all()
+    assert step.k[MODEL].tolist() == [2, 0, 5]  # the followed expert: what ran
+    assert (step.k[1:, 1:] == ks[1:, 1:]).all()  # rows without a chain: the others keep their own drafts
+    assert np.allclose(step.seconds, prices.choices(step.k, step.p))
+    assert not np.allclose(step.seconds, before)
 
 
 def test_batch_seconds_shares_add_up_to_the_step_choose_batch_prices():

@@ -22,7 +22,8 @@ keep it from speculating for the rest of the run.
 A proposer that drafts a chain and reports its confidence per draft (`reports_confidence`: the draft
 model, EAGLE) is asked for the longest chain on offer and stops it mid-step where the calibrated
 survival of its drafts no longer pays (`specscope/adaptive_confidence.py`, as the simulator's
-policies do); the calibration learns from the same verified outcomes.
+policies do); the calibration learns from the same verified outcomes, and the guard charges each cut
+chain to every expert that would have drafted it (`CounterfactualGuard.chains_ran`).
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ class AdaptiveProposer(Proposer):
         k, q = np.zeros(B, dtype=np.int64), np.zeros(B, dtype=np.int64)
         decoding = np.flatnonzero(cap > 0)
         offered: dict[int, Proposal] = {}  # proposer index -> its drafts at the cap for the decoding rows
-        floor = prices = None  # [B, K] what each confidence-stopped chain's drafts must promise (`_plan_chains`)
+        floor = prices = chained = None  # [B, K] what each confidence-stopped chain's drafts must promise, [n] its rows
         if decoding.size:
             slots = np.asarray(batch.slots)[decoding]
             kv = float(sum(len(c) for c in batch.contexts))
@@ -162,7 +163,7 @@ class AdaptiveProposer(Proposer):
             k[decoding], q[decoding] = self.guard.choose(slots, outlook, ks, qs, prices.choices(ks, qs))
             if B == 1:
                 self._refresh(k, q, caps[0], outlook, prices)
-            floor = self._plan_chains(outlook, prices, decoding, caps, k, q, offered)
+            floor, chained = self._plan_chains(outlook, prices, decoding, caps, k, q, offered)
         drafts = [np.zeros(0, dtype=np.int64)] * B
         sure: list[np.ndarray | None] = [None] * B
         probs: dict[int, torch.Tensor] = {}
@@ -202,7 +203,7 @@ class AdaptiveProposer(Proposer):
                     probs[int(r)] = sub.draft_probs[j, :n]
         if floor is not None:
             ran = np.array([len(drafts[r]) for r in decoding], dtype=np.int64)
-            self.guard.ran(ran, prices.seconds(ran, q[decoding]))
+            self.guard.chains_ran(ran, chained, prices)
         for r in decoding:
             self.pending[batch.slots[r]] = (int(q[r]), drafts[r], len(batch.contexts[r]), sure[r])
         proposal = Proposal.from_lists(drafts)
@@ -223,13 +224,14 @@ class AdaptiveProposer(Proposer):
     def _plan_chains(self, outlook, prices: StepPrices, decoding, caps, k, q, offered):
         """Rows drafting with a confidence-reporting proposer ask for the longest chain on offer (raises k in
         place); returns floor [B, K]: column j - 1, the expected tokens draft j must promise to be kept (its
-        seconds at the batch's expected rate); None when no row drafts such a chain."""
+        seconds at the batch's expected rate), and which decoding rows [n] draft such a chain; (None, None)
+        when no row does."""
         kd, qd = k[decoding], q[decoding]
         chains = self.confident.copy()
         chains[list(offered)] = False  # drafted already, at the cap
         extend = (kd > 0) & chains[qd]
         if not extend.any():
-            return None
+            return None, None
         rows = np.arange(len(decoding))
         tokens = outlook.expected()[rows, qd, np.minimum(kd, outlook.k_cap)]
         rate = tokens.sum() / prices.seconds(kd, qd).sum()
@@ -238,7 +240,7 @@ class AdaptiveProposer(Proposer):
         floor = np.full((len(k), width), np.inf)
         floor[decoding] = rate * prices.per_draft(qd, width)
         self.rate = rate
-        return floor
+        return floor, extend
 
     def _stopper(self, index: int, floor: np.ndarray):
         """keep_drafting for proposer `index`'s call over rows with these floors [rows, K]. A chain drafts one

@@ -17,8 +17,9 @@ a fixed k instead. Where the trace records the chosen proposer's draft confidenc
 (`ReplayTrace.confident`), a step asks for the longest chain on offer and the replay hands the
 policy its drafts' confidences (`stop_drafting`): the chain ends where the calibrated survival no
 longer pays for a draft's seconds at the batch's expected rate (`specscope/adaptive_confidence.py`);
-the guard scores the followed expert by what ran, and the calibration learns from the drafts that
-verification labelled (those accepted and the first rejected one: all at positions now committed).
+the guard charges that cut chain to every expert that would have drafted it
+(`CounterfactualGuard.chains_ran`), and the calibration learns from the drafts that verification
+labelled (those accepted and the first rejected one: all at positions now committed).
 A request's last step is not observed: the trace's acc_len there is cut by the end of its output,
 which is not a rejection.
 
@@ -102,9 +103,9 @@ class Adaptive(Policy):
         k, p, prices, floor = self._step
         width = confidence.shape[1]
         kept = kept_drafts(self.calibration.survival(p[index], confidence), k[index], floor[index, :width])
-        ran = k.copy()
-        ran[index] = kept
-        self.guard.ran(ran, prices.seconds(ran, p))
+        ran, chained = k.copy(), np.zeros(len(k), dtype=bool)
+        ran[index], chained[index] = kept, True
+        self.guard.chains_ran(ran, chained, prices)
         return kept
 
     def observe(self, view: StepView, proposal: Proposal, committed: np.ndarray) -> None:
