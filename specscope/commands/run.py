@@ -97,7 +97,8 @@ def run(
     check_output_dir(output)
     torch_device = setup_torch(device, threads)
     k, adaptive = parse_k(k, method, cost_model)
-    names = method.split(",") if adaptive else [method]
+    names = adaptive_methods(method) if adaptive else [method]
+    method = ",".join(names)
     if draft_model is not None and "draft" not in names and set(names) & set(HEAD_METHODS):
         raise SpecscopeError(f"--draft-model is the draft model of --method draft; give the {method} head folder "
                              "with --head DIR")
@@ -153,6 +154,7 @@ def parse_k(k: str, method: str, cost_model: str | None):
     if k.strip() == "adaptive":
         if method == "none":
             raise SpecscopeError("--k adaptive needs a proposer: e.g. --method ngram or --method ngram,draft")
+        adaptive_methods(method)  # a bad list fails before the note below
         if cost_model is None:
             Console(stderr=True).print(
                 f"note: --k adaptive: no --cost-model given; using the {ADAPTIVE_DEFAULT_COSTS} preset (a 2-core CPU). "
@@ -164,6 +166,19 @@ def parse_k(k: str, method: str, cost_model: str | None):
         return int(k), None
     except ValueError:
         raise SpecscopeError(f"--k '{k}': give a number of draft tokens (e.g. --k 3) or 'adaptive'") from None
+
+
+def adaptive_methods(method: str) -> list[str]:
+    """The proposers `--k adaptive` picks among: 'ngram, draft' -> ['ngram', 'draft']."""
+    names = [n.strip() for n in method.split(",")]
+    if any(not n for n in names):
+        raise SpecscopeError(f"--method '{method}' has an empty name; write e.g. --method ngram,draft")
+    if len(set(names)) != len(names):
+        raise SpecscopeError(f"--method '{method}' names a proposer twice; list each once, e.g. --method ngram,draft")
+    if "none" in names and len(names) > 1:
+        raise SpecscopeError(f"--method '{method}': 'none' is plain decoding and takes no other proposer; "
+                             "--k adaptive already decodes plainly where drafting does not pay")
+    return names
 
 
 def build_run_proposer(spec: RunSpec, options, target, tokenizer):

@@ -68,12 +68,21 @@ def test_accepted_prefix_reads_the_outcome_from_the_context():
     (["--method", "ngram,draft", "--k", "3"], "several proposers need --k adaptive"),
     (["--method", "ngram", "--k", "many"], "--k 'many'"),
     (["--method", "none", "--k", "adaptive"], "--k adaptive needs a proposer"),
+    (["--method", "ngram,ngram", "--k", "adaptive"], "names a proposer twice"),
+    (["--method", "ngram,", "--k", "adaptive"], "has an empty name"),
+    (["--method", "ngram,none", "--k", "adaptive"], "'none' is plain decoding"),
 ])
 def test_run_rejects_bad_k_in_one_line(tmp_path, args, message):
     result = subprocess.run([sys.executable, "-m", "specscope", "run", *args, "-o", str(tmp_path / "o")],
                             capture_output=True, text=True)
     assert result.returncode == 2 and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_adaptive_methods_are_read_with_spaces_around_the_commas():
+    from specscope.commands.run import adaptive_methods
+
+    assert adaptive_methods("ngram, draft") == ["ngram", "draft"] and adaptive_methods("eagle") == ["eagle"]
 
 
 def test_one_sequence_prices_drafts_with_the_verify_times_it_measured():
