@@ -2,6 +2,7 @@
 
 Atomic output: a result file is either complete or absent, never half-written. Write to a temporary
 file in the destination folder, fsync, then `os.replace` it over the target.
+`check_output_file`: a command's result-file option that names a folder fails before any work.
 Input: `read_jsonl_objects`, the one JSON Lines reader, with one-line errors naming file and line.
 """
 
@@ -37,6 +38,14 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def check_output_file(path: str | os.PathLike, example: str, option: str = "-o") -> None:
+    """Raise a one-line SpecscopeError if the result file `path` is an existing folder (`example`: a file name)."""
+    from specscope.errors import SpecscopeError
+
+    if Path(path).is_dir():
+        raise SpecscopeError(f"{option} {path}: is a folder; pass a file path such as {Path(path) / example}")
 
 
 def _umask() -> int:

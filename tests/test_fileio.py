@@ -1,8 +1,9 @@
-"""Atomic writes leave either the whole new file or the old one, never a partial file; the JSON Lines reader."""
+"""Atomic writes (the whole new file or the old one, never a part); result paths that are folders; JSON Lines."""
 
 import pytest
 
-from specscope.fileio import atomic_open, write_json_atomic, write_text_atomic
+from specscope.errors import SpecscopeError
+from specscope.fileio import atomic_open, check_output_file, write_json_atomic, write_text_atomic
 
 
 def test_atomic_write_replaces_file(tmp_path):
@@ -35,7 +36,6 @@ def test_atomic_write_gives_umask_permissions_not_0600(tmp_path):
 
 
 def test_read_jsonl_objects_skips_blank_lines_and_names_bad_lines(tmp_path):
-    from specscope.errors import SpecscopeError
     from specscope.fileio import read_jsonl_objects
 
     good = tmp_path / "good.jsonl"
@@ -45,3 +45,9 @@ def test_read_jsonl_objects_skips_blank_lines_and_names_bad_lines(tmp_path):
     bad.write_text('{"a": 1}\n[1, 2]\n', encoding="utf-8")
     with pytest.raises(SpecscopeError, match=r"bad\.jsonl:2: expected a JSON object"):
         list(read_jsonl_objects(bad))
+
+
+def test_check_output_file_rejects_a_folder_in_one_line(tmp_path):
+    check_output_file(tmp_path / "new.csv", "out.csv")  # a file that does not exist yet is fine
+    with pytest.raises(SpecscopeError, match=r"^-o .*: is a folder; pass a file path such as .*/out\.csv$"):
+        check_output_file(tmp_path, "out.csv")

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from specscope.costs import fit_cost_model, read_profile, write_cost_model
+from specscope.fileio import check_output_file
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +33,7 @@ def register(app: typer.Typer) -> None:
         name: Optional[str] = typer.Option(None, "--name", help="Cost model name (default: the output file's stem)."),
     ) -> None:
         """Fit a cost model (target, draft, overhead) from a profile CSV; report the fit's relative error."""
+        check_output_file(output, "cost.toml")
         data = read_profile(profile)
         model, terms = fit_cost_model(data, name or output.stem, source=str(profile))
         write_cost_model(output, model, header_comment=f"Cost model fitted by `specscope fit-cost {profile}`.\n"

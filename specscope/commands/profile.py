@@ -21,7 +21,7 @@ from rich.table import Table
 
 from specscope.commands.engine_common import DeviceOpt, DraftModelOpt, HeadOpt, ModelOpt, QuantOpt, ThreadsOpt, load_target, setup_torch
 from specscope.errors import SpecscopeError
-from specscope.fileio import atomic_open
+from specscope.fileio import atomic_open, check_output_file
 
 
 def _int_list(text: str, flag: str, minimum: int) -> list[int]:
@@ -63,8 +63,7 @@ def profile(
     for name in names:
         if name not in PROPOSERS:
             raise unknown_name("proposer", name, PROPOSERS)
-    if output.is_dir():
-        raise SpecscopeError(f"-o {output}: is a folder; pass a CSV file path")
+    check_output_file(output, "profile.csv")
     torch_device = setup_torch(device, threads)
     target, tokenizer, model_name = load_target(model, torch_device, quant)
     if max(ctx) + max(k_list) + 1 > target.config.max_position:

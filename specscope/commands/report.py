@@ -16,6 +16,7 @@ from pathlib import Path
 import typer
 
 from specscope.errors import SpecscopeError
+from specscope.fileio import check_output_file
 
 
 def register(app: typer.Typer) -> None:
@@ -33,6 +34,9 @@ def report(
     if missing:
         raise SpecscopeError(f"`specscope report` needs {' and '.join(missing)}: pip install 'specscope[report]'")
     from specscope.analysis.report import write_report
+
+    if output is not None:
+        check_output_file(output, "report.html")
 
     result = write_report(study, output)
     for section in result.sections:

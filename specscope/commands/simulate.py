@@ -28,7 +28,7 @@ from typer.core import TyperCommand
 
 from specscope.costs import load_cost_model
 from specscope.errors import SpecscopeError
-from specscope.fileio import atomic_open
+from specscope.fileio import atomic_open, check_output_file
 from specscope.simulator.replay_trace import ngram_caps_known
 from specscope.simulator.sweep import (COLUMNS, MODES, SERVE, count_configs, ngram_match_prob,
                                        parse_proposer_set, plan, run_sweep, validate)
@@ -166,6 +166,8 @@ def simulate_and_report(
     out = Console() if Console().is_terminal else Console(width=160)
     if mode not in MODES:
         raise SpecscopeError(f"Unknown mode '{mode}'. Available: {', '.join(MODES)}")
+    if output is not None:
+        check_output_file(output, "simulation.csv")
     if trace_format is not None and trace_format not in FORMATS:
         raise SpecscopeError(f"Unknown trace format '{trace_format}'. Available: {', '.join(FORMATS)}")
     costs = load_cost_model(cost_model)

@@ -40,7 +40,7 @@ from specscope.commands.engine_common import (
     stop_token_ids,
 )
 from specscope.errors import SpecscopeError
-from specscope.fileio import atomic_open
+from specscope.fileio import atomic_open, check_output_file
 from specscope.workloads.options import (
     DEFAULT_WORKLOAD,
     ChatOpt,
@@ -91,8 +91,7 @@ def trace(
         raise SpecscopeError(f"--proposers '{proposers}' names a proposer twice")
     if k_max < 1:
         raise SpecscopeError(f"--k-max {k_max} must be at least 1")
-    if output.is_dir():
-        raise SpecscopeError(f"-o {output}: is a folder; pass a file path such as {output}/trace.jsonl")
+    check_output_file(output, "trace.jsonl")
     torch_device = setup_torch(device, threads)
     options = {n: proposer_options(n, k_max, 0.0, 1.0, ngram_min, ngram_max, draft_model, torch_device,
                                    head=head) for n in names}

@@ -35,3 +35,10 @@ def test_report_verb_on_an_empty_folder_is_one_line_exit_2(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "nothing to report" in result.stderr
     assert not (tmp_path / "report.html").exists()
+
+
+def test_report_verb_refuses_an_output_folder_before_drawing(tmp_path):
+    root = build_study(tmp_path / "study", runs=False, traces=False)
+    result = run_cli("report", str(root), "-o", str(tmp_path))
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "is a folder; pass a file path such as" in result.stderr and not (root / "report.html").exists()

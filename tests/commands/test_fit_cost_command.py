@@ -40,3 +40,9 @@ def test_a_bad_profile_exits_2_without_output(tmp_path):
     assert result.returncode == 2
     assert "profile.csv:2: seconds = 'abc' is not a number" in result.stderr
     assert not out.exists()
+
+
+def test_an_output_folder_exits_2_before_fitting(tmp_path):
+    result = run_cli("fit-cost", tmp_path / "missing.csv", "-o", tmp_path)
+    assert result.returncode == 2 and result.stderr.strip() == \
+        f"specscope: error: -o {tmp_path}: is a folder; pass a file path such as {tmp_path / 'cost.toml'}"

@@ -59,6 +59,12 @@ def test_bad_input_is_one_line_exit_2_and_no_output(trace_file, tmp_path, args, 
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+def test_an_output_folder_is_refused_before_simulating(trace_file, tmp_path):
+    result = run_cli("simulate", trace_file, "--proposers", "ngram", "--policies", "adaptive", "-o", tmp_path)
+    assert result.returncode == 2 and "is a folder; pass a file path such as" in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and list(tmp_path.iterdir()) == []
+
+
 def test_a_malformed_trace_names_file_and_line(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"specscope_trace": 1, "proposers": ["eagle"]}\n{"id": 1, "prompt_token_ids": [1],\n')
