@@ -41,6 +41,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 PRESET_DIR = Path(__file__).parent / "presets"
+ADAPTIVE_DEFAULT = "smollm2-135m-cpu"  # the cost model `--k adaptive` decides under when none is named
 LINEAR = "linear"
 VERIFY_FRACTION = "verify_fraction"
 DRAFT_FORMS = (LINEAR, VERIFY_FRACTION)

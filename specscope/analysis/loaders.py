@@ -135,7 +135,8 @@ def read_summary(path: Path) -> dict:
 
     `method` is the proposer's registry name (`proposer`, else `method`): it matches trace and
     simulation names. `label` names the cell for people, from `method` as `specscope run` writes it
-    (e.g. `draft(self:8)`) and k.
+    (e.g. `draft(self:8)`) and k. A `--k adaptive` run is method `adaptive(<proposers>)` with no k
+    (its summary's k is only the cap), so it is neither joined with nor taken for a fixed k.
     """
     raw = _read_json(path)
     flat = {**raw.get("settings", {}), **{k: v for k, v in raw.items() if k != "settings"}}
@@ -145,6 +146,8 @@ def read_summary(path: Path) -> dict:
     breakdown = flat.get("time_breakdown_s") or {}
     method = str(flat.get("proposer") or flat["method"])
     k = 0 if method == BASELINE_METHOD else int(flat.get("k") or 0)
+    if flat.get("adaptive"):  # `--k adaptive`: k varies per step (the summary's k is the cap)
+        method, k = f"adaptive({method})", math.nan
     row = {
         "model": str(flat.get("model", "")),
         "workload": str(flat.get("workload", "")),

@@ -45,6 +45,7 @@ from specscope.commands.engine_common import (
     setup_torch,
     stop_token_ids,
 )
+from specscope.costs import ADAPTIVE_DEFAULT
 from specscope.errors import SpecscopeError
 from specscope.fileio import atomic_open, write_json_atomic
 from specscope.workloads.options import (
@@ -144,7 +145,7 @@ class RunSpec:
 
 
 ADAPTIVE_K_CAP = 8  # most drafts per step under --k adaptive
-ADAPTIVE_DEFAULT_COSTS = "smollm2-135m-cpu"
+ADAPTIVE_DEFAULT_COSTS = ADAPTIVE_DEFAULT
 
 
 def parse_k(k: str, method: str, cost_model: str | None):

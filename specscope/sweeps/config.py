@@ -4,6 +4,8 @@
     workloads = ["code-edit", "chat"]  # registry names or prompt files (JSONL, relative to this file)
     methods = ["none", "ngram", "draft"]   # `none` is required: speedups divide by it
     k = [3]                          # draft tokens per step (one cell per k for each SD method)
+    adaptive = ["ngram", "ngram,draft"]  # optional: `--k adaptive` cells over these proposers (sets)
+    adaptive_cost_model = "smollm2-135m-cpu"  # what they decide under: a preset name or a TOML path
     batch_sizes = [1, 4, 16]
     num_prompts = 8                  # or per batch size: num_prompts = { 1 = 4, 16 = 16 }
     max_new_tokens = 64
@@ -25,7 +27,8 @@
     cost_model = "fitted"            # the [profile]'s fit, or a preset name / cost-model TOML path
 
 A config expands into steps: one measured cell per workload x method x k x batch size (`none`
-once per workload and batch size), one trace per workload, one profile. Each step carries the
+once per workload and batch size) and per workload x adaptive set x batch size, one trace per
+workload, one profile. Each step carries the
 settings that determine its result; `state.py` stores them beside the output and re-runs a step
 whose settings changed. Nothing here imports torch.
 """
@@ -45,6 +48,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 BASELINE = "none"
+ADAPTIVE_K = "adaptive"  # a measured cell's k under `adaptive`: chosen per step (`specscope run --k adaptive`)
 RUN, TRACE, PROFILE = "run", "trace", "profile"
 FITTED = "fitted"  # `[simulate] cost_model`: the cost model fitted from this sweep's profile
 
@@ -52,7 +56,7 @@ ENGINE_DEFAULTS = {"model": None, "device": "cpu", "threads": None, "quant": "au
 RUN_DEFAULTS = {
     "workloads": None, "methods": [BASELINE, "ngram", "draft"], "k": [3], "batch_sizes": [1, 4, 16],
     "num_prompts": 8, "max_new_tokens": 64, "draft_model": "self:8", "ngram_min": 3, "ngram_max": 7,
-    "temperature": 0.0, "top_p": 1.0, "chat": None,
+    "temperature": 0.0, "top_p": 1.0, "chat": None, "adaptive": [], "adaptive_cost_model": None,
 }
 TRACE_DEFAULTS = {"workloads": None, "proposers": None, "k_max": 20, "num_prompts": 8, "max_new_tokens": None,
                   "batch_size": 8}
@@ -213,7 +217,43 @@ def _run_options(v: "_Validator", top: dict, methods, workloads) -> dict:
     if not 0 < run["top_p"] <= 1:
         raise v.error("top_p", f"{run['top_p']} must be in (0, 1]")
     run["num_prompts"] = _num_prompts(v, top["num_prompts"], run["batch_sizes"])
+    sets = v.string_list(top["adaptive"], "adaptive") if top["adaptive"] != [] else []
+    run["adaptive"] = [_adaptive_set(v, s, methods) for s in sets]
+    if len(set(run["adaptive"])) != len(run["adaptive"]):
+        raise v.error("adaptive", f"names a proposer set twice: {run['adaptive']}")
+    run["adaptive_cost_model"] = _adaptive_cost_model(v, top["adaptive_cost_model"], run["adaptive"])
     return run
+
+
+def _adaptive_set(v: "_Validator", text: str, known) -> str:
+    """An `adaptive` entry: proposers joined by commas ('ngram,draft'), as `--method` takes them."""
+    names = _methods(v, "adaptive", [n.strip() for n in text.split(",")], known, allow_baseline=False)
+    if any(not n for n in names):
+        raise v.error("adaptive", f"'{text}' has an empty name; write e.g. adaptive = [\"ngram\", \"ngram,draft\"]")
+    return ",".join(names)
+
+
+def _adaptive_cost_model(v: "_Validator", name, sets: list[str]) -> str | None:
+    """The cost model the adaptive cells decide under (a preset name or a TOML path next to the config),
+    loaded here so that a missing file or an unpriced proposer fails before anything runs."""
+    from specscope.costs import ADAPTIVE_DEFAULT, load_cost_model
+
+    if not sets:
+        return None
+    name = ADAPTIVE_DEFAULT if name is None else name
+    if not isinstance(name, str) or not name.strip() or name == FITTED:
+        raise v.error("adaptive_cost_model", f"{name!r}: name a preset or a cost-model TOML path (the sweep's own fit "
+                      "is made after its cells run: fit one first with `specscope profile` + `specscope fit-cost`)")
+    if (v.path.parent / name).is_file():
+        name = str((v.path.parent / name).resolve())
+    try:
+        costs = load_cost_model(name)
+        for pset in sets:
+            for proposer in pset.split(","):
+                costs.draft(proposer)
+    except SpecscopeError as err:
+        raise v.error("adaptive_cost_model", str(err)) from None
+    return name
 
 
 def _num_prompts(v: "_Validator", value, batch_sizes: list[int]) -> dict[int, int]:
@@ -297,10 +337,11 @@ def _simulate_options(v, section: dict, trace_proposers: list[str], has_profile:
 # Expanding into steps
 
 
-def cell_name(workload: str, method: str, k: int, batch_size: int) -> str:
-    """`code-edit_ngram_k3_b4`, `code-edit_none_b4` (a prompt file is named by its stem)."""
-    parts = [workload_label(workload), method] + ([f"k{k}"] if method != BASELINE else []) + [f"b{batch_size}"]
-    return "_".join(parts)
+def cell_name(workload: str, method: str, k: int | str, batch_size: int) -> str:
+    """`code-edit_ngram_k3_b4`, `code-edit_none_b4`, `code-edit_ngram+draft_kadaptive_b4` (a prompt file is named
+    by its stem)."""
+    parts = [workload_label(workload), method.replace(",", "+")] + ([f"k{k}"] if method != BASELINE else [])
+    return "_".join(parts + [f"b{batch_size}"])
 
 
 def workload_label(workload: str) -> str:
@@ -310,22 +351,31 @@ def workload_label(workload: str) -> str:
 
 
 def run_steps(engine: dict, run: dict) -> list[Step]:
-    """One measured cell per workload x batch size x method x k (`none` once), baseline first."""
+    """One measured cell per workload x batch size x method x k (`none` once, first), then the adaptive ones."""
     steps = []
     for workload in run["workloads"]:
         for b in run["batch_sizes"]:
             for method in run["methods"]:
                 for k in ([0] if method == BASELINE else run["k"]):
-                    settings = {
-                        "kind": RUN, **engine, "workload": workload, "method": method, "k": k, "batch_size": b,
-                        "num_prompts": run["num_prompts"][b], "max_new_tokens": run["max_new_tokens"],
-                        "temperature": run["temperature"], "top_p": run["top_p"], "chat": run["chat"],
-                        "draft_model": run["draft_model"] if method == "draft" else None,
-                        "ngram_min": run["ngram_min"], "ngram_max": run["ngram_max"],
-                    }
+                    settings = _cell_settings(engine, run, workload, method, k, b)
                     name = cell_name(workload, method, k, b)
                     steps.append(Step(RUN, name, f"runs/{name}", settings, run_units(settings)))
+            for pset in run["adaptive"]:  # the cost model decides each step's k (and proposer)
+                settings = {**_cell_settings(engine, run, workload, pset, ADAPTIVE_K, b),
+                            "adaptive_cost_model": run["adaptive_cost_model"]}
+                name = cell_name(workload, pset, ADAPTIVE_K, b)
+                steps.append(Step(RUN, name, f"runs/{name}", settings, run_units({**settings, "k": 1})))
     return steps
+
+
+def _cell_settings(engine: dict, run: dict, workload: str, method: str, k, batch_size: int) -> dict:
+    return {
+        "kind": RUN, **engine, "workload": workload, "method": method, "k": k, "batch_size": batch_size,
+        "num_prompts": run["num_prompts"][batch_size], "max_new_tokens": run["max_new_tokens"],
+        "temperature": run["temperature"], "top_p": run["top_p"], "chat": run["chat"],
+        "draft_model": run["draft_model"] if "draft" in method.split(",") else None,
+        "ngram_min": run["ngram_min"], "ngram_max": run["ngram_max"],
+    }
 
 
 def run_units(s: dict) -> float:

@@ -17,6 +17,7 @@ from typing import Callable
 
 from specscope.fileio import atomic_open
 from specscope.sweeps import memory
+from specscope.sweeps.config import ADAPTIVE_K
 
 Progress = Callable[[float], None]  # called with the fraction of the current step just completed
 
@@ -65,9 +66,16 @@ class EngineSession:
 
         _, target, tokenizer, name = self.load()
         prompts = self.prompts(s["workload"], s["num_prompts"], s["seed"])
-        options = self.options(s, s["method"], s["k"])
-        spec = RunSpec(s["method"], s["k"], s["batch_size"], s["max_new_tokens"], s["temperature"], s["top_p"],
-                       s["seed"], s["chat"], s["workload"])
+        k, costs = s["k"], None
+        if k == ADAPTIVE_K:  # as `specscope run --method <set> --k adaptive --cost-model <adaptive_cost_model>`
+            from specscope.commands.run import ADAPTIVE_K_CAP
+            from specscope.costs import load_cost_model
+
+            k, costs = ADAPTIVE_K_CAP, load_cost_model(s["adaptive_cost_model"])
+        methods = s["method"].split(",")
+        options = self.options(s, "draft" if "draft" in methods else methods[-1], k)
+        spec = RunSpec(s["method"], k, s["batch_size"], s["max_new_tokens"], s["temperature"], s["top_p"],
+                       s["seed"], s["chat"], s["workload"], cost_model=costs)
         scoped = memory.reset_peak()
 
         def extra() -> dict:

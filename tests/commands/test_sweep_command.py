@@ -137,6 +137,25 @@ def test_an_interrupted_sweep_keeps_finished_cells_and_no_half_cell(tiny, monkey
     assert code == 0 and "prompts_none_b1" not in result["ran"] and "prompts_ngram_k2_b1" in result["ran"]
 
 
+def test_an_adaptive_cell_runs_k_adaptive_and_reports_as_its_own_method(tiny):
+    from specscope.analysis.loaders import load_study
+
+    out = tiny / "adaptive"
+    config = tiny / "adaptive.toml"
+    config.write_text('model = "model"\nworkloads = ["prompts.jsonl"]\nmethods = ["none", "ngram"]\nk = [2]\n'
+                      'adaptive = ["ngram"]\nbatch_sizes = [2]\nnum_prompts = 2\nmax_new_tokens = 8\n')
+    code, result, text = sweep(config, "-o", out)
+    assert code == 0, text
+    assert result["ran"] == ["prompts_none_b2", "prompts_ngram_k2_b2", "prompts_ngram_kadaptive_b2"]
+    summary = json.loads((out / "runs/prompts_ngram_kadaptive_b2/summary.json").read_text())
+    assert summary["adaptive"] is True and summary["cost_model"] == "smollm2-135m-cpu"
+    assert summary["method"] == "adaptive(ngram)" and summary["num_completed"] == 2
+    runs = load_study(out).runs.set_index("cell")
+    assert runs.loc["prompts_ngram_kadaptive_b2", "method"] == "adaptive(ngram)"
+    assert runs.loc["prompts_ngram_kadaptive_b2", "label"] == "adaptive(ngram)"
+    assert runs.loc["prompts_ngram_k2_b2", "label"] == "ngram k=2"  # not mistaken for a fixed k (its cap is 8)
+
+
 @pytest.mark.parametrize("replace,message", [
     ({"k = [2]": "k = [0]"}, "k: [0] must be a list of integers >= 1"),
     ({"methods = [\"none\", \"ngram\"]": "methods = [\"none\", \"medusa\"]"}, "Unknown method 'medusa'"),

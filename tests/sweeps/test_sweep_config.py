@@ -2,6 +2,7 @@
 
 import pytest
 
+from specscope.costs import PRESET_DIR
 from specscope.errors import SpecscopeError
 from specscope.sweeps.config import PROFILE, RUN, TRACE, load_config, parse_config
 
@@ -40,6 +41,21 @@ def test_sections_add_traces_profile_and_simulation(tmp_path):
     assert cfg.simulate.cost_model == "fitted" and cfg.simulate.proposers == ["ngram", "draft", "ngram,draft"]
 
 
+def test_adaptive_sets_add_one_cell_per_workload_and_batch_after_the_fixed_ones(tmp_path):
+    cfg = config(tmp_path, adaptive=["ngram", "ngram, draft"])
+    cells = cfg.of_kind(RUN)
+    assert len(cells) == 2 * 2 * (1 + 2 * 2 + 2)
+    assert [c.name for c in cells[5:7]] == ["chat_ngram_kadaptive_b1", "chat_ngram+draft_kadaptive_b1"]
+    ngram, both = cells[5].settings, cells[6].settings
+    assert ngram["k"] == "adaptive" and ngram["method"] == "ngram" and ngram["draft_model"] is None
+    assert both["method"] == "ngram,draft" and both["draft_model"] == "self:8"
+    assert ngram["adaptive_cost_model"] == "smollm2-135m-cpu"  # the default of `specscope run --k adaptive`
+    assert "adaptive_cost_model" not in cells[1].settings  # fixed-k cells keep their settings (and stamps)
+    (tmp_path / "mine.toml").write_text((PRESET_DIR / "smollm2-135m-cpu.toml").read_text())
+    mine = config(tmp_path, adaptive=["ngram"], adaptive_cost_model="mine.toml").of_kind(RUN)[5]
+    assert mine.name == "chat_ngram_kadaptive_b1" and mine.settings["adaptive_cost_model"] == str(tmp_path / "mine.toml")
+
+
 def test_a_prompt_file_workload_is_resolved_next_to_the_config(tmp_path):
     (tmp_path / "mine.jsonl").write_text('{"prompt": "hi"}\n')
     cfg = config(tmp_path, workloads=["mine.jsonl"])
@@ -63,6 +79,14 @@ def test_a_prompt_file_workload_is_resolved_next_to_the_config(tmp_path):
     ({"trace": {}, "simulate": {}}, "is required without a [profile] section"),
     ({"trace": {}, "simulate": {"policies": ["sometimes"]}}, "simulate.policies"),
     ({"trace": {"proposers": ["ngram"]}, "profile": {}, "simulate": {"proposers": ["draft"]}}, "'draft' in 'draft' is not traced"),
+    ({"adaptive": ["none"]}, "adaptive: 'none' proposes nothing"),
+    ({"adaptive": ["ngram,ngram"]}, "adaptive: names a method twice"),
+    ({"adaptive": ["ngram,"]}, "adaptive: ['ngram', ''] must be a list of names"),
+    ({"adaptive": ["ngram", "ngram"]}, "adaptive: names a proposer set twice"),
+    ({"adaptive": ["medusa"]}, "Unknown method 'medusa'"),
+    ({"adaptive": ["ngram"], "adaptive_cost_model": "fitted"}, "the sweep's own fit is made after its cells run"),
+    ({"adaptive": ["ngram"], "adaptive_cost_model": "nope"}, "adaptive_cost_model: Unknown cost model 'nope'"),
+    ({"adaptive": ["draft"], "adaptive_cost_model": "llama3.1-8b-h100"}, "has no draft cost for proposer 'draft'"),
 ])
 def test_bad_configs_are_one_line_errors_naming_the_key(tmp_path, top, message):
     with pytest.raises(SpecscopeError) as err:
@@ -83,5 +107,5 @@ def test_the_shipped_demo_config_is_valid():
     from specscope.configs import DEMO_CONFIG
 
     cfg = load_config(DEMO_CONFIG, METHODS, None)
-    assert len(cfg.of_kind(RUN)) == 3 * 4 * 3 and len(cfg.of_kind(TRACE)) == 3 and len(cfg.of_kind(PROFILE)) == 1
+    assert len(cfg.of_kind(RUN)) == 3 * 5 * 3 and len(cfg.of_kind(TRACE)) == 3 and len(cfg.of_kind(PROFILE)) == 1
     assert cfg.engine["model"] is None and "ngram,draft" in cfg.simulate.proposers
