@@ -145,7 +145,6 @@ class RunSpec:
 
 
 ADAPTIVE_K_CAP = 8  # most drafts per step under --k adaptive
-ADAPTIVE_DEFAULT_COSTS = ADAPTIVE_DEFAULT
 
 
 def parse_k(k: str, method: str, cost_model: str | None):
@@ -158,9 +157,9 @@ def parse_k(k: str, method: str, cost_model: str | None):
         adaptive_methods(method)  # a bad list fails before the note below
         if cost_model is None:
             Console(stderr=True).print(
-                f"note: --k adaptive: no --cost-model given; using the {ADAPTIVE_DEFAULT_COSTS} preset (a 2-core CPU). "
+                f"note: --k adaptive: no --cost-model given; using the {ADAPTIVE_DEFAULT} preset (a 2-core CPU). "
                 "Fit this machine's: specscope profile -o p.csv && specscope fit-cost p.csv -o cost.toml")
-        return ADAPTIVE_K_CAP, load_cost_model(cost_model or ADAPTIVE_DEFAULT_COSTS)
+        return ADAPTIVE_K_CAP, load_cost_model(cost_model or ADAPTIVE_DEFAULT)
     if "," in method:
         raise SpecscopeError(f"--method {method}: several proposers need --k adaptive (it picks one per step)")
     try:

@@ -28,9 +28,8 @@
 
 A config expands into steps: one measured cell per workload x method x k x batch size (`none`
 once per workload and batch size) and per workload x adaptive set x batch size, one trace per
-workload, one profile. Each step carries the
-settings that determine its result; `state.py` stores them beside the output and re-runs a step
-whose settings changed. Nothing here imports torch.
+workload, one profile. Each step carries the settings that determine its result; `state.py` stores
+them beside the output and re-runs a step whose settings changed. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -227,10 +226,7 @@ def _run_options(v: "_Validator", top: dict, methods, workloads) -> dict:
 
 def _adaptive_set(v: "_Validator", text: str, known) -> str:
     """An `adaptive` entry: proposers joined by commas ('ngram,draft'), as `--method` takes them."""
-    names = _methods(v, "adaptive", [n.strip() for n in text.split(",")], known, allow_baseline=False)
-    if any(not n for n in names):
-        raise v.error("adaptive", f"'{text}' has an empty name; write e.g. adaptive = [\"ngram\", \"ngram,draft\"]")
-    return ",".join(names)
+    return ",".join(_methods(v, "adaptive", [n.strip() for n in text.split(",")], known, allow_baseline=False))
 
 
 def _adaptive_cost_model(v: "_Validator", name, sets: list[str]) -> str | None:
