@@ -158,7 +158,7 @@ def fidelity(table: pd.DataFrame) -> Figure:
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     ax.set_xlabel("measured speedup")
-    ax.set_ylabel("simulated speedup (fixed-k)")
+    ax.set_ylabel("simulated speedup (same policy)")
     ax.legend(fontsize=8)
     return _finish(fig)
 

@@ -289,23 +289,29 @@ def recommendations(runs: pd.DataFrame, simulation: pd.DataFrame | None) -> pd.D
 
 
 def fidelity(runs: pd.DataFrame, simulation: pd.DataFrame | None) -> pd.DataFrame:
-    """Simulated (fixed-k) vs measured speedup for every measured SD cell the simulation covers.
+    """Simulated vs measured speedup for every measured SD cell the simulation covers.
 
-    A cell matches simulation rows of the same workload, batch size, single proposer = method and
-    fixed-k policy with the same k; several matching rows (several traces) are averaged, one row
-    per simulator mode.
-    error_pct = (predicted - measured) / measured.
+    A fixed-k cell matches simulation rows of the same workload, batch size, single proposer = method
+    and fixed-k policy with the same k; an adaptive cell (method `adaptive(<proposers>)`, no k) matches
+    the adaptive / adaptive-combine rows of the same proposer set. Several matching rows (several
+    traces) are averaged, one row per simulator mode. error_pct = (predicted - measured) / measured.
     """
     columns = ["model", "workload", "method", "k", "label", "batch_size", "mode", "measured", "predicted", "error_pct"]
     if simulation is None or runs.empty:
         return pd.DataFrame(columns=columns)
+    keys = ["workload", "proposers", "batch_size", "mode"]
     fixed = simulation[(simulation["policy_kind"] == "fixed") & simulation["proposers"].map(single_proposer)]
-    predicted = fixed.groupby(["workload", "proposers", "k", "batch_size", "mode"])["speedup"].mean()
-    predicted = predicted.rename("predicted").reset_index().rename(columns={"proposers": "method"})
+    predicted = fixed.groupby(keys + ["k"])["speedup"].mean().rename("predicted").reset_index()
+    predicted = predicted.rename(columns={"proposers": "method"}).assign(k=lambda t: t["k"].astype(float))
+    adaptive = simulation[simulation["policy_kind"] == "adaptive"]
+    adaptive = adaptive.groupby(keys)["speedup"].mean().rename("predicted").reset_index()
+    adaptive["method"] = "adaptive(" + adaptive.pop("proposers") + ")"
     cells = runs[(runs["method"] != BASELINE_METHOD)].dropna(subset=["speedup"])
     cells = cells.assign(k=cells["k"].astype(float))
-    predicted["k"] = predicted["k"].astype(float)
-    table = cells.merge(predicted, on=["workload", "method", "k", "batch_size"], how="inner")
+    table = pd.concat([
+        cells.dropna(subset=["k"]).merge(predicted, on=["workload", "method", "k", "batch_size"], how="inner"),
+        cells[cells["k"].isna()].merge(adaptive, on=["workload", "method", "batch_size"], how="inner"),
+    ], ignore_index=True)
     table = table.rename(columns={"speedup": "measured"})
     table["error_pct"] = 100.0 * (table["predicted"] - table["measured"]) / table["measured"]
     return table[columns].sort_values(["workload", "method", "k", "batch_size"]).reset_index(drop=True)

@@ -426,14 +426,17 @@ def _fidelity(study: Study, runs: pd.DataFrame, counter) -> Section:
         return section
     table = metrics.fidelity(runs, study.simulation)
     if table.empty:
-        section.missing = ("no measured SD cell has a simulated fixed-k row with the same workload, method, k "
-                           "and batch size; simulate the traces of the measured workloads at the measured k.")
+        section.missing = ("no measured SD cell has a simulated row of its policy (fixed k, or adaptive) with the "
+                           "same workload, proposers and batch size; simulate the traces of the measured workloads "
+                           "at the measured k.")
         return section
     mae = float(table["error_pct"].abs().mean())
     section.blocks.append(counter.figure(
         figures.fidelity(table),
-        "Simulated (fixed-k policy, same proposer, k, batch size and workload) against measured speedup, one "
-        f"point per measured cell; the dashed line is a perfect prediction. Mean absolute error {mae:.1f}%. "
+        "Simulated (same policy: fixed k with the same k, or adaptive; same proposers, batch size and workload) "
+        "against measured speedup, one point per measured cell; the dashed line is a perfect prediction. An adaptive "
+        "cell decides under the cost model it ran with (cost_model in its summary.json), the simulation under its own. "
+        f"Mean absolute error {mae:.1f}%. "
         + html.escape(runs_settings(runs) + " " + simulation_settings(study, study.simulation))))
     shown = pd.DataFrame({
         "workload": table["workload"],

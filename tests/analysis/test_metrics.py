@@ -168,6 +168,22 @@ def test_fidelity_matches_cells_to_fixed_k_rows():
     assert row["error_pct"] == pytest.approx(100 * 0.2 / 1.5)
 
 
+def test_fidelity_matches_adaptive_cells_to_adaptive_rows_of_the_same_proposers():
+    runs = metrics.with_speedup(_runs([
+        {"method": "none", "k": 0, "batch_size": 1, "throughput_tok_s": 10.0},
+        {"method": "adaptive(ngram)", "k": float("nan"), "batch_size": 1, "throughput_tok_s": 14.0},
+        {"method": "adaptive(ngram,draft)", "k": float("nan"), "batch_size": 1, "throughput_tok_s": 16.0},
+    ]))
+    sim = pd.DataFrame({"trace": "a", "workload": "chat", "proposers": ["ngram", "ngram", "ngram,draft", "ngram"],
+                        "policy": ["adaptive", "fixed-8", "adaptive-combine", "oracle"],
+                        "batch_size": 1, "speedup": [1.3, 9.0, 1.5, 9.0]})
+    table = metrics.fidelity(runs, loaders.derive_simulation_columns(sim)).set_index("method")
+    assert sorted(table.index) == ["adaptive(ngram)", "adaptive(ngram,draft)"]  # never the fixed k = 8 row
+    assert table.loc["adaptive(ngram)", "predicted"] == pytest.approx(1.3)
+    assert table.loc["adaptive(ngram,draft)", "measured"] == pytest.approx(1.6)
+    assert table.loc["adaptive(ngram,draft)", "predicted"] == pytest.approx(1.5)
+
+
 def test_oracle_comparison_needs_combine_rows():
     sim = pd.DataFrame({"trace": "t", "workload": "w", "proposers": ["ngram", "draft", "ngram,draft", "ngram"],
                         "policy": ["oracle", "oracle", "oracle", "fixed-3"], "batch_size": 1,
