@@ -246,6 +246,7 @@ def measure(target, tokenizer, model_name: str, prompts, spec: RunSpec, options,
         k=config.k,
         adaptive=spec.cost_model is not None,
         cost_model=spec.cost_model.name if spec.cost_model is not None else None,
+        adaptive_choices=proposer.choices() if spec.cost_model is not None else None,
         tree=options.tree.label if options.tree is not None else None,
         batch_size=spec.batch_size,
         workload=prompts[0].workload if prompts else spec.workload,
@@ -309,6 +310,12 @@ def _print_table(s: dict) -> None:
         *[(f"{phase} s (share)", f"{bd[phase]:.2f} ({bd[phase] / total:.0%})") for phase in bd],
         ("peak RSS (MiB)", _fmt(s["peak_rss_mb"], ".0f")),
     ]
+    choices = s.get("adaptive_choices")
+    if choices and choices["sequence_steps"]:
+        drafted = [f"{name} {c['share']:.0%} (mean k {c['mean_k']:.1f})" for name, c in choices["proposers"].items()
+                   if c["mean_k"] is not None]
+        rows.append(("adaptive: sequence-steps drafting", ", ".join(drafted) or "none"))
+        rows.append(("adaptive: sequence-steps not drafting", f"{choices['no_draft_share']:.0%}"))
     for name, value in rows:
         table.add_row(name, value)
     Console().print(table)

@@ -33,7 +33,7 @@ import torch
 
 from specscope.adaptive import AcceptanceEstimate, AdaptiveParams, StepPrices, choose_batch
 from specscope.adaptive_confidence import ConfidenceCalibration, kept_drafts
-from specscope.adaptive_guard import CounterfactualGuard, GuardParams
+from specscope.adaptive_guard import MODEL, CounterfactualGuard, GuardParams
 from specscope.costs import CostModel
 from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
 from specscope.errors import SpecscopeError
@@ -76,6 +76,7 @@ class AdaptiveProposer(Proposer):
         self.alone: dict[int, tuple[float, int]] = {}  # verify tokens -> (recent mean seconds, steps), one sequence
         self.steps = 0  # engine steps observed
         self.last_draft = 0  # the step a sequence decoding alone last verified a draft
+        self.chosen = np.zeros((len(self.names) + 1, 2), dtype=np.int64)  # [proposer or none, (sequence-steps, drafts)]
 
     @property
     def label(self) -> str:
@@ -104,6 +105,7 @@ class AdaptiveProposer(Proposer):
         self.pending = {}
         self.alone = {}
         self.steps = self.last_draft = 0
+        self.chosen[:] = 0
 
     def reset(self, slot: int) -> None:
         for p in self.subs.values():
@@ -206,10 +208,27 @@ class AdaptiveProposer(Proposer):
             self.guard.chains_ran(ran, chained, prices)
         for r in decoding:
             self.pending[batch.slots[r]] = (int(q[r]), drafts[r], len(batch.contexts[r]), sure[r])
+            self.chosen[int(q[r]) if len(drafts[r]) else -1] += (1, len(drafts[r]))
         proposal = Proposal.from_lists(drafts)
         if probs:
             proposal.draft_probs = _stack_probs(proposal, probs)
         return proposal
+
+    def choices(self) -> dict:
+        """What the run decided, for its summary: per proposer the share of decoding sequence-steps that drafted
+        with it and its mean drafts per such step, the share that drafted nothing, and how often the guard
+        followed the model's decision rather than a fixed rule."""
+        steps = int(self.chosen[:, 0].sum())
+        share = (lambda n: round(float(n) / steps, 4)) if steps else (lambda n: None)
+        followed = sum(self.guard.followed.values())
+        return {
+            "sequence_steps": steps,
+            "no_draft_share": share(self.chosen[-1, 0]),
+            "proposers": {name: {"share": share(self.chosen[i, 0]),
+                                 "mean_k": round(float(self.chosen[i, 1] / self.chosen[i, 0]), 3) if self.chosen[i, 0] else None}
+                          for i, name in enumerate(self.names)},
+            "guard_followed_model_share": round(self.guard.followed[MODEL] / followed, 4) if followed else None,
+        }
 
     def _refresh(self, k: np.ndarray, q: np.ndarray, caps: np.ndarray, outlook, prices: StepPrices) -> None:
         """A sequence decoding alone that has not drafted for REFRESH_STEPS steps drafts one token now (in place;

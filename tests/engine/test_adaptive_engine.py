@@ -33,6 +33,22 @@ def test_greedy_adaptive_equals_plain_decoding(tiny_model, methods, batch_size):
     assert sum(sum(s.accepted) for s in out.values()) > 0  # it did speculate, and drafts were kept
 
 
+def test_the_choices_summary_adds_up_to_what_the_engine_ran(tiny_model):
+    options = ProposerOptions(k=6, draft_model="self:2")
+    proposer = AdaptiveProposer({m: build_proposer(m, options, target=tiny_model) for m in ("ngram", "draft")}, CHEAP)
+    engine = Engine(tiny_model, proposer, EngineConfig(k=6, batch_size=4, max_new_tokens=24), stop_token_ids=(2,))
+    seqs = list(engine.generate(repetitive_requests(8)))
+    choices = proposer.choices()
+    steps = sum(len(s.proposed) for s in seqs)  # every decoding sequence-step, drafting or not
+    assert choices["sequence_steps"] == steps
+    by = choices["proposers"]
+    shares = [by[m]["share"] or 0.0 for m in ("ngram", "draft")] + [choices["no_draft_share"]]
+    assert sum(shares) == pytest.approx(1.0, abs=1e-3)
+    drafts = sum(round(by[m]["share"] * steps) * by[m]["mean_k"] for m in by if by[m]["mean_k"] is not None)
+    assert drafts == pytest.approx(sum(sum(s.proposed) for s in seqs), rel=1e-3)
+    assert 0.0 <= choices["guard_followed_model_share"] <= 1.0
+
+
 def test_an_ngram_is_asked_only_for_the_drafts_its_match_offers(monkeypatch):
     import specscope.engine.adaptive as adaptive_module
     from specscope.engine.proposers.base import ProposerInput
