@@ -226,7 +226,30 @@ def _measured_speedup(study: Study, runs: pd.DataFrame, counter) -> Section:
         "Measured speedup (generation throughput over the <code>none</code> cell with the same model, "
         "workload and batch size) against batch size; one panel per workload, one line per method and k. "
         "The dotted line is 1 (no gain). " + html.escape(runs_settings(runs))))
+    chose = _adaptive_choices(runs)
+    if chose is not None:
+        section.blocks.append(Block(
+            "<p>What each <code>--k adaptive</code> cell chose, over its decoding sequence-steps: the share that "
+            "drafted with each proposer (and their mean k), the share that drafted nothing, and how often the "
+            "guard followed the model's decision rather than a fixed rule.</p>" + _table_html(chose)))
     return section
+
+
+def _adaptive_choices(runs: pd.DataFrame) -> pd.DataFrame | None:
+    """A row per measured adaptive cell that recorded its choices (summary.json `adaptive_choices`), else None."""
+    if "adaptive_choices" not in runs:
+        return None
+    rows = []
+    for _, run in runs[runs["adaptive_choices"].notna()].sort_values(["workload", "label", "batch_size"]).iterrows():
+        c = run["adaptive_choices"]
+        drafted = [f"{name} {p['share']:.0%} (k {p['mean_k']:.1f})" for name, p in c.get("proposers", {}).items()
+                   if p.get("mean_k") is not None and p.get("share") is not None]
+        followed = c.get("guard_followed_model_share")
+        rows.append({"workload": run["workload"], "method": run["label"], "batch size": run["batch_size"],
+                     "speedup": _x(run["speedup"]), "drafting": ", ".join(drafted) or "none",
+                     "not drafting": _share(c.get("no_draft_share")),
+                     "guard followed the model": _share(followed)})
+    return pd.DataFrame(rows) if rows else None
 
 
 def _time_breakdown(study: Study, counter) -> Section:
@@ -493,6 +516,10 @@ def _x(value) -> str:
 
 def _pct(value) -> str:
     return "" if pd.isna(value) else f"{value:+.1f}%"
+
+
+def _share(value) -> str:
+    return "" if value is None or pd.isna(value) else f"{value:.0%}"
 
 
 def _num(value) -> str:

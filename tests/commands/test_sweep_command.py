@@ -154,6 +154,10 @@ def test_an_adaptive_cell_runs_k_adaptive_and_reports_as_its_own_method(tiny):
     assert runs.loc["prompts_ngram_kadaptive_b2", "method"] == "adaptive(ngram)"
     assert runs.loc["prompts_ngram_kadaptive_b2", "label"] == "adaptive(ngram)"
     assert runs.loc["prompts_ngram_k2_b2", "label"] == "ngram k=2"  # not mistaken for a fixed k (its cap is 8)
+    choices = runs.loc["prompts_ngram_kadaptive_b2", "adaptive_choices"]
+    assert choices == summary["adaptive_choices"] and choices["sequence_steps"] > 0
+    page = (out / "report.html").read_text()
+    assert "What each <code>--k adaptive</code> cell chose" in page and "guard followed the model" in page
 
 
 @pytest.mark.parametrize("replace,message", [
