@@ -208,7 +208,11 @@ class AdaptiveProposer(Proposer):
             self.guard.chains_ran(ran, chained, prices)
         for r in decoding:
             self.pending[batch.slots[r]] = (int(q[r]), drafts[r], len(batch.contexts[r]), sure[r])
-            self.chosen[int(q[r]) if len(drafts[r]) else -1] += (1, len(drafts[r]))
+        if decoding.size:
+            lengths = np.fromiter((len(drafts[r]) for r in decoding), dtype=np.int64, count=len(decoding))
+            chose = np.where(lengths > 0, q[decoding], len(self.names))  # the last row: drafted nothing
+            np.add.at(self.chosen, (chose, 0), 1)
+            np.add.at(self.chosen, (chose, 1), lengths)
         proposal = Proposal.from_lists(drafts)
         if probs:
             proposal.draft_probs = _stack_probs(proposal, probs)
@@ -219,14 +223,18 @@ class AdaptiveProposer(Proposer):
         with it and its mean drafts per such step, the share that drafted nothing, and how often the guard
         followed the model's decision rather than a fixed rule."""
         steps = int(self.chosen[:, 0].sum())
-        share = (lambda n: round(float(n) / steps, 4)) if steps else (lambda n: None)
+
+        def share(n):
+            return round(float(n) / steps, 4) if steps else None
+
+        def mean_k(i):
+            return round(float(self.chosen[i, 1] / self.chosen[i, 0]), 3) if self.chosen[i, 0] else None
+
         followed = sum(self.guard.followed.values())
         return {
             "sequence_steps": steps,
             "no_draft_share": share(self.chosen[-1, 0]),
-            "proposers": {name: {"share": share(self.chosen[i, 0]),
-                                 "mean_k": round(float(self.chosen[i, 1] / self.chosen[i, 0]), 3) if self.chosen[i, 0] else None}
-                          for i, name in enumerate(self.names)},
+            "proposers": {name: {"share": share(self.chosen[i, 0]), "mean_k": mean_k(i)} for i, name in enumerate(self.names)},
             "guard_followed_model_share": round(self.guard.followed[MODEL] / followed, 4) if followed else None,
         }
 
