@@ -27,7 +27,7 @@ from rich.table import Table
 from specscope.errors import SpecscopeError
 from specscope.fileio import write_text_atomic
 from specscope.sweeps import state
-from specscope.sweeps.config import PROFILE, RUN, TRACE, SweepConfig, load_config
+from specscope.sweeps.config import FITTED, PROFILE, RUN, TRACE, SweepConfig, load_config
 
 KIND_NAMES = {RUN: "measured cells", TRACE: "traces", PROFILE: "profile"}
 
@@ -137,9 +137,12 @@ def _run_step(root: Path, step, session, advance) -> dict:
     out = root / step.output
     if step.kind == RUN:
         summary = {}
+        settings = step.settings
+        if settings.get("adaptive_cost_model") == FITTED:  # decide under this sweep's fit (its profile ran already)
+            settings = {**settings, "adaptive_cost_model": str(_fitted_cost_model(root))}
 
         def fill(folder: Path) -> None:
-            summary.update(session.run_cell(step.settings, folder, advance))
+            summary.update(session.run_cell(settings, folder, advance))
 
         state.write_cell(root, step, fill)
         return {"throughput_tok_s": summary["throughput_tok_s"], "mean_acc_len": summary["mean_acc_len"],
@@ -148,6 +151,20 @@ def _run_step(root: Path, step, session, advance) -> dict:
     result = session.trace(step.settings, out, advance) if step.kind == TRACE else session.profile(step.settings, out, advance)
     state.mark_done(root, step)
     return result
+
+
+def _fitted_cost_model(root: Path) -> Path:
+    """`cost_model.toml`, fitted from `profile.csv` now unless it already is (the end of the sweep refits it)."""
+    from specscope.analysis.loaders import COST_MODEL_TOML, PROFILE_CSV
+    from specscope.sweeps import finish
+
+    fitted, profile = root / COST_MODEL_TOML, root / PROFILE_CSV
+    if not profile.is_file():
+        raise SpecscopeError(f"{profile}: missing; the adaptive cells decide under the cost model fitted from it "
+                             "(run the sweep again: its profile step comes first)")
+    if not fitted.is_file() or fitted.stat().st_mtime < profile.stat().st_mtime:
+        finish.fit_cost(root)
+    return fitted
 
 
 def _describe(result: dict) -> str:

@@ -5,7 +5,8 @@
     methods = ["none", "ngram", "draft"]   # `none` is required: speedups divide by it
     k = [3]                          # draft tokens per step (one cell per k for each SD method)
     adaptive = ["ngram", "ngram,draft"]  # optional: `--k adaptive` cells over these proposers (sets)
-    adaptive_cost_model = "smollm2-135m-cpu"  # what they decide under: a preset name or a TOML path
+    adaptive_cost_model = "smollm2-135m-cpu"  # what they decide under: a preset name, a TOML path, or
+                                     # "fitted" (this sweep's [profile], fitted before they run)
     batch_sizes = [1, 4, 16]
     num_prompts = 8                  # or per batch size: num_prompts = { 1 = 4, 16 = 16 }
     max_new_tokens = 64
@@ -26,9 +27,10 @@
     batch_sizes = [1, 2, 4, 8, 16, 32, 64, 128]
     cost_model = "fitted"            # the [profile]'s fit, or a preset name / cost-model TOML path
 
-A config expands into steps: one measured cell per workload x method x k x batch size (`none`
-once per workload and batch size) and per workload x adaptive set x batch size, one trace per
-workload, one profile. Each step carries the settings that determine its result; `state.py` stores
+A config expands into steps, in this order: one measured cell per workload x method x k x batch
+size (`none` once per workload and batch size), one trace per workload, one profile, then one
+`--k adaptive` cell per workload x adaptive set x batch size (after the profile: they may decide
+under its fit). Each step carries the settings that determine its result; `state.py` stores
 them beside the output and re-runs a step whose settings changed. Nothing here imports torch.
 """
 
@@ -143,8 +145,12 @@ def parse_config(raw: dict, path: Path, methods=None, workloads=None) -> SweepCo
         trace = _trace_options(v, sections["trace"], run, sd_methods, methods, workloads)
         trace_proposers = trace["proposers"]
         config.steps += trace_steps(engine, trace, run)
+    profile = None
     if "profile" in sections:
-        config.steps.append(profile_step(engine, _profile_options(v, sections["profile"], run, sd_methods, methods), run))
+        profile = profile_step(engine, _profile_options(v, sections["profile"], run, sd_methods, methods), run)
+        config.steps.append(profile)
+    run["adaptive_cost_model"] = _adaptive_cost_model(v, top["adaptive_cost_model"], run["adaptive"], profile)
+    config.steps += adaptive_steps(engine, run, profile)
     if "simulate" in sections:
         config.simulate = _simulate_options(v, sections["simulate"], trace_proposers, "profile" in sections)
     return config
@@ -220,7 +226,6 @@ def _run_options(v: "_Validator", top: dict, methods, workloads) -> dict:
     run["adaptive"] = [_adaptive_set(v, s, methods) for s in sets]
     if len(set(run["adaptive"])) != len(run["adaptive"]):
         raise v.error("adaptive", f"names a proposer set twice: {run['adaptive']}")
-    run["adaptive_cost_model"] = _adaptive_cost_model(v, top["adaptive_cost_model"], run["adaptive"])
     return run
 
 
@@ -229,17 +234,25 @@ def _adaptive_set(v: "_Validator", text: str, known) -> str:
     return ",".join(_methods(v, "adaptive", [n.strip() for n in text.split(",")], known, allow_baseline=False))
 
 
-def _adaptive_cost_model(v: "_Validator", name, sets: list[str]) -> str | None:
-    """The cost model the adaptive cells decide under (a preset name or a TOML path next to the config),
-    loaded here so that a missing file or an unpriced proposer fails before anything runs."""
+def _adaptive_cost_model(v: "_Validator", name, sets: list[str], profile: "Step | None") -> str | None:
+    """The cost model the adaptive cells decide under: FITTED (the sweep's profile, which must time every
+    proposer they use), a preset name or a TOML path next to the config, loaded here so that a missing file or
+    an unpriced proposer fails before anything runs."""
     from specscope.costs import ADAPTIVE_DEFAULT, load_cost_model
 
     if not sets:
         return None
     name = ADAPTIVE_DEFAULT if name is None else name
-    if not isinstance(name, str) or not name.strip() or name == FITTED:
-        raise v.error("adaptive_cost_model", f"{name!r}: name a preset or a cost-model TOML path (the sweep's own fit "
-                      "is made after its cells run: fit one first with `specscope profile` + `specscope fit-cost`)")
+    if not isinstance(name, str) or not name.strip():
+        raise v.error("adaptive_cost_model", f"{name!r}: name a preset, a cost-model TOML path or \"fitted\"")
+    if name == FITTED:
+        if profile is None:
+            raise v.error("adaptive_cost_model", "\"fitted\" needs a [profile] section to fit the cost model from")
+        for proposer in (p for pset in sets for p in pset.split(",")):
+            if proposer not in profile.settings["proposers"]:
+                raise v.error("adaptive_cost_model", f"\"fitted\": the [profile] does not time '{proposer}'; "
+                              "add it to profile.proposers")
+        return FITTED
     if (v.path.parent / name).is_file():
         name = str((v.path.parent / name).resolve())
     try:
@@ -347,7 +360,7 @@ def workload_label(workload: str) -> str:
 
 
 def run_steps(engine: dict, run: dict) -> list[Step]:
-    """One measured cell per workload x batch size x method x k (`none` once, first), then the adaptive ones."""
+    """One measured cell per workload x batch size x method x k (`none` once, first)."""
     steps = []
     for workload in run["workloads"]:
         for b in run["batch_sizes"]:
@@ -356,9 +369,20 @@ def run_steps(engine: dict, run: dict) -> list[Step]:
                     settings = _cell_settings(engine, run, workload, method, k, b)
                     name = cell_name(workload, method, k, b)
                     steps.append(Step(RUN, name, f"runs/{name}", settings, run_units(settings)))
+    return steps
+
+
+def adaptive_steps(engine: dict, run: dict, profile: Step | None) -> list[Step]:
+    """One `--k adaptive` cell per workload x batch size x adaptive set. Under the sweep's fitted cost model a
+    cell's settings include the profile's, so a changed profile runs the cells again."""
+    steps = []
+    for workload in run["workloads"]:
+        for b in run["batch_sizes"]:
             for pset in run["adaptive"]:  # the cost model decides each step's k (and proposer)
                 settings = {**_cell_settings(engine, run, workload, pset, ADAPTIVE_K, b),
                             "adaptive_cost_model": run["adaptive_cost_model"]}
+                if run["adaptive_cost_model"] == FITTED:
+                    settings["profile"] = profile.settings
                 name = cell_name(workload, pset, ADAPTIVE_K, b)
                 steps.append(Step(RUN, name, f"runs/{name}", settings, run_units({**settings, "k": 1})))
     return steps

@@ -143,12 +143,13 @@ def test_an_adaptive_cell_runs_k_adaptive_and_reports_as_its_own_method(tiny):
     out = tiny / "adaptive"
     config = tiny / "adaptive.toml"
     config.write_text('model = "model"\nworkloads = ["prompts.jsonl"]\nmethods = ["none", "ngram"]\nk = [2]\n'
-                      'adaptive = ["ngram"]\nbatch_sizes = [2]\nnum_prompts = 2\nmax_new_tokens = 8\n')
+                      'adaptive = ["ngram"]\nadaptive_cost_model = "fitted"\nbatch_sizes = [2]\nnum_prompts = 2\n'
+                      'max_new_tokens = 8\n[profile]\nks = [0, 2]\ncontexts = [16]\nreps = 1\n')
     code, result, text = sweep(config, "-o", out)
     assert code == 0, text
-    assert result["ran"] == ["prompts_none_b2", "prompts_ngram_k2_b2", "prompts_ngram_kadaptive_b2"]
+    assert result["ran"] == ["prompts_none_b2", "prompts_ngram_k2_b2", "profile", "prompts_ngram_kadaptive_b2"]
     summary = json.loads((out / "runs/prompts_ngram_kadaptive_b2/summary.json").read_text())
-    assert summary["adaptive"] is True and summary["cost_model"] == "smollm2-135m-cpu"
+    assert summary["adaptive"] is True and summary["cost_model"] == "fitted"  # this sweep's own fit
     assert summary["method"] == "adaptive(ngram)" and summary["num_completed"] == 2
     runs = load_study(out).runs.set_index("cell")
     assert runs.loc["prompts_ngram_kadaptive_b2", "method"] == "adaptive(ngram)"
