@@ -28,9 +28,9 @@
     cost_model = "fitted"            # the [profile]'s fit, or a preset name / cost-model TOML path
 
 A config expands into steps, in this order: one measured cell per workload x method x k x batch
-size (`none` once per workload and batch size), one trace per workload, one profile, then one
-`--k adaptive` cell per workload x adaptive set x batch size (after the profile: they may decide
-under its fit). Each step carries the settings that determine its result; `state.py` stores
+size (`none` once per workload and batch size) and per workload x adaptive set x batch size (next
+to the fixed-k cells of the same workload and batch size), one trace per workload, one profile —
+the profile first when the adaptive cells decide under its fit (`adaptive_cost_model = "fitted"`). Each step carries the settings that determine its result; `state.py` stores
 them beside the output and re-runs a step whose settings changed. Nothing here imports torch.
 """
 
@@ -137,20 +137,23 @@ def parse_config(raw: dict, path: Path, methods=None, workloads=None) -> SweepCo
     }
     run = _run_options(v, top, methods, workloads)
     config = SweepConfig(path, engine)
-    config.steps += run_steps(engine, run)
     sections = {name: v.known(raw[name], SECTIONS[name], name) for name in SECTIONS if raw.get(name) is not None}
     sd_methods = [m for m in run["methods"] if m != BASELINE]
+    profile = None
+    if "profile" in sections:
+        profile = profile_step(engine, _profile_options(v, sections["profile"], run, sd_methods, methods), run)
+    run["adaptive_cost_model"] = _adaptive_cost_model(v, top["adaptive_cost_model"], run["adaptive"], profile)
+    profile_first = profile is not None and run["adaptive_cost_model"] == FITTED  # the adaptive cells decide under its fit
+    if profile_first:
+        config.steps.append(profile)
+    config.steps += run_steps(engine, run, profile)
     trace_proposers: list[str] = []
     if "trace" in sections:
         trace = _trace_options(v, sections["trace"], run, sd_methods, methods, workloads)
         trace_proposers = trace["proposers"]
         config.steps += trace_steps(engine, trace, run)
-    profile = None
-    if "profile" in sections:
-        profile = profile_step(engine, _profile_options(v, sections["profile"], run, sd_methods, methods), run)
+    if profile is not None and not profile_first:
         config.steps.append(profile)
-    run["adaptive_cost_model"] = _adaptive_cost_model(v, top["adaptive_cost_model"], run["adaptive"], profile)
-    config.steps += adaptive_steps(engine, run, profile)
     if "simulate" in sections:
         config.simulate = _simulate_options(v, sections["simulate"], trace_proposers, "profile" in sections)
     return config
@@ -359,8 +362,11 @@ def workload_label(workload: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "-", name)
 
 
-def run_steps(engine: dict, run: dict) -> list[Step]:
-    """One measured cell per workload x batch size x method x k (`none` once, first)."""
+def run_steps(engine: dict, run: dict, profile: Step | None) -> list[Step]:
+    """One measured cell per workload x batch size x method x k (`none` once, first), then one `--k adaptive`
+    cell per adaptive set, next to the fixed-k cells it is compared with (measured minutes apart, a CPU's speed
+    drifts). Under the sweep's fitted cost model an adaptive cell's settings include the profile's, so a changed
+    profile runs it again."""
     steps = []
     for workload in run["workloads"]:
         for b in run["batch_sizes"]:
@@ -369,15 +375,6 @@ def run_steps(engine: dict, run: dict) -> list[Step]:
                     settings = _cell_settings(engine, run, workload, method, k, b)
                     name = cell_name(workload, method, k, b)
                     steps.append(Step(RUN, name, f"runs/{name}", settings, run_units(settings)))
-    return steps
-
-
-def adaptive_steps(engine: dict, run: dict, profile: Step | None) -> list[Step]:
-    """One `--k adaptive` cell per workload x batch size x adaptive set. Under the sweep's fitted cost model a
-    cell's settings include the profile's, so a changed profile runs the cells again."""
-    steps = []
-    for workload in run["workloads"]:
-        for b in run["batch_sizes"]:
             for pset in run["adaptive"]:  # the cost model decides each step's k (and proposer)
                 settings = {**_cell_settings(engine, run, workload, pset, ADAPTIVE_K, b),
                             "adaptive_cost_model": run["adaptive_cost_model"]}

@@ -147,7 +147,7 @@ def test_an_adaptive_cell_runs_k_adaptive_and_reports_as_its_own_method(tiny):
                       'max_new_tokens = 8\n[profile]\nks = [0, 2]\ncontexts = [16]\nreps = 1\n')
     code, result, text = sweep(config, "-o", out)
     assert code == 0, text
-    assert result["ran"] == ["prompts_none_b2", "prompts_ngram_k2_b2", "profile", "prompts_ngram_kadaptive_b2"]
+    assert result["ran"] == ["profile", "prompts_none_b2", "prompts_ngram_k2_b2", "prompts_ngram_kadaptive_b2"]
     summary = json.loads((out / "runs/prompts_ngram_kadaptive_b2/summary.json").read_text())
     assert summary["adaptive"] is True and summary["cost_model"] == "fitted"  # this sweep's own fit
     assert summary["method"] == "adaptive(ngram)" and summary["num_completed"] == 2

@@ -45,24 +45,24 @@ def test_adaptive_sets_add_one_cell_per_workload_and_batch_after_the_fixed_ones(
     cfg = config(tmp_path, adaptive=["ngram", "ngram, draft"])
     cells = cfg.of_kind(RUN)
     assert len(cells) == 2 * 2 * (1 + 2 * 2 + 2)
-    assert [c.name for c in cells[20:22]] == ["chat_ngram_kadaptive_b1", "chat_ngram+draft_kadaptive_b1"]
-    ngram, both = cells[20].settings, cells[21].settings
+    assert [c.name for c in cells[4:8]] == ["chat_draft_k3_b1", "chat_ngram_kadaptive_b1",
+                                            "chat_ngram+draft_kadaptive_b1", "chat_none_b4"]  # beside their fixed k
+    ngram, both = cells[5].settings, cells[6].settings
     assert ngram["k"] == "adaptive" and ngram["method"] == "ngram" and ngram["draft_model"] is None
     assert both["method"] == "ngram,draft" and both["draft_model"] == "self:8"
     assert ngram["adaptive_cost_model"] == "smollm2-135m-cpu"  # the default of `specscope run --k adaptive`
     assert "adaptive_cost_model" not in cells[1].settings  # fixed-k cells keep their settings (and stamps)
     (tmp_path / "mine.toml").write_text((PRESET_DIR / "smollm2-135m-cpu.toml").read_text())
-    mine = config(tmp_path, adaptive=["ngram"], adaptive_cost_model="mine.toml").of_kind(RUN)[20]
+    mine = config(tmp_path, adaptive=["ngram"], adaptive_cost_model="mine.toml").of_kind(RUN)[5]
     assert mine.name == "chat_ngram_kadaptive_b1" and mine.settings["adaptive_cost_model"] == str(tmp_path / "mine.toml")
 
 
-def test_adaptive_cells_under_the_fitted_model_come_after_the_profile_and_carry_its_settings(tmp_path):
-    cfg = config(tmp_path, adaptive=["ngram,draft"], adaptive_cost_model="fitted", profile={"reps": 1})
-    kinds = [s.kind for s in cfg.steps]
-    first_adaptive = next(i for i, s in enumerate(cfg.steps) if s.settings.get("k") == "adaptive")
-    assert kinds.index(PROFILE) < first_adaptive and all(k == RUN for k in kinds[first_adaptive:])
-    cell = cfg.steps[first_adaptive].settings
+def test_under_the_fitted_model_the_profile_runs_first_and_the_adaptive_cells_carry_its_settings(tmp_path):
+    cfg = config(tmp_path, adaptive=["ngram,draft"], adaptive_cost_model="fitted", profile={"reps": 1}, trace={})
+    assert [s.kind for s in cfg.steps][:2] == [PROFILE, RUN] and cfg.steps[-1].kind == TRACE
+    cell = next(s for s in cfg.steps if s.settings.get("k") == "adaptive").settings
     assert cell["adaptive_cost_model"] == "fitted" and cell["profile"] == cfg.of_kind(PROFILE)[0].settings
+    assert config(tmp_path, adaptive=["ngram"], profile={}).steps[-1].kind == PROFILE  # a preset: the usual order
 
 
 def test_a_prompt_file_workload_is_resolved_next_to_the_config(tmp_path):
