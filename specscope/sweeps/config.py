@@ -5,8 +5,9 @@
     methods = ["none", "ngram", "draft"]   # `none` is required: speedups divide by it
     k = [3]                          # draft tokens per step (one cell per k for each SD method)
     adaptive = ["ngram", "ngram,draft"]  # optional: `--k adaptive` cells over these proposers (sets)
-    adaptive_cost_model = "smollm2-135m-cpu"  # what they decide under: a preset name, a TOML path, or
-                                     # "fitted" (this sweep's [profile], fitted before they run)
+    adaptive_cost_model = "fitted"   # what they decide under: "fitted" (this sweep's [profile], fitted
+                                     # before they run; the default with a [profile]), a preset name or a
+                                     # TOML path (default without one: the smollm2-135m-cpu preset)
     batch_sizes = [1, 4, 16]
     num_prompts = 8                  # or per batch size: num_prompts = { 1 = 4, 16 = 16 }
     max_new_tokens = 64
@@ -245,7 +246,8 @@ def _adaptive_cost_model(v: "_Validator", name, sets: list[str], profile: "Step 
 
     if not sets:
         return None
-    name = ADAPTIVE_DEFAULT if name is None else name
+    if name is None:  # as [simulate] cost_model: the sweep's own fit where it profiles
+        name = FITTED if profile is not None else ADAPTIVE_DEFAULT
     if not isinstance(name, str) or not name.strip():
         raise v.error("adaptive_cost_model", f"{name!r}: name a preset, a cost-model TOML path or \"fitted\"")
     if name == FITTED:
@@ -254,7 +256,7 @@ def _adaptive_cost_model(v: "_Validator", name, sets: list[str], profile: "Step 
         for proposer in (p for pset in sets for p in pset.split(",")):
             if proposer not in profile.settings["proposers"]:
                 raise v.error("adaptive_cost_model", f"\"fitted\": the [profile] does not time '{proposer}'; "
-                              "add it to profile.proposers")
+                              "add it to profile.proposers or name a preset / cost-model TOML")
         return FITTED
     if (v.path.parent / name).is_file():
         name = str((v.path.parent / name).resolve())

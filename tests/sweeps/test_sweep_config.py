@@ -62,7 +62,11 @@ def test_under_the_fitted_model_the_profile_runs_first_and_the_adaptive_cells_ca
     assert [s.kind for s in cfg.steps][:2] == [PROFILE, RUN] and cfg.steps[-1].kind == TRACE
     cell = next(s for s in cfg.steps if s.settings.get("k") == "adaptive").settings
     assert cell["adaptive_cost_model"] == "fitted" and cell["profile"] == cfg.of_kind(PROFILE)[0].settings
-    assert config(tmp_path, adaptive=["ngram"], profile={}).steps[-1].kind == PROFILE  # a preset: the usual order
+    by_default = config(tmp_path, adaptive=["ngram"], profile={})  # with a [profile], "fitted" is the default
+    assert by_default.steps[0].kind == PROFILE and by_default.steps[6].name == "chat_ngram_kadaptive_b1"
+    assert by_default.steps[6].settings["adaptive_cost_model"] == "fitted"
+    preset = config(tmp_path, adaptive=["ngram"], adaptive_cost_model="smollm2-135m-cpu", profile={})
+    assert preset.steps[-1].kind == PROFILE  # a preset: the usual order
 
 
 def test_a_prompt_file_workload_is_resolved_next_to_the_config(tmp_path):
