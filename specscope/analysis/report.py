@@ -190,11 +190,37 @@ def _recommendation(study: Study, runs: pd.DataFrame) -> Section:
         if table["oracle_speedup"].isna().any():
             settings += (" A blank oracle bound: simulation.csv has no oracle row for that workload and batch "
                          "size (simulate a trace of that workload at that batch size).")
-    note = _adaptive_note(study.simulation)
-    if note:
-        section.blocks.append(Block(f"<p>{html.escape(note)}</p>"))
+    for note in (_measured_adaptive_note(runs), _adaptive_note(study.simulation)):
+        if note:
+            section.blocks.append(Block(f"<p>{html.escape(note)}</p>"))
     section.blocks.append(Block(f"<p class='settings'>{html.escape(settings)}</p>"))
     return section
+
+
+def _measured_adaptive_note(runs: pd.DataFrame) -> str:
+    """Where a measured `--k adaptive` cell beats the best measured fixed k of its proposers (same model,
+    workload and batch size)."""
+    adaptive = runs[runs["method"].str.startswith("adaptive(") & runs["k"].isna() & runs["speedup"].notna()]
+    if adaptive.empty:
+        return ""
+    fixed = runs[(runs["method"] != BASELINE_METHOD) & runs["k"].notna() & runs["speedup"].notna()]
+    wins, compared = [], 0
+    for _, row in adaptive.iterrows():
+        names = set(metrics.proposer_names(row["method"][len("adaptive("):-1]))
+        same = fixed[(fixed["model"] == row["model"]) & (fixed["workload"] == row["workload"])
+                     & (fixed["batch_size"] == row["batch_size"]) & fixed["method"].isin(names)]
+        if same.empty:
+            continue
+        compared += 1
+        best = same.loc[same["speedup"].idxmax()]
+        if row["speedup"] > best["speedup"]:
+            wins.append(f"{row['workload']} batch {row['batch_size']} ({row['label']} {row['speedup']:.3f}x vs "
+                        f"{best['label']} {best['speedup']:.3f}x)")
+    if not compared:
+        return ""
+    found = "; ".join(wins) if wins else "none"
+    return (f"Measured: --k adaptive beats the best measured fixed k of its proposers in {len(wins)} of {compared} "
+            f"cells: {found}.")
 
 
 def _adaptive_note(sim: pd.DataFrame | None) -> str:

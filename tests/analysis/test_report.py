@@ -84,3 +84,21 @@ def test_simulation_captions_name_the_cost_model(tmp_path):
     for caption in captions:
         assert "cost model fitted (cost_model.toml: llama3.1-8b-h100" in caption
         assert "hardware 1x NVIDIA H100" in caption and "batch sizes 1, 4" in caption
+
+
+def test_the_recommendation_says_where_measured_adaptive_beats_the_best_fixed_k():
+    import pandas as pd
+
+    from specscope.analysis import metrics
+    from specscope.analysis.report import _measured_adaptive_note
+
+    rows = [("none", 0, 1, 10.0), ("ngram", 3, 1, 12.0), ("ngram", 5, 1, 13.0), ("adaptive(ngram)", np.nan, 1, 14.0),
+            ("none", 0, 4, 20.0), ("ngram", 3, 4, 22.0), ("adaptive(ngram)", np.nan, 4, 21.0),
+            ("adaptive(ngram,draft)", np.nan, 4, 30.0)]  # no fixed k of ngram or draft beats it; ngram k=3 is compared
+    runs = pd.DataFrame([{"model": "m", "workload": "chat", "method": m, "k": k, "batch_size": b, "throughput_tok_s": t,
+                          "label": m if m.startswith("adaptive") else f"{m} k={k}"} for m, k, b, t in rows])
+    note = _measured_adaptive_note(metrics.with_speedup(runs))
+    assert note.startswith("Measured: --k adaptive beats the best measured fixed k of its proposers in 2 of 3 cells")
+    assert "chat batch 1 (adaptive(ngram) 1.400x vs ngram k=5 1.300x)" in note
+    assert "chat batch 4 (adaptive(ngram,draft) 1.500x vs ngram k=3 1.100x)" in note
+    assert _measured_adaptive_note(metrics.with_speedup(runs[~runs["method"].str.startswith("adaptive")])) == ""
