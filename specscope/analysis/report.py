@@ -205,7 +205,7 @@ def _measured_adaptive_note(runs: pd.DataFrame) -> str:
         return ""
     fixed = runs[(runs["method"] != BASELINE_METHOD) & runs["k"].notna() & runs["speedup"].notna()]
     wins, compared = [], 0
-    for _, row in adaptive.iterrows():
+    for _, row in adaptive.sort_values(["workload", "batch_size"]).iterrows():
         names = set(metrics.proposer_names(row["method"][len("adaptive("):-1]))
         same = fixed[(fixed["model"] == row["model"]) & (fixed["workload"] == row["workload"])
                      & (fixed["batch_size"] == row["batch_size"]) & fixed["method"].isin(names)]
