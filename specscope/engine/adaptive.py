@@ -203,16 +203,15 @@ class AdaptiveProposer(Proposer):
                     sure[r] = conf[j, :n].copy()
                 if sub.draft_probs is not None:
                     probs[int(r)] = sub.draft_probs[j, :n]
+        ran = np.fromiter((len(drafts[r]) for r in decoding), dtype=np.int64, count=len(decoding))  # drafts per row
         if floor is not None:
-            ran = np.array([len(drafts[r]) for r in decoding], dtype=np.int64)
             self.guard.chains_ran(ran, chained, prices)
         for r in decoding:
             self.pending[batch.slots[r]] = (int(q[r]), drafts[r], len(batch.contexts[r]), sure[r])
         if decoding.size:
-            lengths = np.fromiter((len(drafts[r]) for r in decoding), dtype=np.int64, count=len(decoding))
-            chose = np.where(lengths > 0, q[decoding], len(self.names))  # the last row: drafted nothing
+            chose = np.where(ran > 0, q[decoding], len(self.names))  # the last row: drafted nothing
             np.add.at(self.chosen, (chose, 0), 1)
-            np.add.at(self.chosen, (chose, 1), lengths)
+            np.add.at(self.chosen, (chose, 1), ran)
         proposal = Proposal.from_lists(drafts)
         if probs:
             proposal.draft_probs = _stack_probs(proposal, probs)
