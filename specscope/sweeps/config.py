@@ -255,7 +255,7 @@ def _adaptive_cost_model(v: "_Validator", name, sets: list[str], profile: "Step 
             raise v.error("adaptive_cost_model", "\"fitted\" needs a [profile] section to fit the cost model from")
         for proposer in (p for pset in sets for p in pset.split(",")):
             if proposer not in profile.settings["proposers"]:
-                raise v.error("adaptive_cost_model", f"\"fitted\": the [profile] does not time '{proposer}'; "
+                raise v.error("adaptive_cost_model", f"\"fitted\" (the default with a [profile]): the [profile] does not time '{proposer}'; "
                               "add it to profile.proposers or name a preset / cost-model TOML")
         return FITTED
     if (v.path.parent / name).is_file():
