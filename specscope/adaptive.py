@@ -169,8 +169,16 @@ class AcceptanceEstimate:
         """Record one step of these rows: k drafts from `proposer` (k = 0: none ran), a of them accepted."""
         rows, proposer, k, accepted = (np.asarray(x, dtype=np.int64) for x in (rows, proposer, k, accepted))
         d = self.params.decay
-        idle = np.ones((len(rows), self.num_proposers), dtype=bool)
         ran = k > 0
+        if not ran.any():  # nothing ran (e.g. no n-gram match): what follows reduces to fading, done directly
+            self.first_s[rows] *= d
+            self.first_f[rows] *= d
+            self.hot[rows] = COLD
+            self.pool_s *= d
+            self.pool_f *= d
+            self.idle[rows] = True
+            return
+        idle = np.ones((len(rows), self.num_proposers), dtype=bool)
         idle[np.flatnonzero(ran), proposer[ran]] = False
         ir, iq = np.nonzero(idle)  # proposers that did not run: the sequence's counts fade to the pool
         self.first_s[rows[ir], iq, :] *= d

@@ -115,10 +115,7 @@ class CounterfactualGuard:
 
         k, p: [E, n] from `experts`; seconds: [E, n] each expert's seconds per row (`batch_seconds` or
         `replicated_seconds`); outlook: the model's view of these rows, for imputing what was not seen."""
-        expert = MODEL
-        if self.steps >= self.params.warmup and len(self.cost) == len(k) and self.cost[MODEL] > 0:
-            score = self.covered / np.maximum(self.cost, 1e-30)  # tokens per second
-            expert = int(np.argmax(score))  # ties: the model
+        expert = self._leader(len(k))
         cont = outlook.cont
         if outlook.evidence is not None:  # optimism where a depth is little explored: its fixed k gets tried
             bonus = self.params.explore * np.sqrt(cont * (1.0 - cont) / (outlook.evidence + 1.0))
@@ -128,6 +125,23 @@ class CounterfactualGuard:
                                 outlook.expected(), tail, expert)
         self.followed[expert] += 1
         return k[expert], p[expert]
+
+    def nothing_offered(self, rows: np.ndarray, seconds: np.ndarray) -> None:
+        """A step where no proposer can offer a draft to any row (the n-gram found no match): every expert, those
+        of `experts` with states, proposes nothing. Scored as `choose` would score it, without building them.
+
+        seconds: [n] each row's seconds of the step (plain decoding)."""
+        num_experts = 1 + self.num_proposers * self._rules[True].shape[1]
+        expert = self._leader(num_experts)
+        seconds = np.repeat(np.asarray(seconds, dtype=np.float64)[None, :], num_experts, axis=0)
+        self.pending = _Pending(np.asarray(rows), None, None, seconds, None, None, expert)
+        self.followed[expert] += 1
+
+    def _leader(self, num_experts: int) -> int:
+        """The expert with the most tokens per second so far (ties: the model; the model during warm-up)."""
+        if self.steps >= self.params.warmup and len(self.cost) == num_experts and self.cost[MODEL] > 0:
+            return int(np.argmax(self.covered / np.maximum(self.cost, 1e-30)))
+        return MODEL
 
     def ran(self, k: np.ndarray, seconds: np.ndarray, p: np.ndarray | None = None) -> None:
         """The step did not run the followed expert's choice as decided (an engine's re-timing draft): k [n] is
@@ -171,6 +185,10 @@ class CounterfactualGuard:
         index = np.array([where.get(int(r), -1) for r in rows], dtype=np.int64)
         keep = index >= 0
         index, proposer, k, accepted = index[keep], proposer[keep], k[keep], np.minimum(accepted[keep], k[keep])
+        ran = 1.0 + accepted  # [m] what the step committed: the text it covered
+        if step.k is None:  # `nothing_offered`: every expert committed one token per row, in the step's seconds
+            self._score(ran, (ran[None, :] * step.seconds[:, index]).sum(axis=1))
+            return
         ek, ep = step.k[:, index], step.p[:, index]  # [E, m]
         imputed = step.expected[index[None, :], ep, np.minimum(ek, step.expected.shape[-1] - 1)]
         same = (ep == proposer[None, :]) & (k[None, :] > 0)
@@ -183,8 +201,10 @@ class CounterfactualGuard:
         censored = (accepted == k)[None, :] & (ek > k[None, :])
         exact = 1.0 + np.where(censored, k[None, :] + beyond, seen)
         tokens = np.where(ek == 0, 1.0, np.where(same, exact, imputed))  # [E, m]
-        ran = 1.0 + accepted  # [m] what the step committed: the text it covered
-        per_token = (ran[None, :] * step.seconds[:, index] / tokens).sum(axis=1)
+        self._score(ran, (ran[None, :] * step.seconds[:, index] / tokens).sum(axis=1))
+
+    def _score(self, ran: np.ndarray, per_token: np.ndarray) -> None:
+        """Add a step that covered ran [m] tokens per row, at per_token [E] seconds for each expert."""
         d = self.params.decay
         if self.covered is None or len(self.cost) != len(per_token):
             self.covered, self.cost = 0.0, np.zeros_like(per_token)

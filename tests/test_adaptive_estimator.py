@@ -141,3 +141,24 @@ def test_measured_verify_times_override_the_linear_price_of_drafts():
     assert choose_batch(outlook, costs, ("ngram",), 0.0)[0][0] == 8  # drafts are free: the most
     steep = np.r_[0.0, 0.01, 0.02, 0.03, np.full(5, 5.0)]  # past three drafts a step costs 5x more
     assert choose_batch(outlook, costs, ("ngram",), 0.0, target_marginal=steep)[0][0] == 3
+
+
+def test_a_step_where_nothing_ran_fades_as_a_proposer_that_did_not_run_does():
+    """The shortcut for a step where no sequence drafted ends where the general update leaves a proposer (and
+    a sequence) that did not run: counts faded by `decay`, COLD, idle, nothing else learnt."""
+    import copy
+
+    est = AcceptanceEstimate(2)
+    est.reset(2)
+    for a in ([2, 0], [1, 2], [2, 2]):  # some history for both proposers and rows
+        est.observe(np.arange(2), np.array([0, 1]), np.array([2, 2]), np.array(a))
+    other, idle = copy.deepcopy(est), copy.deepcopy(est)
+    other.observe(np.arange(2), np.zeros(2), np.array([1, 0]), np.array([1, 0]))  # only proposer 0, row 0 ran
+    idle.observe(np.arange(2), np.zeros(2), np.zeros(2), np.zeros(2))  # nothing ran
+    for name in ("first_s", "first_f", "hot"):
+        a, b = getattr(other, name), getattr(idle, name)
+        assert a[1].tolist() == b[1].tolist() and a[0, 1].tolist() == b[0, 1].tolist(), name  # row 1; proposer 1
+    for name in ("pool_s", "pool_f", "loss", "at_risk", "stopped", "pool_seen"):
+        assert getattr(other, name)[1].tolist() == getattr(idle, name)[1].tolist(), name
+    assert idle.idle.tolist() == [True, True] and other.idle.tolist() == [False, True]
+    assert idle.pool_seen.tolist() == est.pool_seen.tolist() and idle.loss.tolist() == est.loss.tolist()

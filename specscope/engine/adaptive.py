@@ -11,6 +11,9 @@ first rejected draft). A proposer that returns fewer drafts than asked is charge
 returned. A proposer whose drafts are free prefixes (`drafts_are_free_prefixes`: the n-gram) drafts
 first, at the cap, so the decision knows how many drafts each sequence can get — none without a
 match, which the issue's "cheap proposer signals" allow — and each chosen sequence keeps its first k.
+A step where such proposers are all there is and none offers anything skips the decision (its only
+answer is "no drafts"; the estimator and the guard record it as they would: the same state after);
+most of a chat workload's steps are such, and the decision costs ~0.4 ms of a ~10 ms step at B 1.
 A sequence decoding alone prices its drafts with the verify times this run measured per token count
 (`observe_step`) where it has them: small steps are not linear in tokens on CPU kernels. The
 decision goes through the counterfactual guard (`specscope/adaptive_guard.py`), as in the simulator.
@@ -157,6 +160,10 @@ class AdaptiveProposer(Proposer):
                 if self.subs[name].drafts_are_free_prefixes:  # draft first: k is then chosen knowing what exists
                     offered[index] = self._call(name, batch, decoding, caps[:, index])
                     caps[:, index] = offered[index].num_draft.cpu().numpy()
+            if self._nothing_on_offer(offered, caps):
+                none = np.zeros(len(decoding), dtype=np.int64)
+                self.guard.nothing_offered(slots, StepPrices(self.costs, self.names, kv, 1, False).seconds(none, none))
+                return self._finish(batch, decoding, offered, k, q, floor)[0]
             outlook = self.estimate.outlook(slots, k_cap)
             marginal = self._measured_marginal(k_cap, kv) if B == 1 else None
             model_k, model_q = choose_batch(outlook, self.costs, self.names, kv, caps, marginal)  # k <= caps
@@ -166,6 +173,22 @@ class AdaptiveProposer(Proposer):
             if B == 1:
                 self._refresh(k, q, caps[0], outlook, prices)
             floor, chained = self._plan_chains(outlook, prices, decoding, caps, k, q, offered)
+        proposal, ran = self._finish(batch, decoding, offered, k, q, floor)
+        if floor is not None:
+            self.guard.chains_ran(ran, chained, prices)
+        return proposal
+
+    def _nothing_on_offer(self, offered: dict[int, Proposal], caps: np.ndarray) -> bool:
+        """Every proposer drafted first and none offers a row anything (the n-gram found no match): every choice,
+        the model's and the guard's experts', is then "no drafts", so the step skips the decision (the guard
+        scores it as it would have, `CounterfactualGuard.nothing_offered`)."""
+        return len(offered) == len(self.names) and not caps.any()
+
+    def _finish(self, batch: ProposerInput, decoding, offered: dict[int, Proposal], k, q,
+                floor) -> tuple[Proposal, np.ndarray]:
+        """Run the decided drafts (k [B], proposer q [B]; chains stop where drafts fall below floor [B, K]), remember
+        them for the next step's outcome and count the choices: (the step's proposal, drafts run per decoding row)."""
+        B = len(batch.slots)
         drafts = [np.zeros(0, dtype=np.int64)] * B
         sure: list[np.ndarray | None] = [None] * B
         probs: dict[int, torch.Tensor] = {}
@@ -204,8 +227,6 @@ class AdaptiveProposer(Proposer):
                 if sub.draft_probs is not None:
                     probs[int(r)] = sub.draft_probs[j, :n]
         ran = np.fromiter((len(drafts[r]) for r in decoding), dtype=np.int64, count=len(decoding))  # drafts per row
-        if floor is not None:
-            self.guard.chains_ran(ran, chained, prices)
         for r in decoding:
             self.pending[batch.slots[r]] = (int(q[r]), drafts[r], len(batch.contexts[r]), sure[r])
         if decoding.size:
@@ -215,7 +236,7 @@ class AdaptiveProposer(Proposer):
         proposal = Proposal.from_lists(drafts)
         if probs:
             proposal.draft_probs = _stack_probs(proposal, probs)
-        return proposal
+        return proposal, ran
 
     def choices(self) -> dict:
         """What the run decided, for its summary: per proposer the share of decoding sequence-steps that drafted

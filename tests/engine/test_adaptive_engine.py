@@ -181,3 +181,33 @@ def test_keep_drafting_ends_a_chain_and_the_next_step_reuses_what_was_fed(tiny_m
     plain = fresh.propose(ProposerInput([0, 1], longer, [4, 4]))
     assert again.draft_ids.tolist() == plain.draft_ids.tolist()
     assert "confidence" not in plain.extra  # reported only when asked: a plain run skips the softmax
+
+
+def test_a_step_with_nothing_on_offer_skips_the_decision_and_ends_in_the_same_state(monkeypatch):
+    """Steps where the n-gram matches nothing are not decided (no drafts is the only answer), yet proposals,
+    estimates and guard scores stay what the full decision gives."""
+    from specscope.engine.proposers.base import ProposerInput
+
+    rng = np.random.default_rng(3)
+    truth = [np.concatenate([rng.integers(10, 60, 40), np.tile([1, 2, 3, 4, 5], 30)]) for _ in range(2)]
+    proposers = [AdaptiveProposer({"ngram": build_proposer("ngram", ProposerOptions(k=6))}, CHEAP) for _ in range(2)]
+    full, short = proposers
+    monkeypatch.setattr(full, "_nothing_on_offer", lambda offered, caps: False)
+    for p in proposers:
+        p.bind(2, 512)
+    contexts = [t[:8].copy() for t in truth]
+    skipped = 0
+    for _ in range(60):
+        outs = [p.propose(ProposerInput([0, 1], [c.copy() for c in contexts], [6, 6])) for p in proposers]
+        assert outs[0].num_draft.tolist() == outs[1].num_draft.tolist()
+        assert outs[0].draft_ids.tolist() == outs[1].draft_ids.tolist()
+        skipped += short.guard.pending.k is None
+        for b in range(2):  # commit the accepted drafts and the target's next token
+            n, L = int(outs[0].num_draft[b]), len(contexts[b])
+            kept = accepted_prefix(outs[0].draft_ids[b, :n].numpy(), truth[b], L)
+            contexts[b] = truth[b][: L + kept + 1]
+    assert 5 < skipped < 60  # both kinds of step happened
+    assert full.guard.cost.tolist() == short.guard.cost.tolist() and full.guard.covered == short.guard.covered
+    assert full.guard.followed == short.guard.followed and full.guard.steps == short.guard.steps
+    for name in ("first_s", "first_f", "hot", "idle", "pool_s", "pool_f", "loss", "at_risk", "stopped"):
+        assert getattr(full.estimate, name).tolist() == getattr(short.estimate, name).tolist(), name
