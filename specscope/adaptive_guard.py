@@ -68,11 +68,11 @@ class _Pending:
     """One decided step, waiting for its outcome."""
 
     rows: np.ndarray  # [n] sequence rows (engine slots / simulator requests)
-    k: np.ndarray  # [E, n] each expert's drafts per row
-    p: np.ndarray  # [E, n] each expert's proposer per row
+    k: np.ndarray | None  # [E, n] each expert's drafts per row; None: no expert could draft (`nothing_offered`)
+    p: np.ndarray | None  # [E, n] each expert's proposer per row
     seconds: np.ndarray  # [E, n] each expert's step seconds, per row (its share of the batch's step)
-    expected: np.ndarray  # [n, P, K + 1] the model's expected tokens (current state) per proposer and k
-    tail: np.ndarray  # [P, K + 1] sum over drafts 1..k of P(draft j accepted | the first was)
+    expected: np.ndarray | None  # [n, P, K + 1] the model's expected tokens (current state) per proposer and k
+    tail: np.ndarray | None  # [P, K + 1] sum over drafts 1..k of P(draft j accepted | the first was)
     expert: int = MODEL  # the expert the step follows
 
 

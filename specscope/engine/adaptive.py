@@ -13,7 +13,7 @@ first, at the cap, so the decision knows how many drafts each sequence can get â
 match, which the issue's "cheap proposer signals" allow â€” and each chosen sequence keeps its first k.
 A step where such proposers are all there is and none offers anything skips the decision (its only
 answer is "no drafts"; the estimator and the guard record it as they would: the same state after);
-most of a chat workload's steps are such, and the decision costs ~0.4 ms of a ~10 ms step at B 1.
+most of a chat workload's steps are such (at B 1 on this CPU a decision takes ~0.4 ms of a ~9 ms step).
 A sequence decoding alone prices its drafts with the verify times this run measured per token count
 (`observe_step`) where it has them: small steps are not linear in tokens on CPU kernels. The
 decision goes through the counterfactual guard (`specscope/adaptive_guard.py`), as in the simulator.
