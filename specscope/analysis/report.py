@@ -224,22 +224,40 @@ def _measured_adaptive_note(runs: pd.DataFrame) -> str:
 
 
 def _adaptive_note(sim: pd.DataFrame | None) -> str:
-    """Where the simulated adaptive policy beats the best fixed k of the same proposer(s), trace and mode."""
+    """Where the simulated adaptive policy beats the best fixed k of the same proposer(s), trace and mode: one
+    clause per workload, proposers and mode, naming its batch sizes and the range of both speedups."""
     if sim is None or "policy_kind" not in sim or not (sim["policy_kind"] == "adaptive").any():
         return ""
     keys = ["trace", "mode", "batch_size", "proposers"]
     fixed = sim[sim["policy_kind"] == "fixed"].groupby(keys)["speedup"].max()
-    wins = []
-    for _, row in sim[sim["policy_kind"] == "adaptive"].iterrows():
+    adaptive = sim[sim["policy_kind"] == "adaptive"]
+    wins: dict[tuple, list[tuple[int, float, float]]] = {}
+    for _, row in adaptive.iterrows():
         key = tuple(row[k] for k in keys)
         names = set(metrics.proposer_names(row["proposers"]))
         best = fixed[[i for i in fixed.index if i[:3] == key[:3] and set(metrics.proposer_names(i[3])) <= names]]
         if len(best) and row["speedup"] > best.max():
-            wins.append(f"{row['workload']} {row['proposers']} batch {row['batch_size']} ({row['mode']}): "
-                        f"{row['speedup']:.2f}x vs {best.max():.2f}x")
+            group = (row["workload"], row["proposers"], row["mode"])
+            wins.setdefault(group, []).append((int(row["batch_size"]), float(row["speedup"]), float(best.max())))
     if not wins:
         return "Simulated adaptive policies do not beat the best fixed k in any cell of simulation.csv."
-    return "Simulated adaptive beats the best fixed k in " + "; ".join(wins) + "."
+    clauses = []
+    for (workload, proposers, mode), cells in wins.items():
+        simulated = adaptive[(adaptive["workload"] == workload) & (adaptive["proposers"] == proposers)
+                             & (adaptive["mode"] == mode)]["batch_size"].nunique()
+        sizes = sorted(b for b, _, _ in cells)
+        where = (f"every batch size ({sizes[0]}-{sizes[-1]})" if len(sizes) == simulated > 1
+                 else "batch " + ", ".join(map(str, sizes)))
+        clauses.append(f"{workload} {proposers} ({mode}) at {where}: {_span([a for _, a, _ in cells])} vs "
+                       f"{_span([f for _, _, f in cells])}")
+    return (f"Simulated adaptive beats the best fixed k of its proposers in {sum(map(len, wins.values()))} of "
+            f"{len(adaptive)} cells: " + "; ".join(clauses) + ".")
+
+
+def _span(values: list[float]) -> str:
+    """'1.25x', or '0.95-1.00x' for a range."""
+    low, high = f"{min(values):.2f}", f"{max(values):.2f}"
+    return f"{low}x" if low == high else f"{low}-{high}x"
 
 
 def _measured_speedup(study: Study, runs: pd.DataFrame, counter) -> Section:
