@@ -15,9 +15,11 @@ use to stop the draft's chains mid-step (benchmarks/bench_confidence.py measures
 Simulator part, per trace (workload) x mode x cost model x batch size, side by side in one run
 (serve mode replays at least --serve-queue x B requests at batch size B, cycling the trace's own, so
 the batch is refilled as a server's is instead of draining at once):
-- per proposer (e.g. ngram, draft): the best fixed-k over fixed-1..fixed-20 (its k and speedup), the
-  oracle, `adaptive`, gap_recovered = (adaptive - best fixed) / (oracle - best fixed), and a flag
-  where adaptive is more than 2% below the best fixed-k;
+- per proposer (e.g. ngram, draft): the best fixed-k over fixed-0..fixed-20 (its k and speedup; k = 0
+  is plain decoding, speedup 1, the best fixed choice where every k loses: a policy that stops
+  speculating there recovers nothing, and a cell whose oracle loses too has no gap), the oracle,
+  `adaptive`, gap_recovered = (adaptive - best fixed) / (oracle - best fixed), and a flag where
+  adaptive is more than 2% below the best fixed-k;
 - the selector: `adaptive-combine` over both proposers vs the better single proposer's best fixed-k,
   and the oracle combine; the summary also counts the cells where the two are complementary (the
   combined oracle at least 5% above the better single oracle) and where the selector loses there.
@@ -54,7 +56,7 @@ from specscope.costs import VerifyFraction, load_cost_model
 from specscope.simulator.sweep import run_sweep
 from specscope.traces import read_trace
 
-FIXED_KS = [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20]
+FIXED_KS = [0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20]  # 0: plain decoding, the fixed choice where every k loses
 BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128]
 PRESET = "llama3.1-8b-h100"
 TOLERANCE = 0.02

@@ -199,7 +199,8 @@ def _recommendation(study: Study, runs: pd.DataFrame) -> Section:
 
 def _measured_adaptive_note(runs: pd.DataFrame) -> str:
     """Where a measured `--k adaptive` cell beats the best measured fixed k of its proposers (same model,
-    workload and batch size)."""
+    workload and batch size), plain decoding (`none`, speedup 1) included: where every k loses, not
+    speculating is the fixed choice to beat."""
     adaptive = runs[runs["method"].str.startswith("adaptive(") & runs["k"].isna() & runs["speedup"].notna()]
     if adaptive.empty:
         return ""
@@ -213,19 +214,21 @@ def _measured_adaptive_note(runs: pd.DataFrame) -> str:
             continue
         compared += 1
         best = same.loc[same["speedup"].idxmax()]
-        if row["speedup"] > best["speedup"]:
+        label, speedup = (best["label"], best["speedup"]) if best["speedup"] >= 1.0 else (BASELINE_METHOD, 1.0)
+        if row["speedup"] > speedup:
             wins.append(f"{row['workload']} batch {row['batch_size']} ({row['label']} {row['speedup']:.3f}x vs "
-                        f"{best['label']} {best['speedup']:.3f}x)")
+                        f"{label} {speedup:.3f}x)")
     if not compared:
         return ""
     found = "; ".join(wins) if wins else "none"
-    return (f"Measured: --k adaptive beats the best measured fixed k of its proposers in {len(wins)} of {compared} "
-            f"cells: {found}.")
+    return (f"Measured: --k adaptive beats the best measured fixed k of its proposers (or none, where no k beats "
+            f"it) in {len(wins)} of {compared} cells: {found}.")
 
 
 def _adaptive_note(sim: pd.DataFrame | None) -> str:
-    """Where the simulated adaptive policy beats the best fixed k of the same proposer(s), trace and mode: one
-    clause per workload, proposers and mode, naming its batch sizes and the range of both speedups."""
+    """Where the simulated adaptive policy beats the best fixed k of the same proposer(s), trace and mode, plain
+    decoding (k = 0, speedup 1) included: one clause per workload, proposers and mode, naming its batch sizes
+    and the range of both speedups."""
     if sim is None or "policy_kind" not in sim or not (sim["policy_kind"] == "adaptive").any():
         return ""
     keys = ["trace", "mode", "batch_size", "proposers"]
@@ -236,11 +239,13 @@ def _adaptive_note(sim: pd.DataFrame | None) -> str:
         key = tuple(row[k] for k in keys)
         names = set(metrics.proposer_names(row["proposers"]))
         best = fixed[[i for i in fixed.index if i[:3] == key[:3] and set(metrics.proposer_names(i[3])) <= names]]
-        if len(best) and row["speedup"] > best.max():
+        best = max([1.0, *best])  # plain decoding is always on offer
+        if row["speedup"] > best:
             group = (row["workload"], row["proposers"], row["mode"])
-            wins.setdefault(group, []).append((int(row["batch_size"]), float(row["speedup"]), float(best.max())))
+            wins.setdefault(group, []).append((int(row["batch_size"]), float(row["speedup"]), float(best)))
     if not wins:
-        return "Simulated adaptive policies do not beat the best fixed k in any cell of simulation.csv."
+        return ("Simulated adaptive policies do not beat the best fixed k (plain decoding included) in any cell of "
+                "simulation.csv.")
     clauses = []
     for (workload, proposers, mode), cells in wins.items():
         simulated = adaptive[(adaptive["workload"] == workload) & (adaptive["proposers"] == proposers)
@@ -250,8 +255,8 @@ def _adaptive_note(sim: pd.DataFrame | None) -> str:
                  else "batch " + ", ".join(map(str, sizes)))
         clauses.append(f"{workload} {proposers} ({mode}) at {where}: {_span([a for _, a, _ in cells])} vs "
                        f"{_span([f for _, _, f in cells])}")
-    return (f"Simulated adaptive beats the best fixed k of its proposers in {sum(map(len, wins.values()))} of "
-            f"{len(adaptive)} cells: " + "; ".join(clauses) + ".")
+    return (f"Simulated adaptive beats the best fixed k of its proposers (plain decoding included) in "
+            f"{sum(map(len, wins.values()))} of {len(adaptive)} cells: " + "; ".join(clauses) + ".")
 
 
 def _span(values: list[float]) -> str:
@@ -275,7 +280,8 @@ def _measured_speedup(study: Study, runs: pd.DataFrame, counter) -> Section:
         section.blocks.append(Block(
             "<p>What each <code>--k adaptive</code> cell chose, over its decoding sequence-steps: the share that "
             "drafted with each proposer (and their mean k), the share that drafted nothing, and how often the "
-            "guard followed the model's decision rather than a fixed rule.</p>" + _table_html(chose)))
+            "guard followed the model's decision (or plain decoding) rather than a fixed rule.</p>"
+            + _table_html(chose)))
     return section
 
 
@@ -292,7 +298,8 @@ def _adaptive_choices(runs: pd.DataFrame) -> pd.DataFrame | None:
         rows.append({"workload": run["workload"], "method": run["label"], "batch size": run["batch_size"],
                      "speedup": _x(run["speedup"]), "drafting": ", ".join(drafted) or "none",
                      "not drafting": _share(c.get("no_draft_share")),
-                     "guard followed the model": _share(followed)})
+                     "guard followed the model": _share(followed),
+                     "guard followed plain decoding": _share(c.get("guard_followed_plain_share"))})
     return pd.DataFrame(rows) if rows else None
 
 

@@ -51,6 +51,7 @@ COLUMNS = [
     "requests", "generated_tokens", "ngram_match_prob", "seed", "gap_recovered",
 ]
 FIXED = re.compile(r"fixed-\d+")
+PLAIN_SPEEDUP = 1.0  # fixed-0: plain decoding is the speedups' denominator
 
 
 @dataclass(frozen=True)
@@ -202,8 +203,12 @@ def add_gap_recovered(rows: list[dict]) -> None:
 
     Compared within the same trace, mode, cost model and batch size. Best fixed-k: the best fixed-K
     row of the run whose proposers are all in the row's proposer set (for a combined set: the better
-    single proposer's best fixed-k); oracle: the oracle row of the same proposer set. None (an empty
-    cell) when either is missing or the oracle does not beat the best fixed-k.
+    single proposer's best fixed-k), and always plain decoding (fixed-0, speedup 1 by definition,
+    listed or not): where every k >= 1 loses, not speculating is the best fixed choice, and a policy
+    that stops speculating there has recovered nothing the operator could not have had. Oracle: the
+    oracle row of the same proposer set. None (an empty cell) when the oracle is missing or does not
+    beat the best fixed-k (e.g. a drafter too slow to pay even when it proposes exactly what is
+    accepted).
     """
     def cell(r):
         return r["trace"], r["mode"], r["cost_model"], r["batch_size"]
@@ -215,9 +220,9 @@ def add_gap_recovered(rows: list[dict]) -> None:
             fixed.setdefault(cell(r), []).append((set(r["proposers"].split(",")), r["speedup"]))
     for r in rows:
         members = set(r["proposers"].split(","))
-        best = max((s for ps, s in fixed.get(cell(r), []) if ps <= members), default=None)
+        best = max([PLAIN_SPEEDUP, *(s for ps, s in fixed.get(cell(r), []) if ps <= members)])
         top = oracle.get((cell(r), r["proposers"]))
-        gap = None if best is None or top is None else top - best
+        gap = None if top is None else top - best
         r["gap_recovered"] = (r["speedup"] - best) / gap if gap is not None and gap > 1e-12 else None
 
 

@@ -94,13 +94,17 @@ def test_the_recommendation_says_where_measured_adaptive_beats_the_best_fixed_k(
 
     rows = [("none", 0, 1, 10.0), ("ngram", 3, 1, 12.0), ("ngram", 5, 1, 13.0), ("adaptive(ngram)", np.nan, 1, 14.0),
             ("none", 0, 4, 20.0), ("ngram", 3, 4, 22.0), ("adaptive(ngram)", np.nan, 4, 21.0),
-            ("adaptive(ngram,draft)", np.nan, 4, 30.0)]  # no fixed k of ngram or draft beats it; ngram k=3 is compared
+            ("adaptive(ngram,draft)", np.nan, 4, 30.0),  # no fixed k of ngram or draft beats it; ngram k=3 is compared
+            ("none", 0, 16, 40.0), ("ngram", 3, 16, 30.0), ("adaptive(ngram)", np.nan, 16, 38.0),  # below none
+            ("none", 0, 8, 40.0), ("ngram", 3, 8, 30.0), ("adaptive(ngram)", np.nan, 8, 41.0)]  # k=3 loses; none is beaten
     runs = pd.DataFrame([{"model": "m", "workload": "chat", "method": m, "k": k, "batch_size": b, "throughput_tok_s": t,
                           "label": m if m.startswith("adaptive") else f"{m} k={k}"} for m, k, b, t in rows])
     note = _measured_adaptive_note(metrics.with_speedup(runs))
-    assert note.startswith("Measured: --k adaptive beats the best measured fixed k of its proposers in 2 of 3 cells")
+    assert note.startswith("Measured: --k adaptive beats the best measured fixed k of its proposers (or none, where no k "
+                           "beats it) in 3 of 5 cells")
     assert "chat batch 1 (adaptive(ngram) 1.400x vs ngram k=5 1.300x)" in note
     assert "chat batch 4 (adaptive(ngram,draft) 1.500x vs ngram k=3 1.100x)" in note
+    assert "chat batch 8 (adaptive(ngram) 1.025x vs none 1.000x)" in note and "batch 16" not in note
     assert _measured_adaptive_note(metrics.with_speedup(runs[~runs["method"].str.startswith("adaptive")])) == ""
 
 
@@ -110,15 +114,18 @@ def test_the_simulated_adaptive_line_groups_cells_by_workload_proposers_and_mode
     from specscope.analysis.report import _adaptive_note
 
     rows = []
-    for b, fixed, adaptive in [(1, 0.69, 0.95), (2, 0.70, 0.99), (4, 0.70, 1.00)]:  # draft: every batch size wins
+    for b, fixed, adaptive in [(1, 1.09, 1.15), (2, 1.10, 1.19), (4, 1.10, 1.20)]:  # draft: every batch size wins
         rows += [("draft", "fixed", b, fixed), ("draft", "adaptive", b, adaptive)]
     for b, fixed, adaptive in [(1, 1.24, 1.25), (2, 1.30, 1.20), (4, 1.10, 1.12)]:  # ngram: two of three
         rows += [("ngram", "fixed", b, fixed), ("ngram", "adaptive", b, adaptive)]
+    for b, fixed, adaptive in [(1, 0.70, 0.99), (2, 0.70, 1.00), (4, 0.70, 1.01)]:  # slow: plain decoding is the bar
+        rows += [("slow", "fixed", b, fixed), ("slow", "adaptive", b, adaptive)]
     sim = pd.DataFrame([{"trace": "t", "workload": "code-edit", "mode": "serve", "proposers": p, "policy_kind": kind,
                          "batch_size": b, "speedup": x} for p, kind, b, x in rows])
     note = _adaptive_note(sim)
-    assert note == ("Simulated adaptive beats the best fixed k of its proposers in 5 of 6 cells: code-edit draft (serve) "
-                    "at every batch size (1-4): 0.95-1.00x vs 0.69-0.70x; code-edit ngram (serve) at batch 1, 4: "
-                    "1.12-1.25x vs 1.10-1.24x.")
+    assert note == ("Simulated adaptive beats the best fixed k of its proposers (plain decoding included) in 6 of 9 "
+                    "cells: code-edit draft (serve) at every batch size (1-4): 1.15-1.20x vs 1.09-1.10x; code-edit ngram "
+                    "(serve) at batch 1, 4: 1.12-1.25x vs 1.10-1.24x; code-edit slow (serve) at batch 4: 1.01x vs 1.00x.")
     worse = sim.assign(speedup=np.where(sim["policy_kind"] == "adaptive", 0.5, 1.0))
-    assert _adaptive_note(worse) == "Simulated adaptive policies do not beat the best fixed k in any cell of simulation.csv."
+    assert _adaptive_note(worse) == ("Simulated adaptive policies do not beat the best fixed k (plain decoding included) "
+                                     "in any cell of simulation.csv.")

@@ -217,7 +217,25 @@ def test_gap_recovered_is_policy_minus_best_fixed_over_oracle_minus_best_fixed()
     assert gap[("eagle", "oracle", 1)] == pytest.approx(1.0) and gap[("eagle", "fixed-3", 1)] == pytest.approx(0.0)
     assert gap[("ngram", "adaptive", 1)] is None  # oracle does not beat the best fixed-k
     assert gap[("ngram,eagle", "adaptive-combine", 1)] == pytest.approx((2.1 - 1.6) / (2.6 - 1.6))
-    assert gap[("eagle", "adaptive", 8)] is None  # no fixed-k or oracle at that batch size
+    assert gap[("eagle", "adaptive", 8)] is None  # no oracle at that batch size
+
+
+def test_gap_recovered_counts_plain_decoding_among_the_fixed_k():
+    """Where every k >= 1 loses, the best fixed choice is not to speculate (speedup 1): a policy that stops
+    speculating there recovers nothing, and a drafter whose oracle loses too leaves no gap at all."""
+    def row(proposers, policy, speedup):
+        return {"trace": "t", "mode": "serve", "cost_model": "c", "batch_size": 4, "proposers": proposers,
+                "policy": policy, "speedup": speedup}
+
+    rows = [row("slow", "fixed-1", 0.73), row("slow", "oracle", 0.94), row("slow", "adaptive", 1.0),
+            row("mid", "fixed-1", 0.8), row("mid", "oracle", 1.2), row("mid", "adaptive", 1.1),
+            row("unlisted", "oracle", 1.5), row("unlisted", "adaptive", 1.2)]
+    add_gap_recovered(rows)
+    gap = {(r["proposers"], r["policy"]): r["gap_recovered"] for r in rows}
+    assert gap[("slow", "adaptive")] is None  # even the oracle loses to plain decoding: nothing to recover
+    assert gap[("mid", "adaptive")] == pytest.approx((1.1 - 1.0) / (1.2 - 1.0))
+    assert gap[("mid", "fixed-1")] == pytest.approx((0.8 - 1.0) / (1.2 - 1.0))
+    assert gap[("unlisted", "adaptive")] == pytest.approx(0.4)  # fixed-0 counts even where no fixed-K was run
 
 
 def test_sweep_rows_carry_gap_recovered(make_trace, toy_costs):
