@@ -5,6 +5,16 @@ off (bursty copying, acceptance that depends on the text, a depth estimated from
 fixed k can beat it. The guard keeps score of a set of experts on the steps actually run and each
 step follows the one with the most committed tokens per second so far:
 - expert 0: the model's decision;
+- expert 1: plain decoding (no drafts for any row). Where no k pays (a compute-bound batch, a
+  drafter too slow for the machine) not speculating is the best fixed choice, and the model, which
+  keeps exploring (an upper-confidence prior, an idle sequence's optimism), loses a few percent to
+  it. Without this expert, under the H100 preset EAGLE-priced drafts at batch size 128 (serve mode)
+  ran 0.971 (chat) and 0.970 (code-edit) of plain decoding, and on this machine's cost model the
+  self:24 draft at batch size 1 (summarize, paper mode) 0.967; with it 0.979, 0.982 and 0.991
+  (benchmarks/bench_adaptive.py). Unseen experts are imputed with the model's optimistic estimates:
+  imputing with its plain estimate instead made plain decoding a trap (nothing runs, so nothing
+  corrects it; the n-gram on chat at batch sizes 8-32 on this machine's cost model ran 0.94-0.98
+  of its best fixed k);
 - fixed k for every k in `GuardParams.ks`, per proposer (k = min(k, what the proposer can offer)
   where the offer is known, as fixed-k does);
 - two-state rules (k after a rejection, k after a fully accepted step) for the pairs of `pair_ks`.
@@ -50,6 +60,7 @@ from specscope.adaptive import HOT, Outlook, chain_survival
 
 GUARD_KS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20)
 MODEL = 0  # expert 0: the adaptive decision itself
+PLAIN = 1  # expert 1 (`GuardParams.plain`): no drafts
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,7 @@ class GuardParams:
     """Guard settings (see the module docstring)."""
 
     ks: tuple[int, ...] = GUARD_KS  # fixed k experts, per proposer
+    plain: bool = True  # expert PLAIN: plain decoding (k = 0 for every row)
     pair_ks: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 20)  # two-state experts: every (cold k, hot k) pair of these
     decay: float = 0.995  # weight of the past per step (memory ~ 1 / (1 - decay) steps)
     explore: float = 3.0  # standard deviations of optimism on a continuation rate when imputing censored steps
@@ -96,12 +108,15 @@ class CounterfactualGuard:
 
     def experts(self, model_k: np.ndarray, model_p: np.ndarray, caps: np.ndarray | None, k_cap: int,
                 state: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(k, p) [E, n]: row 0 the model's decision, then fixed k' per proposer (capped like fixed-k), then,
-        given each row's state [n, P] (`Outlook.state`), the two-state rules (k after a rejection, k after a
-        fully accepted step) of `pair_ks`."""
+        """(k, p) [E, n]: row 0 the model's decision, row 1 plain decoding (`GuardParams.plain`), then fixed k'
+        per proposer (capped like fixed-k), then, given each row's state [n, P] (`Outlook.state`), the two-state
+        rules (k after a rejection, k after a fully accepted step) of `pair_ks`."""
         n = len(model_k)
         cold_k, hot_k = self._rules[state is not None]  # [R, 1] each
         ks, ps = [np.asarray(model_k, dtype=np.int64)[None, :]], [np.asarray(model_p, dtype=np.int64)[None, :]]
+        if self.params.plain:
+            ks.append(np.zeros((1, n), dtype=np.int64))
+            ps.append(np.zeros((1, n), dtype=np.int64))
         for q in range(self.num_proposers if len(cold_k) else 0):
             top = np.full(n, k_cap) if caps is None else np.minimum(k_cap, np.asarray(caps)[:, q])
             hot = np.zeros(n, dtype=bool) if state is None else np.asarray(state)[:, q] == HOT
@@ -131,7 +146,7 @@ class CounterfactualGuard:
         of `experts` with states, proposes nothing. Scored as `choose` would score it, without building them.
 
         seconds: [n] each row's seconds of the step (plain decoding)."""
-        num_experts = 1 + self.num_proposers * self._rules[True].shape[1]
+        num_experts = 1 + self.params.plain + self.num_proposers * self._rules[True].shape[1]
         expert = self._leader(num_experts)
         seconds = np.repeat(np.asarray(seconds, dtype=np.float64)[None, :], num_experts, axis=0)
         self.pending = _Pending(np.asarray(rows), None, None, seconds, None, None, expert)

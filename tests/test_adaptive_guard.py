@@ -3,7 +3,7 @@
 import numpy as np
 
 from specscope.adaptive import AcceptanceEstimate, Outlook, StepPrices, batch_seconds, replicated_seconds
-from specscope.adaptive_guard import MODEL, CounterfactualGuard, GuardParams
+from specscope.adaptive_guard import MODEL, PLAIN, CounterfactualGuard, GuardParams
 from specscope.costs import CostModel, LinearCost
 
 COSTS = CostModel("toy", LinearCost(1.0, 0.1, 0.0), 0.5, {"eagle": LinearCost(0.2, 0.05, 0.0)})
@@ -46,7 +46,8 @@ def test_optimism_raises_a_little_explored_depth():
     few = np.zeros((1, 8)) + 2.0
     _, a = scored(plain, [0], [2], [2], [2], view=outlook(1, evidence=few))
     _, b = scored(eager, [0], [2], [2], [2], view=outlook(1, evidence=few))
-    assert b[1] < a[1]  # more tokens imputed: fewer seconds per token for k' = 4
+    assert b[PLAIN + 1] < a[PLAIN + 1]  # more tokens imputed: fewer seconds per token for k' = 4
+    assert b[PLAIN] == a[PLAIN]  # plain decoding commits one token a position, whatever is imputed
 
 
 def test_steps_are_charged_per_position_not_per_step():
@@ -55,8 +56,9 @@ def test_steps_are_charged_per_position_not_per_step():
     # each expert's own seconds per token there.
     guard = CounterfactualGuard(1, GuardParams(ks=(1, 8), pair_ks=(), decay=1.0))
     ks, cost = scored(guard, [0, 1], [8, 8], [8, 8], [8, 0], view=outlook(2, k_cap=8))
-    fixed1, fixed8 = cost[1], cost[2]
+    fixed1, fixed8 = cost[PLAIN + 1], cost[PLAIN + 2]
     assert np.isclose(fixed8, 9 * 1 / 9 + 1 * 1 / 1) and np.isclose(fixed1, 9 * 1 / 2 + 1 * 1 / 1)
+    assert np.isclose(cost[PLAIN], 9 * 1 / 1 + 1 * 1 / 1)  # plain decoding: one token per step
 
 
 def test_the_guard_follows_a_fixed_k_when_the_model_is_wrong():
@@ -77,6 +79,28 @@ def test_the_guard_follows_a_fixed_k_when_the_model_is_wrong():
         chosen.append(int(k[0]))
     assert np.mean(np.array(chosen[-100:]) == 3) >= 0.9
     assert guard.followed[MODEL] >= guard.params.warmup  # the model decides during the warm-up
+
+
+def test_the_guard_stops_speculating_where_no_k_pays():
+    """Drafts are dear and nothing is ever accepted; a model that keeps drafting is overruled by plain decoding
+    once the warm-up is over (without that expert the guard can only pick among drafting rules)."""
+    dear = CostModel("dear", LinearCost(1.0, 0.1, 0.0), 0.5, {"eagle": LinearCost(2.0, 0.05, 0.0)})
+    for plain in (True, False):
+        guard = CounterfactualGuard(1, GuardParams(ks=(1, 2), pair_ks=(), plain=plain))
+        n, rows, drafted = 4, np.arange(4), []
+        est = AcceptanceEstimate(1)
+        est.reset(n)
+        for _ in range(60):
+            view = est.outlook(rows, 4)
+            ks, ps = guard.experts(np.full(n, 2), np.zeros(n, dtype=np.int64), None, view.k_cap)
+            k, p = guard.choose(rows, view, ks, ps, batch_seconds(dear, ("eagle",), 0.0, ks, ps))
+            est.observe(rows, p, k, np.zeros(n))
+            guard.observe(rows, p, k, np.zeros(n))
+            drafted.append(int(k.sum()))
+        if plain:
+            assert sum(drafted[guard.params.warmup + 1:]) == 0 and guard.followed[PLAIN] > 40
+        else:
+            assert min(drafted) > 0  # every expert drafts
 
 
 def test_a_stopped_chain_is_charged_to_every_expert_that_would_have_drafted_it():

@@ -36,7 +36,7 @@ import torch
 
 from specscope.adaptive import AcceptanceEstimate, AdaptiveParams, StepPrices, choose_batch
 from specscope.adaptive_confidence import ConfidenceCalibration, kept_drafts
-from specscope.adaptive_guard import MODEL, CounterfactualGuard, GuardParams
+from specscope.adaptive_guard import MODEL, PLAIN, CounterfactualGuard, GuardParams
 from specscope.costs import CostModel
 from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
 from specscope.errors import SpecscopeError
@@ -241,7 +241,7 @@ class AdaptiveProposer(Proposer):
     def choices(self) -> dict:
         """What the run decided, for its summary: per proposer the share of decoding sequence-steps that drafted
         with it and its mean drafts per such step, the share that drafted nothing, and how often the guard
-        followed the model's decision rather than a fixed rule."""
+        followed the model's decision and plain decoding rather than a fixed rule."""
         steps = int(self.chosen[:, 0].sum())
 
         def share(n):
@@ -256,6 +256,7 @@ class AdaptiveProposer(Proposer):
             "no_draft_share": share(self.chosen[-1, 0]),
             "proposers": {name: {"share": share(self.chosen[i, 0]), "mean_k": mean_k(i)} for i, name in enumerate(self.names)},
             "guard_followed_model_share": round(self.guard.followed[MODEL] / followed, 4) if followed else None,
+            "guard_followed_plain_share": round(self.guard.followed[PLAIN] / followed, 4) if followed else None,
         }
 
     def _refresh(self, k: np.ndarray, q: np.ndarray, caps: np.ndarray, outlook, prices: StepPrices) -> None:

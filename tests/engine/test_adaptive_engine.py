@@ -46,7 +46,7 @@ def test_the_choices_summary_adds_up_to_what_the_engine_ran(tiny_model):
     assert sum(shares) == pytest.approx(1.0, abs=1e-3)
     drafts = sum(round(by[m]["share"] * steps) * by[m]["mean_k"] for m in by if by[m]["mean_k"] is not None)
     assert drafts == pytest.approx(sum(sum(s.proposed) for s in seqs), rel=1e-3)
-    assert 0.0 <= choices["guard_followed_model_share"] <= 1.0
+    assert 0.0 <= choices["guard_followed_model_share"] + choices["guard_followed_plain_share"] <= 1.0
 
 
 def test_an_ngram_is_asked_only_for_the_drafts_its_match_offers(monkeypatch):
