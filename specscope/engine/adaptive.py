@@ -256,7 +256,8 @@ class AdaptiveProposer(Proposer):
             "no_draft_share": share(self.chosen[-1, 0]),
             "proposers": {name: {"share": share(self.chosen[i, 0]), "mean_k": mean_k(i)} for i, name in enumerate(self.names)},
             "guard_followed_model_share": round(self.guard.followed[MODEL] / followed, 4) if followed else None,
-            "guard_followed_plain_share": round(self.guard.followed[PLAIN] / followed, 4) if followed else None,
+            "guard_followed_plain_share": (round(self.guard.followed[PLAIN] / followed, 4) * self.guard.params.plain
+                                           if followed else None),  # without the expert, index PLAIN is a fixed k
         }
 
     def _refresh(self, k: np.ndarray, q: np.ndarray, caps: np.ndarray, outlook, prices: StepPrices) -> None:
