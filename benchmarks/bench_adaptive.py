@@ -52,9 +52,10 @@ from pathlib import Path
 
 import numpy as np
 
-from specscope.costs import VerifyFraction, load_cost_model
-from specscope.simulator.sweep import run_sweep
-from specscope.traces import read_trace
+from specscope.costs.model import VerifyFraction
+from specscope.costs.presets import load_cost_model
+from specscope.simulator.grid import run_sweep
+from specscope.formats.trace import read_trace
 
 FIXED_KS = [0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20]  # 0: plain decoding, the fixed choice where every k loses
 BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128]
@@ -215,8 +216,8 @@ def run_engine(workload, batch_sizes, ks, num_prompts, max_new, methods, cost_mo
     noise near 1% on a shared 2-core machine, against 10-20% with 2); without `cost_model` this machine
     is profiled at that thread count and a cost model fitted for `--k adaptive`.
     """
-    from specscope.commands.engine_common import load_target, load_workload_prompts, proposer_options, setup_torch
-    from specscope.commands.run import ADAPTIVE_K_CAP, RunSpec, measure
+    from specscope.cli.options import load_target, load_workload_prompts, proposer_options, setup_torch
+    from specscope.cli.run import ADAPTIVE_K_CAP, RunSpec, measure
 
     decode, total = {}, {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -45,11 +45,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_adaptive import FIXED_KS, cycled, preset_for  # noqa: E402
 
-from specscope.adaptive import StepPrices  # noqa: E402
-from specscope.costs import load_cost_model  # noqa: E402
-from specscope.simulator import policies  # noqa: E402
-from specscope.simulator.sweep import run_sweep  # noqa: E402
-from specscope.traces import read_trace  # noqa: E402
+from specscope.policy.decision import StepPrices  # noqa: E402
+from specscope.costs.presets import load_cost_model  # noqa: E402
+from specscope.policy import base, registry  # noqa: E402
+from specscope.simulator.grid import run_sweep  # noqa: E402
+from specscope.formats.trace import read_trace  # noqa: E402
 
 MATCH_EDGES = np.array([1, 2, 4, 8, 16])  # drafts on offer: 0 | 1 | 2-3 | 4-7 | 8-15 | 16+
 CONFIDENCE_EDGES = np.array([0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.99])
@@ -58,7 +58,7 @@ HINDSIGHT = {"hindsight": "offer", "hindsight-match": "match", "hindsight-confid
 DEPLOYABLE = ("adaptive", "adaptive-combine")
 
 
-class Hindsight(policies.Policy):
+class Hindsight(base.Policy):
     """Expected tokens per (request, proposer, feature bucket, k) from the whole trace; goodput-maximising k."""
 
     batch_aware = True
@@ -91,7 +91,7 @@ class Hindsight(policies.Policy):
         self.bucket, self.request, self.cap, self.k_cap, self._for = bucket, np.repeat(
             np.arange(rt.num_requests), rt.gen_len), cap, K, rt
 
-    def propose(self, view):
+    def decide(self, view):
         rt = view.trace
         if self._for is not rt:
             self._build(rt)
@@ -109,7 +109,7 @@ class Hindsight(policies.Policy):
             pick = self._batch_pick(expected, float(view.batch_kv[0]))
         q, k = pick // (K + 1), pick % (K + 1)
         k = np.where(view.position <= 1, 0, k)  # position 1: acc_len 1 by the format's convention
-        return policies.Proposal(k.astype(np.int64), np.where(k > 0, q, 0).astype(np.int64))
+        return base.Decision(k.astype(np.int64), np.where(k > 0, q, 0).astype(np.int64))
 
     def _batch_pick(self, expected: np.ndarray, kv: float) -> np.ndarray:
         """Per row the (proposer, k) index maximising the batch's expected tokens per second (serve pricing)."""
@@ -159,7 +159,7 @@ def _request_table(acc: np.ndarray, cap: np.ndarray, bucket: np.ndarray, num_b: 
 def register() -> None:
     """Add the hindsight policies to the registry for this process."""
     for name, feature in HINDSIGHT.items():
-        policies.POLICIES[name] = policies.PolicySpec(
+        registry.POLICIES[name] = registry.PolicySpec(
             re.escape(name), f"{name} (benchmark only: reads the trace in hindsight)",
             lambda props, m, costs, f=feature, n=name: Hindsight(props, costs, f, n),
             lambda props, m: True, needs_costs=True)

@@ -26,10 +26,10 @@ import json
 
 import numpy as np
 
-from specscope.adaptive_confidence import CONFIDENCE_EDGES, confidence_bins
+from specscope.policy.confidence import CONFIDENCE_EDGES, confidence_bins
 from specscope.errors import SpecscopeError
 from specscope.simulator.replay_trace import ReplayTrace
-from specscope.traces import read_trace
+from specscope.formats.trace import read_trace
 
 DEPTH = 8  # drafts past a rejection, for --off-path
 
@@ -71,7 +71,7 @@ def off_path(trace, proposer: str, count: int, draft_model: str, seed: int = 0) 
     """Mean confidence of DEPTH drafts past `count` rejections, vs the trace's at the same positions."""
     import torch
 
-    from specscope.commands.engine_common import load_target, setup_torch
+    from specscope.cli.options import load_target, setup_torch
     from specscope.engine.proposers.draft import parse_self_draft
 
     device = setup_torch("cpu", None)

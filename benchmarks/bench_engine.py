@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def part_a(args) -> dict:
     from transformers import AutoModelForCausalLM
 
-    from specscope.commands.engine_common import build_requests, load_target, load_workload_prompts, stop_token_ids
+    from specscope.cli.options import build_requests, load_target, load_workload_prompts, stop_token_ids
     from specscope.engine.engine import Engine, EngineConfig
     from specscope.engine.loading import default_model_path
     from specscope.engine.proposers import ProposerOptions, build_proposer

@@ -63,7 +63,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
 
-    from specscope.commands.engine_common import build_requests, stop_token_ids
+    from specscope.cli.options import build_requests, stop_token_ids
     from specscope.engine.engine import Engine, EngineConfig
     from specscope.engine.heads.checkpoint import bundled_head
     from specscope.engine.loading import load_model

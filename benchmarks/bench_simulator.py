@@ -29,14 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
-from specscope.costs import load_cost_model
-from specscope.simulator.policies import make_policy
+from specscope.costs.presets import load_cost_model
+from specscope.policy.registry import make_policy
 from specscope.simulator.reference import reference_speedup
 from specscope.simulator.replay_trace import ReplayTrace
-from specscope.simulator.sweep import PAPER, SERVE, ngram_match_prob, run_sweep
+from specscope.simulator.grid import PAPER, SERVE, ngram_match_prob, run_sweep
 from specscope.simulator.synthetic import synthetic_trace
 from specscope.simulator.trajectory import run_trajectory
-from specscope.traces import Trace, read_trace
+from specscope.formats.trace import Trace, read_trace
 
 DATASETS = ("sharegpt", "cnn", "gsm8k", "instructcoder")
 PROPOSER_SETS_AND_POLICIES = [

@@ -68,7 +68,7 @@ def main() -> None:
         args.repeats, args.max_new_tokens, args.prompts_batch_1 = 1, 32, 2
     torch.set_num_threads(args.threads)
 
-    from specscope.commands.engine_common import build_requests, load_target, load_workload_prompts, stop_token_ids
+    from specscope.cli.options import build_requests, load_target, load_workload_prompts, stop_token_ids
     from specscope.engine.tree import parse_tree
 
     tree = parse_tree(args.tree)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from specscope.adaptive_confidence import ConfidenceCalibration, ConfidenceParams, kept_drafts
+from specscope.policy.confidence import ConfidenceCalibration, ConfidenceParams, kept_drafts
 
 
 def test_only_verified_drafts_are_labelled():

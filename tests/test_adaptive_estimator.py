@@ -3,7 +3,7 @@ exploration (closed loops with `choose_batch`)."""
 
 import numpy as np
 
-from specscope.adaptive import AcceptanceEstimate, AdaptiveParams
+from specscope.policy.acceptance import AcceptanceEstimate, AdaptiveParams
 
 ROWS = np.arange(8)
 
@@ -68,7 +68,7 @@ def test_a_depth_never_reached_borrows_the_rate_before_it():
 def closed_loop(costs, first, cont, steps, n=16, seed=0):
     """Run the estimator and `choose_batch` against sequences whose drafts are accepted with P(first draft) =
     `first` and P(each later one | the previous) = `cont`; returns the k chosen at every step [steps, n]."""
-    from specscope.adaptive import choose_batch
+    from specscope.policy.decision import choose_batch
 
     rng = np.random.default_rng(seed)
     est = AcceptanceEstimate(1)
@@ -84,7 +84,7 @@ def closed_loop(costs, first, cont, steps, n=16, seed=0):
 
 
 def test_a_batch_whose_break_even_rate_is_above_the_prior_still_tries_speculating():
-    from specscope.costs import CostModel, LinearCost
+    from specscope.costs.model import CostModel, LinearCost
 
     # 16 sequences: a plain step costs 1 + 16 * 0.1 = 2.6 s for 16 tokens, so a draft token (0.1 s) pays only
     # when accepted with probability > ~0.6, above the 0.5 prior: without exploration nothing is ever tried.
@@ -95,7 +95,7 @@ def test_a_batch_whose_break_even_rate_is_above_the_prior_still_tries_speculatin
 
 
 def test_a_second_draft_is_tried_once_the_first_proves_good():
-    from specscope.costs import CostModel, LinearCost
+    from specscope.costs.model import CostModel, LinearCost
 
     # a fixed 0.5 prior on the second depth made a second draft look like a loss at these costs, so k = 1 was
     # chosen for good and the second depth never observed (k >= 3 in none of the last steps)
@@ -129,8 +129,8 @@ def test_an_idle_proposer_forgets_a_sequences_bad_record_in_both_states():
 
 
 def test_measured_verify_times_override_the_linear_price_of_drafts():
-    from specscope.adaptive import choose_batch
-    from specscope.costs import CostModel, LinearCost
+    from specscope.policy.decision import choose_batch
+    from specscope.costs.model import CostModel, LinearCost
 
     costs = CostModel("free", LinearCost(1.0, 0.0, 0.0), 0.0, {"ngram": LinearCost(0.0, 0.0, 0.0)})
     est = AcceptanceEstimate(1)

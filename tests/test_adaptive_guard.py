@@ -2,9 +2,10 @@
 
 import numpy as np
 
-from specscope.adaptive import AcceptanceEstimate, Outlook, StepPrices, batch_seconds, replicated_seconds
-from specscope.adaptive_guard import MODEL, PLAIN, CounterfactualGuard, GuardParams
-from specscope.costs import CostModel, LinearCost
+from specscope.policy.acceptance import AcceptanceEstimate, Outlook
+from specscope.policy.decision import StepPrices, batch_seconds, replicated_seconds
+from specscope.policy.guard import MODEL, PLAIN, CounterfactualGuard, GuardParams
+from specscope.costs.model import CostModel, LinearCost
 
 COSTS = CostModel("toy", LinearCost(1.0, 0.1, 0.0), 0.5, {"eagle": LinearCost(0.2, 0.05, 0.0)})
 

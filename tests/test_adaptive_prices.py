@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from specscope.adaptive import StepPrices, batch_seconds
-from specscope.costs import CostModel, LinearCost
+from specscope.policy.decision import StepPrices, batch_seconds
+from specscope.costs.model import CostModel, LinearCost
 
 COSTS = CostModel("toy", LinearCost(0.010, 0.002, 0.0), 0.001,
                   {"eagle": LinearCost(0.003, 0.001, 0.0), "ngram": LinearCost(0.0, 0.0, 0.0)})

@@ -3,8 +3,11 @@
 import numpy as np
 import pytest
 
-from specscope.costs import (LinearCost, VerifyFraction, available_presets, fit_cost_model, load_cost_model,
-                             nonnegative_least_squares, read_cost_model, read_profile, write_cost_model)
+from specscope.costs.model import LinearCost, VerifyFraction
+from specscope.costs.presets import available_presets, load_cost_model
+from specscope.costs.fit import fit_cost_model, nonnegative_least_squares
+from specscope.formats.cost_model import read_cost_model, write_cost_model
+from specscope.formats.profile import read_profile
 from specscope.errors import SpecscopeError
 
 

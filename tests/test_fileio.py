@@ -3,7 +3,7 @@
 import pytest
 
 from specscope.errors import SpecscopeError
-from specscope.fileio import atomic_open, check_output_file, write_json_atomic, write_text_atomic
+from specscope.formats.files import atomic_open, check_output_file, write_json_atomic, write_text_atomic
 
 
 def test_atomic_write_replaces_file(tmp_path):
@@ -36,7 +36,7 @@ def test_atomic_write_gives_umask_permissions_not_0600(tmp_path):
 
 
 def test_read_jsonl_objects_skips_blank_lines_and_names_bad_lines(tmp_path):
-    from specscope.fileio import read_jsonl_objects
+    from specscope.formats.files import read_jsonl_objects
 
     good = tmp_path / "good.jsonl"
     good.write_text('\ufeff{"a": 1}\n\n{"b": 2}\n', encoding="utf-8")

@@ -7,7 +7,7 @@ import pytest
 
 from specscope.errors import SpecscopeError
 from specscope.simulator.synthetic import synthetic_trace
-from specscope.traces import NATIVE, SPECDECODE_BENCH, read_trace, write_trace
+from specscope.formats.trace import NATIVE, SPECDECODE_BENCH, read_trace, write_trace
 
 
 def test_native_round_trip(tmp_path):

@@ -40,8 +40,8 @@ import numpy as np
 import pandas as pd
 
 from specscope.errors import SpecscopeError
-from specscope.fileio import read_jsonl_objects
-from specscope.traces import Trace, read_trace
+from specscope.formats.files import read_jsonl_objects
+from specscope.formats.trace import Trace, read_trace
 
 RUNS_DIR = "runs"
 TRACES_DIR = "traces"

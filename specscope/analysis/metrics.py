@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from specscope.analysis.loaders import BASELINE_METHOD, PHASES, proposer_names, trace_workload
-from specscope.traces import Trace
+from specscope.formats.trace import Trace
 
 # Cells compared against each other share these settings.
 BASELINE_KEY = ["model", "workload", "batch_size"]

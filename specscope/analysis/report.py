@@ -26,8 +26,8 @@ from specscope import __version__
 from specscope.analysis import figures, metrics
 from specscope.analysis.loaders import BASELINE_METHOD, PHASES, Study, load_study, trace_workload
 from specscope.errors import SpecscopeError
-from specscope.fileio import write_text_atomic
-from specscope.traces import Trace
+from specscope.formats.files import write_text_atomic
+from specscope.formats.trace import Trace
 
 REPORT_NAME = "report.html"
 FIGURE_DPI = 100

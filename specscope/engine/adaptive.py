@@ -34,10 +34,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from specscope.adaptive import AcceptanceEstimate, AdaptiveParams, StepPrices, choose_batch
-from specscope.adaptive_confidence import ConfidenceCalibration, kept_drafts
-from specscope.adaptive_guard import MODEL, PLAIN, CounterfactualGuard, GuardParams
-from specscope.costs import CostModel
+from specscope.policy.acceptance import AcceptanceEstimate, AdaptiveParams
+from specscope.policy.decision import StepPrices, choose_batch
+from specscope.policy.confidence import ConfidenceCalibration, kept_drafts
+from specscope.policy.guard import MODEL, PLAIN, CounterfactualGuard, GuardParams
+from specscope.costs.model import CostModel
 from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
 from specscope.errors import SpecscopeError
 

@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from specscope.costs import CostModel, LinearCost, VerifyFraction
+from specscope.costs.model import CostModel, LinearCost, VerifyFraction
 from specscope.errors import SpecscopeError
-from specscope.simulator.policies import Policy
+from specscope.policy.base import Policy
 from specscope.simulator.replay_trace import ReplayTrace
 from specscope.simulator.result import ReplayResult
 from specscope.simulator.trajectory import Trajectory

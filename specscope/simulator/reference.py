@@ -15,8 +15,8 @@ from __future__ import annotations
 import random
 import re
 
-from specscope.costs import CostModel, LinearCost, VerifyFraction
-from specscope.traces import Trace
+from specscope.costs.model import CostModel, LinearCost, VerifyFraction
+from specscope.formats.trace import Trace
 
 
 def plain_copy_latencies(prompt_len: int, gen_len: int, batch: int, costs: CostModel) -> list[float]:

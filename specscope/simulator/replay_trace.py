@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from specscope.ngram import ngram_match
-from specscope.traces import Trace
+from specscope.formats.trace import Trace
 
 NGRAM = "ngram"  # the proposer whose matches a trace's tokens reveal (and whose misses --ngram-match-prob models)
 
@@ -88,7 +88,7 @@ class ReplayTrace:
         return self.offset[request] + position - 1
 
     def capped(self, rows: np.ndarray, k: np.ndarray, proposer: np.ndarray) -> np.ndarray:
-        """The drafts a proposal of k from `proposer` really offers at these rows (k where unknown)."""
+        """The drafts a decision of k from `proposer` really offers at these rows (k where unknown)."""
         return k if self.draft_cap is None else np.minimum(k, self.draft_cap[rows, proposer])
 
     def drafted_confidence(self, rows: np.ndarray, k: np.ndarray, proposer: np.ndarray) -> np.ndarray:

@@ -29,8 +29,8 @@ import heapq
 
 import numpy as np
 
-from specscope.costs import CostModel, LinearCost
-from specscope.simulator.policies import Policy
+from specscope.costs.model import CostModel, LinearCost
+from specscope.policy.base import Policy
 from specscope.simulator.replay_trace import ReplayTrace
 from specscope.simulator.result import ReplayResult
 from specscope.simulator.trajectory import Trajectory

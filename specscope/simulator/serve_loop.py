@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from specscope.costs import CostModel, LinearCost
-from specscope.simulator.policies import Policy, Proposal, StepView
+from specscope.costs.model import CostModel, LinearCost
+from specscope.policy.base import Policy, Decision, StepView
 from specscope.simulator.replay_trace import ReplayTrace
 from specscope.simulator.result import ReplayResult
-from specscope.simulator.trajectory import check_proposal, stop_drafting
+from specscope.simulator.trajectory import check_decision, stop_drafting
 
 
 def serve_loop(
@@ -51,8 +51,8 @@ def serve_loop(
         if running.size:
             acc_now = rt.acc[rt.rows(req, pos)]
             view = StepView(req, pos, acc_now, batch_size, np.full(len(req), kv), rt)
-            proposal = policy.propose(view)
-            k, q = check_proposal(proposal, len(req), len(rt.proposers), policy)
+            decision = policy.decide(view)
+            k, q = check_decision(decision, len(req), len(rt.proposers), policy)
             k = stop_drafting(rt, policy, view, rt.rows(req, pos), rt.capped(rt.rows(req, pos), k, q), q)
             chosen = acc_now[np.arange(len(req)), q]
             commit = np.minimum(chosen, k + 1)
@@ -64,7 +64,7 @@ def serve_loop(
             prev = last_proposer[req]
             switches = float(np.sum(drafting & (prev >= 0) & (prev != q)))
             last_proposer[req[drafting]] = q[drafting]
-            policy.observe(view, Proposal(k, q), commit)
+            policy.observe(view, Decision(k, q), commit)
             steps += len(req)
             committed_total += int(commit.sum())
             proposed += int(np.sum(inputs - 1))

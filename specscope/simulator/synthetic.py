@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from specscope.traces import RequestTrace, Trace
+from specscope.formats.trace import RequestTrace, Trace
 
 
 def eagle_like(rng: np.random.Generator, length: int, alpha: float, k_max: int) -> np.ndarray:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from specscope.errors import SpecscopeError
-from specscope.simulator.policies import Policy, Proposal, StepView
+from specscope.policy.base import Policy, Decision, StepView
 from specscope.simulator.replay_trace import ReplayTrace
 
 
@@ -94,8 +94,8 @@ def run_trajectory(
             trace=rt,
             replicated=aware,
         )
-        proposal = policy.propose(view)
-        k, q = check_proposal(proposal, n, len(rt.proposers), policy)
+        decision = policy.decide(view)
+        k, q = check_decision(decision, n, len(rt.proposers), policy)
         k = stop_drafting(rt, policy, view, row, rt.capped(row, k, q), q)
         chosen = acc_now[np.arange(n), q] if track_switch else acc_now[:, 0]
         committed = np.minimum(chosen, k + 1)
@@ -111,7 +111,7 @@ def run_trajectory(
         else:
             switched = np.zeros(n, dtype=bool)
         chunks.append((active, pos, k, q, committed, may_miss, switched))
-        policy.observe(view, Proposal(k, q), committed)
+        policy.observe(view, Decision(k, q), committed)
         pos = pos + committed
         row = row + committed
         keep = pos < gen_len
@@ -127,8 +127,8 @@ def _memoryless_trajectory(rt: ReplayTrace, policy: Policy, match_prob: np.ndarr
     rows = np.arange(len(rt.acc))
     request_of = np.repeat(np.arange(num), rt.gen_len)
     position_of = rows - rt.offset[request_of] + 1  # a step at this position reads this row
-    proposal = policy.propose(StepView(request_of, position_of, rt.acc, trace=rt))
-    k_of, q_of = check_proposal(proposal, len(rows), len(rt.proposers), policy)
+    decision = policy.decide(StepView(request_of, position_of, rt.acc, trace=rt))
+    k_of, q_of = check_decision(decision, len(rows), len(rt.proposers), policy)
     k_of = rt.capped(rows, k_of, q_of)
     chosen_of = rt.acc[rows, q_of]
     commit_of = np.minimum(chosen_of, k_of + 1)
@@ -155,9 +155,9 @@ def _memoryless_trajectory(rt: ReplayTrace, policy: Policy, match_prob: np.ndarr
     return Trajectory(request, position_of[path], k, q, commit_of[path], may_miss, switched, steps, start)
 
 
-def check_proposal(proposal, n: int, num_proposers: int, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
-    k = np.asarray(proposal.k, dtype=np.int64)
-    q = np.asarray(proposal.proposer, dtype=np.int64)
+def check_decision(decision, n: int, num_proposers: int, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
+    k = np.asarray(decision.k, dtype=np.int64)
+    q = np.asarray(decision.proposer, dtype=np.int64)
     if k.shape != (n,) or q.shape != (n,):
         raise SpecscopeError(f"policy '{policy.name}' returned {k.shape}/{q.shape} proposals for {n} sequences")
     if n and (k.min() < 0 or q.min() < 0 or q.max() >= num_proposers):

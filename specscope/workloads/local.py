@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from specscope.errors import SpecscopeError
-from specscope.fileio import read_jsonl_objects
+from specscope.formats.files import read_jsonl_objects
 
 PARQUET_INSTALL_HINT = "pip install 'specscope[parquet]'"
 FORMATS = ".jsonl, .ndjson, .json, .csv, .tsv, .parquet"

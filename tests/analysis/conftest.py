@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from specscope.traces import RequestTrace, Trace, write_trace
+from specscope.formats.trace import RequestTrace, Trace, write_trace
 
 WORKLOADS = ("chat", "code-edit")
 BATCH_SIZES = (1, 4)

@@ -7,7 +7,7 @@ import pytest
 
 from specscope.analysis import loaders
 from specscope.errors import SpecscopeError
-from specscope.traces import write_trace
+from specscope.formats.trace import write_trace
 
 from .conftest import build_study, make_trace, write_cell
 

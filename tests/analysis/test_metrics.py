@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from specscope.analysis import loaders, metrics
-from specscope.traces import RequestTrace, Trace
+from specscope.formats.trace import RequestTrace, Trace
 
 from .conftest import make_trace
 

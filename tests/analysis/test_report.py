@@ -7,7 +7,7 @@ import pytest
 
 from specscope.analysis.report import write_report
 from specscope.errors import SpecscopeError
-from specscope.traces import write_trace
+from specscope.formats.trace import write_trace
 
 from .conftest import build_study, make_trace, write_cell
 
@@ -74,7 +74,7 @@ def test_bad_input_leaves_no_report(tmp_path):
 
 
 def test_simulation_captions_name_the_cost_model(tmp_path):
-    from specscope.costs import PRESET_DIR
+    from specscope.costs.presets import PRESET_DIR
 
     root = build_study(tmp_path / "study", runs=False, traces=False)
     (root / "cost_model.toml").write_text((PRESET_DIR / "llama3.1-8b-h100.toml").read_text())

@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from specscope.costs import load_cost_model
+from specscope.costs.presets import load_cost_model
 
 
 def run_cli(*args):

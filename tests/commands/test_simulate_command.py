@@ -4,14 +4,13 @@ import csv
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from specscope.commands.simulate import expand_list_options
-from specscope.simulator.sweep import COLUMNS
+from specscope.cli.simulate import expand_list_options
+from specscope.simulator.grid import COLUMNS
 from specscope.simulator.synthetic import synthetic_trace
-from specscope.traces import write_trace
+from specscope.formats.trace import write_trace
 
 
 def run_cli(*args):

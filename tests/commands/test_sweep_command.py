@@ -113,7 +113,7 @@ def test_a_changed_setting_reruns_only_the_cells_it_changes(tiny, first_run, tmp
 
 
 def test_an_interrupted_sweep_keeps_finished_cells_and_no_half_cell(tiny, monkeypatch):
-    from specscope.sweeps.execute import EngineSession
+    from specscope.study.sweep.execute import EngineSession
 
     real = EngineSession.run_cell
     calls = []

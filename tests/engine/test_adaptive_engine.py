@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from specscope.costs import CostModel, LinearCost
+from specscope.costs.model import CostModel, LinearCost
 from specscope.engine.adaptive import AdaptiveProposer, accepted_prefix
 from specscope.engine.engine import Engine, EngineConfig
 from specscope.engine.proposers import ProposerOptions, build_proposer
@@ -96,7 +96,7 @@ def test_run_rejects_bad_k_in_one_line(tmp_path, args, message):
 
 
 def test_adaptive_methods_are_read_with_spaces_around_the_commas():
-    from specscope.commands.run import adaptive_methods
+    from specscope.cli.run import adaptive_methods
 
     assert adaptive_methods("ngram, draft") == ["ngram", "draft"] and adaptive_methods("eagle") == ["eagle"]
 

@@ -153,7 +153,7 @@ def test_ctrl_c_keeps_finished_requests_and_marks_partial(tiny, tmp_path, monkey
 
 
 def test_trace_equals_plain_and_is_readable(tiny, plain_run, tmp_path):
-    from specscope.traces import read_trace
+    from specscope.formats.trace import read_trace
 
     path = tmp_path / "t.jsonl"
     result = cli("trace", "--model", tiny["model"], "--workload", tiny["prompts"], "--max-new-tokens", 12,
@@ -179,7 +179,7 @@ def test_trace_bad_input(tiny, tmp_path):
 
 
 def test_profile_csv_fits(tiny, tmp_path):
-    from specscope.costs import read_profile
+    from specscope.formats.profile import read_profile
 
     path = tmp_path / "p.csv"
     result = cli("profile", "--model", tiny["model"], "--draft-model", "self:2", "--batch-sizes", "1,2",

@@ -305,7 +305,7 @@ def test_training_learns_and_resumes_exactly(tiny_model, tmp_path):
 @pytest.mark.parametrize("kind", KINDS)
 def test_adaptive_over_a_head_equals_plain_decoding(tiny_model, head_dirs, plain, kind):
     """`--k adaptive --method ngram,<head>`: the head is fed every step, also where ngram (or no draft) was chosen."""
-    from specscope.costs import CostModel, LinearCost
+    from specscope.costs.model import CostModel, LinearCost
     from specscope.engine.adaptive import AdaptiveProposer
     from specscope.engine.engine import Engine, EngineConfig
     from specscope.engine.proposers import ProposerOptions, build_proposer

@@ -2,7 +2,7 @@
 
 import pytest
 
-from specscope.commands.engine_common import build_requests, load_workload_prompts, stop_token_ids
+from specscope.cli.options import build_requests, load_workload_prompts, stop_token_ids
 from specscope.engine.proposers import ProposerOptions, build_proposer
 from specscope.engine.tracing import collect_traces
 

@@ -113,7 +113,7 @@ def test_draft_confidence_is_the_drafts_probability_at_each_position(tiny_model,
 
 
 def test_confidences_round_trip_through_the_trace_format(tiny_model, traced_confidence, tmp_path):
-    from specscope.traces import RequestTrace, Trace, read_trace, write_trace
+    from specscope.formats.trace import RequestTrace, Trace, read_trace, write_trace
 
     seq, acc, confidence = traced_confidence[0]
     trace = Trace([RequestTrace(seq.request.id, seq.request.prompt_token_ids, seq.output.tolist(), acc,

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from specscope.costs import CostModel, LinearCost, VerifyFraction
-from specscope.traces import RequestTrace, Trace
+from specscope.costs.model import CostModel, LinearCost, VerifyFraction
+from specscope.formats.trace import RequestTrace, Trace
 
 
 @pytest.fixture

@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 
-from specscope.adaptive import AcceptanceEstimate, choose_batch
-from specscope.costs import CostModel, LinearCost, VerifyFraction
-from specscope.simulator.policies import make_policy, plain_decoding
+from specscope.policy.acceptance import AcceptanceEstimate
+from specscope.policy.decision import choose_batch
+from specscope.costs.model import CostModel, LinearCost, VerifyFraction
+from specscope.policy.registry import make_policy, plain_decoding
 from specscope.simulator.replay_trace import ReplayTrace
 from specscope.simulator.serve_loop import serve_loop
-from specscope.simulator.sweep import add_gap_recovered, run_sweep
+from specscope.simulator.grid import add_gap_recovered, run_sweep
 from specscope.simulator.trajectory import run_trajectory
 
 CHEAP = CostModel("cheap", LinearCost(1.0, 0.01, 0.0), 0.1,
@@ -33,16 +34,16 @@ class Recorder:
     def reset(self, n):
         self.policy.reset(n)
 
-    def propose(self, view):
-        out = self.policy.propose(view)
+    def decide(self, view):
+        out = self.policy.decide(view)
         self.rounds.append((view.request.copy(), view.position.copy(), out.k.copy(), out.proposer.copy()))
         return out
 
     def stop_drafting(self, view, index, confidence):
         return self.policy.stop_drafting(view, index, confidence)
 
-    def observe(self, view, proposal, committed):
-        self.policy.observe(view, proposal, committed)
+    def observe(self, view, decision, committed):
+        self.policy.observe(view, decision, committed)
 
 
 def replay(mode, rt, policy, costs):
@@ -250,7 +251,7 @@ def test_sweep_rows_carry_gap_recovered(make_trace, toy_costs):
 
 def test_adaptive_needs_a_cost_model_and_scopes():
     from specscope.errors import SpecscopeError
-    from specscope.simulator.policies import supports
+    from specscope.policy.registry import supports
 
     with pytest.raises(SpecscopeError, match="needs a cost model"):
         make_policy("adaptive", ("eagle",))

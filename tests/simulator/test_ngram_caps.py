@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from specscope.adaptive_guard import CounterfactualGuard, GuardParams
-from specscope.simulator.policies import make_policy
+from specscope.policy.guard import CounterfactualGuard, GuardParams
+from specscope.policy.registry import make_policy
 from specscope.simulator.replay_trace import ReplayTrace, ngram_caps, ngram_caps_known
-from specscope.simulator.sweep import run_sweep
+from specscope.simulator.grid import run_sweep
 from specscope.simulator.trajectory import run_trajectory
-from specscope.traces import RequestTrace, Trace
+from specscope.formats.trace import RequestTrace, Trace
 
 PROMPT = [7, 1, 2, 3, 4, 5, 6]
 OUTPUT = [1, 2, 3, 4, 9, 9, 9, 9, 9, 9]
@@ -62,15 +62,15 @@ def test_adaptive_policies_never_propose_beyond_the_match(toy_costs, mode, polic
     chosen = make_policy(policy, proposers, toy_costs)
     if not guarded:  # the model's own decisions (the guard may follow a fixed k of the other proposer here)
         chosen.guard = CounterfactualGuard(len(proposers), GuardParams(ks=(), pair_ks=()))
-    propose = chosen.propose
+    decide = chosen.decide
 
     def spy(view):
-        out = propose(view)
+        out = decide(view)
         caps = rt.draft_cap[rt.rows(view.request, view.position), 0]
         seen.append((out.k[out.proposer == 0], caps[out.proposer == 0]))
         return out
 
-    chosen.propose = spy
+    chosen.decide = spy
     run_trajectory(rt, chosen, np.ones(len(proposers)), batch_size=2 if mode == "paper" else None)
     if not guarded:
         assert any((k > 0).any() for k, _ in seen)  # it did draft where the n-gram matched

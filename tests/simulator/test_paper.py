@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from specscope.simulator.reference import reference_speedup
-from specscope.simulator.sweep import PAPER, run_sweep
+from specscope.simulator.grid import PAPER, run_sweep
 from specscope.simulator.synthetic import synthetic_trace
 
 
@@ -63,7 +63,7 @@ def test_matches_the_per_copy_reference(toy_costs, proposers, policy, b):
 
 
 def test_published_cost_model_matches_the_reference():
-    from specscope.costs import load_cost_model
+    from specscope.costs.presets import load_cost_model
 
     costs = load_cost_model("llama3.1-8b-h100")
     trace = synthetic_trace(4, seed=5, prompt_range=(100, 300), output_range=(20, 80))
@@ -99,7 +99,7 @@ def test_fixed_zero_runs_no_proposer_and_gives_exactly_one(toy_costs):
 
 
 def test_oracle_beats_every_fixed_k_and_combine_beats_each_oracle(toy_costs):
-    from specscope.costs import load_cost_model
+    from specscope.costs.presets import load_cost_model
 
     trace = synthetic_trace(12, seed=4, prompt_range=(20, 200), output_range=(30, 150))
     sizes = [1, 4, 16, 64]

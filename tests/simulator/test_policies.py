@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from specscope.errors import SpecscopeError
-from specscope.simulator.policies import FixedK, Oracle, StepView, make_policy, plain_decoding, supports
+from specscope.policy.fixed import FixedK, Oracle
+from specscope.policy.base import StepView
+from specscope.policy.registry import make_policy, plain_decoding, supports
 
 
 def view(acc):
@@ -15,19 +17,19 @@ def view(acc):
 
 def test_fixed_k_proposes_k_from_its_proposer():
     p = make_policy("fixed-3", ("eagle",))
-    out = p.propose(view([[1], [5], [2]]))
+    out = p.decide(view([[1], [5], [2]]))
     assert out.k.tolist() == [3, 3, 3] and out.proposer.tolist() == [0, 0, 0]
     assert p.speculates and not plain_decoding(("eagle",)).speculates
     assert isinstance(make_policy("fixed-0", ("ngram", "eagle")), FixedK)
 
 
 def test_oracle_proposes_exactly_what_is_accepted():
-    out = Oracle(("eagle",)).propose(view([[1], [5], [2]]))
+    out = Oracle(("eagle",)).decide(view([[1], [5], [2]]))
     assert out.k.tolist() == [0, 4, 1]
 
 
 def test_oracle_combine_picks_the_larger_acc_len_first_on_ties():
-    out = Oracle(("ngram", "eagle")).propose(view([[3, 1], [1, 4], [2, 2], [1, 1]]))
+    out = Oracle(("ngram", "eagle")).decide(view([[3, 1], [1, 4], [2, 2], [1, 1]]))
     assert out.k.tolist() == [2, 3, 1, 0]
     assert out.proposer.tolist() == [0, 1, 0, 0]
 

@@ -5,11 +5,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from specscope.simulator.policies import Oracle, StepView, make_policy
+from specscope.policy.fixed import Oracle
+from specscope.policy.base import StepView
+from specscope.policy.registry import make_policy
 from specscope.simulator.replay_trace import ReplayTrace
 from specscope.simulator.serve import admission_steps, serve_replay
 from specscope.simulator.serve_loop import serve_loop
-from specscope.simulator.sweep import SERVE, run_sweep
+from specscope.simulator.grid import SERVE, run_sweep
 from specscope.simulator.synthetic import synthetic_trace
 from specscope.simulator.trajectory import run_trajectory
 
@@ -84,11 +86,11 @@ class BatchAwareFixed:
     def reset(self, num_requests):
         pass
 
-    def propose(self, view: StepView):
+    def decide(self, view: StepView):
         self.seen.append((view.batch_size, view.batch_kv))
-        return make_policy("fixed-2", self.proposers[:1]).propose(view)
+        return make_policy("fixed-2", self.proposers[:1]).decide(view)
 
-    def observe(self, view, proposal, committed):
+    def observe(self, view, decision, committed):
         pass
 
 
@@ -122,7 +124,7 @@ def test_batch_aware_policy_sees_the_batch(toy_costs):
 
 
 def test_fixed_zero_is_exactly_one_and_oracle_beats_fixed_k(toy_costs):
-    from specscope.costs import load_cost_model
+    from specscope.costs.presets import load_cost_model
 
     trace = synthetic_trace(16, seed=4, prompt_range=(20, 200), output_range=(1, 150))
     sizes = [1, 4, 16, 64]

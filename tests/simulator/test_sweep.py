@@ -4,10 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from specscope.costs import load_cost_model
+from specscope.costs.presets import load_cost_model
 from specscope.errors import SpecscopeError
-from specscope.simulator.sweep import (COLUMNS, PAPER, SERVE, ngram_match_prob, parse_proposer_set, plan,
-                                       run_sweep)
+from specscope.simulator.grid import COLUMNS, PAPER, SERVE, ngram_match_prob, parse_proposer_set, plan, run_sweep
 from specscope.simulator.synthetic import synthetic_trace
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from specscope.errors import SpecscopeError
-from specscope.simulator.policies import Policy, Proposal, make_policy
+from specscope.policy.base import Policy, Decision
+from specscope.policy.registry import make_policy
 from specscope.simulator.replay_trace import ReplayTrace
 from specscope.simulator.trajectory import run_trajectory
 
@@ -45,8 +46,8 @@ def test_combine_uses_the_shorter_list_and_flags_switches(make_trace):
 class Broken(Policy):
     name = "broken"
 
-    def propose(self, view):
-        return Proposal(-np.ones(len(view.request)), np.zeros(len(view.request)))
+    def decide(self, view):
+        return Decision(-np.ones(len(view.request)), np.zeros(len(view.request)))
 
 
 def test_a_bad_policy_is_reported(make_trace):
@@ -62,14 +63,14 @@ class StepwiseFixed(Policy):
         super().__init__(proposers)
         self.k = k
 
-    def propose(self, view):
+    def decide(self, view):
         n = len(view.request)
-        return Proposal(np.full(n, self.k), np.zeros(n, dtype=np.int64))
+        return Decision(np.full(n, self.k), np.zeros(n, dtype=np.int64))
 
 
 class StepwiseOracle(Policy):
-    def propose(self, view):
-        return make_policy("oracle", self.proposers).propose(view)
+    def decide(self, view):
+        return make_policy("oracle", self.proposers).decide(view)
 
 
 def test_memoryless_path_equals_the_lockstep_loop():

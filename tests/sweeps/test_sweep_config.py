@@ -2,9 +2,9 @@
 
 import pytest
 
-from specscope.costs import PRESET_DIR
+from specscope.costs.presets import PRESET_DIR
 from specscope.errors import SpecscopeError
-from specscope.sweeps.config import PROFILE, RUN, TRACE, load_config, parse_config
+from specscope.study.sweep.config import PROFILE, RUN, TRACE, load_config, parse_config
 
 METHODS = {"none": None, "ngram": None, "draft": None, "eagle": None, "eagle3": None, "mtp": None}  # the engine registry's names, without torch
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from specscope.sweeps import state
-from specscope.sweeps.config import RUN, TRACE, Step
+from specscope.study.sweep import state
+from specscope.study.sweep.config import RUN, TRACE, Step
 
 
 def cell(**settings):

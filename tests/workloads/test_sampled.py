@@ -3,7 +3,7 @@
 import pytest
 
 from specscope.errors import SpecscopeError
-from specscope.workloads.sampled import clean_turn, sample_user_prompts, user_turn_prefix
+from specscope.engine.heads.sampled_prompts import clean_turn, sample_user_prompts, user_turn_prefix
 
 TEMPLATE = "{% for m in messages %}w5 w6 {{ m['content'] }} w7 {% endfor %}{% if add_generation_prompt %}w8{% endif %}"
 
@@ -68,7 +68,7 @@ def test_a_model_that_never_ends_its_turn_gives_fewer_prompts_not_a_hang(tiny_ch
 def test_the_default_model_writes_real_requests():
     from specscope.engine.loading import load_model
 
-    from specscope.commands.engine_common import stop_token_ids
+    from specscope.cli.options import stop_token_ids
 
     model, tokenizer = load_model(None)
     prompts = sample_user_prompts(model, tokenizer, 3, stop_token_ids(model, tokenizer), seed=0, batch_size=8,

@@ -31,10 +31,10 @@ from specscope.engine.heads.eagle import EagleHead
 from specscope.engine.heads.eagle3 import Eagle3Head
 from specscope.engine.heads.mtp import MtpHead
 from specscope.errors import SpecscopeError
-from specscope.fileio import atomic_open, write_json_atomic
+from specscope.formats.files import atomic_open, write_json_atomic
 
 HEAD_CLASSES = {"eagle": EagleHead, "eagle3": Eagle3Head, "mtp": MtpHead}
-BUNDLED_HEADS = Path(__file__).resolve().parents[2] / "heads"
+BUNDLED_HEADS = Path(__file__).resolve().parents[2] / "data" / "heads"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
 

@@ -56,7 +56,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from specscope.adaptive import HOT, Outlook, chain_survival
+from specscope.policy.acceptance import HOT, Outlook, chain_survival
 
 GUARD_KS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20)
 MODEL = 0  # expert 0: the adaptive decision itself

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from specscope.commands.engine_common import (
+from specscope.cli.options import (
     DeviceOpt,
     DraftModelOpt,
     HeadOpt,
@@ -40,7 +40,7 @@ from specscope.commands.engine_common import (
     stop_token_ids,
 )
 from specscope.errors import SpecscopeError
-from specscope.fileio import atomic_open, check_output_file
+from specscope.formats.files import atomic_open, check_output_file
 from specscope.workloads.options import (
     DEFAULT_WORKLOAD,
     ChatOpt,
@@ -82,7 +82,7 @@ def trace(
     """Record the acc_len every proposer would achieve at every output position (greedy)."""
     from specscope.engine.proposers import build_proposer
     from specscope.engine.tracing import collect_traces
-    from specscope.traces import Trace, RequestTrace, request_record
+    from specscope.formats.trace import Trace, RequestTrace, request_record
 
     names = [p.strip() for p in proposers.split(",") if p.strip()]
     if not names:

@@ -21,8 +21,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from specscope.costs import fit_cost_model, read_profile, write_cost_model
-from specscope.fileio import check_output_file
+from specscope.costs.fit import fit_cost_model
+from specscope.formats.profile import read_profile
+from specscope.formats.cost_model import write_cost_model
+from specscope.formats.files import check_output_file
 
 
 def register(app: typer.Typer) -> None:

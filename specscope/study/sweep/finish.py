@@ -12,13 +12,15 @@ import math
 from pathlib import Path
 
 from specscope.analysis.loaders import COST_MODEL_TOML, PROFILE_CSV, SIMULATION_CSV
-from specscope.fileio import atomic_open
-from specscope.sweeps.config import FITTED, SimulateSpec
+from specscope.formats.files import atomic_open
+from specscope.study.sweep.config import FITTED, SimulateSpec
 
 
 def fit_cost(root: Path) -> dict:
     """Fit `cost_model.toml` from `profile.csv`; returns the mean relative error per term."""
-    from specscope.costs import fit_cost_model, read_profile, write_cost_model
+    from specscope.costs.fit import fit_cost_model
+    from specscope.formats.profile import read_profile
+    from specscope.formats.cost_model import write_cost_model
 
     profile = root / PROFILE_CSV
     model, terms = fit_cost_model(read_profile(profile), "fitted", source=str(profile))
@@ -30,9 +32,9 @@ def fit_cost(root: Path) -> dict:
 
 def simulate(root: Path, spec: SimulateSpec, trace_paths: list[Path]) -> tuple[int, list[str]]:
     """Replay the traces into `simulation.csv`; returns (rows written, notes on skipped pairs)."""
-    from specscope.costs import load_cost_model
-    from specscope.simulator.sweep import COLUMNS, parse_proposer_set, plan, run_sweep
-    from specscope.traces import read_trace
+    from specscope.costs.presets import load_cost_model
+    from specscope.simulator.grid import COLUMNS, parse_proposer_set, plan, run_sweep
+    from specscope.formats.trace import read_trace
 
     costs = load_cost_model(root / COST_MODEL_TOML if spec.cost_model == FITTED else spec.cost_model)
     traces = [read_trace(p) for p in trace_paths]

@@ -18,16 +18,16 @@ from specscope.errors import SpecscopeError
 
 # Verb modules, in the order `specscope --help` lists them.
 COMMAND_MODULES = [
-    "specscope.commands.workloads",
-    "specscope.commands.report",
-    "specscope.commands.simulate",
-    "specscope.commands.fit_cost",
-    "specscope.commands.demo",
-    "specscope.commands.run",
-    "specscope.commands.trace",
-    "specscope.commands.profile",
-    "specscope.commands.train_head",
-    "specscope.commands.sweep",
+    "specscope.cli.workloads",
+    "specscope.cli.report",
+    "specscope.cli.simulate",
+    "specscope.cli.fit_cost",
+    "specscope.cli.demo",
+    "specscope.cli.run",
+    "specscope.cli.trace",
+    "specscope.cli.profile",
+    "specscope.cli.train_head",
+    "specscope.cli.sweep",
 ]
 
 app = typer.Typer(

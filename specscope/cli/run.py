@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from specscope.commands.engine_common import (
+from specscope.cli.options import (
     DeviceOpt,
     HEAD_METHODS,
     DraftModelOpt,
@@ -45,9 +45,9 @@ from specscope.commands.engine_common import (
     setup_torch,
     stop_token_ids,
 )
-from specscope.costs import ADAPTIVE_DEFAULT
+from specscope.costs.presets import ADAPTIVE_DEFAULT
 from specscope.errors import SpecscopeError
-from specscope.fileio import atomic_open, write_json_atomic
+from specscope.formats.files import atomic_open, write_json_atomic
 from specscope.workloads.options import (
     DEFAULT_WORKLOAD,
     ChatOpt,
@@ -149,7 +149,7 @@ ADAPTIVE_K_CAP = 8  # most drafts per step under --k adaptive
 
 def parse_k(k: str, method: str, cost_model: str | None):
     """(k, CostModel or None) from --k: an integer, or 'adaptive' (k = the cap; loads the cost model)."""
-    from specscope.costs import load_cost_model
+    from specscope.costs.presets import load_cost_model
 
     if k.strip() == "adaptive":
         if method == "none":
@@ -205,7 +205,6 @@ def measure(target, tokenizer, model_name: str, prompts, spec: RunSpec, options,
     `summary_extra()` adds fields to the summary just before it is written. Returns the summary.
     """
     from specscope.engine.engine import Engine, EngineConfig
-    from specscope.engine.proposers import build_proposer
     from specscope.engine.results import request_record, summarize
     from specscope.workloads import bleu4_overlap
 

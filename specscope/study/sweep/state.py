@@ -20,8 +20,8 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from specscope.fileio import write_json_atomic
-from specscope.sweeps.config import RUN, Step
+from specscope.formats.files import write_json_atomic
+from specscope.study.sweep.config import RUN, Step
 
 STATE_DIR = "sweep"
 CELL_SETTINGS = "cell.json"

@@ -15,9 +15,9 @@ import platform
 from pathlib import Path
 from typing import Callable
 
-from specscope.fileio import atomic_open
-from specscope.sweeps import memory
-from specscope.sweeps.config import ADAPTIVE_K
+from specscope.formats.files import atomic_open
+from specscope.study.sweep import memory
+from specscope.study.sweep.config import ADAPTIVE_K
 
 Progress = Callable[[float], None]  # called with the fraction of the current step just completed
 
@@ -33,7 +33,7 @@ class EngineSession:
     def load(self):
         """(device, target, tokenizer, model name), loading them once."""
         if self._loaded is None:
-            from specscope.commands.engine_common import load_target, setup_torch
+            from specscope.cli.options import load_target, setup_torch
 
             device = setup_torch(self.engine["device"], self.engine["threads"])
             target, tokenizer, name = load_target(self.engine["model"], device, self.engine["quant"])
@@ -42,7 +42,7 @@ class EngineSession:
         return self._loaded
 
     def prompts(self, workload: str, num_prompts: int, seed: int) -> list:
-        from specscope.commands.engine_common import load_workload_prompts
+        from specscope.cli.options import load_workload_prompts
 
         key = (workload, num_prompts, seed)
         if key not in self._prompts:
@@ -50,7 +50,7 @@ class EngineSession:
         return self._prompts[key]
 
     def options(self, s: dict, method: str, k: int):
-        from specscope.commands.engine_common import proposer_options
+        from specscope.cli.options import proposer_options
 
         device = self.load()[0]
         # The config's draft_model is the `draft` method's model; heads (eagle, eagle3, mtp) use the shipped ones.
@@ -62,14 +62,14 @@ class EngineSession:
 
     def run_cell(self, s: dict, folder: Path, advance: Progress) -> dict:
         """Measure one cell into `folder`; returns its summary."""
-        from specscope.commands.run import RunSpec, measure
+        from specscope.cli.run import RunSpec, measure
 
         _, target, tokenizer, name = self.load()
         prompts = self.prompts(s["workload"], s["num_prompts"], s["seed"])
         k, costs = s["k"], None
         if k == ADAPTIVE_K:  # as `specscope run --method <set> --k adaptive --cost-model <adaptive_cost_model>`
-            from specscope.commands.run import ADAPTIVE_K_CAP
-            from specscope.costs import load_cost_model
+            from specscope.cli.run import ADAPTIVE_K_CAP
+            from specscope.costs.presets import load_cost_model
 
             k, costs = ADAPTIVE_K_CAP, load_cost_model(s["adaptive_cost_model"])
         methods = s["method"].split(",")
@@ -87,10 +87,10 @@ class EngineSession:
 
     def trace(self, s: dict, path: Path, advance: Progress) -> dict:
         """Record per-position acceptance traces of one workload into `path` (native format)."""
-        from specscope.commands.engine_common import build_requests, stop_token_ids
+        from specscope.cli.options import build_requests, stop_token_ids
         from specscope.engine.proposers import build_proposer
         from specscope.engine.tracing import collect_traces
-        from specscope.traces import RequestTrace, Trace, request_record
+        from specscope.formats.trace import RequestTrace, Trace, request_record
 
         device, target, tokenizer, model_name = self.load()
         names = s["proposers"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import typer
 
 from specscope.errors import SpecscopeError
-from specscope.fileio import check_output_file
+from specscope.formats.files import check_output_file
 
 
 def register(app: typer.Typer) -> None:

@@ -37,9 +37,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from specscope.commands.engine_common import DeviceOpt, ModelOpt, QuantOpt, ThreadsOpt, load_target, setup_torch, stop_token_ids
+from specscope.cli.options import DeviceOpt, ModelOpt, QuantOpt, ThreadsOpt, load_target, setup_torch, stop_token_ids
 from specscope.errors import SpecscopeError
-from specscope.fileio import write_json_atomic
+from specscope.formats.files import write_json_atomic
 
 KINDS = ("eagle", "eagle3", "mtp")
 
@@ -52,7 +52,7 @@ def training_prompts(workloads: str, prompts_file: Optional[Path], holdout: int,
                      allow_empty: bool = False):
     """(train prompts, held-out prompt ids): bundled workloads (every `holdout`-th held out), a file's prompts
     and `synthetic` generated ones (specscope/workloads/synthetic.py); `allow_empty` when more come later."""
-    from specscope.commands.engine_common import load_workload_prompts
+    from specscope.cli.options import load_workload_prompts
     from specscope.workloads import WORKLOADS, load_prompts
 
     names = [w.strip() for w in workloads.split(",") if w.strip()] if workloads != "all" else list(WORKLOADS)
@@ -101,7 +101,6 @@ def train_head(
     quant: QuantOpt = "auto",
 ) -> None:
     """Train a draft head on the target's own greedy outputs (self-distillation); resumable."""
-    import torch
 
     from specscope.engine.heads.checkpoint import save_head
     from specscope.engine.heads.training import TrainSettings, train_head as run_training
@@ -170,9 +169,9 @@ def train_head(
 
 def _sampled_prompts(target, tokenizer, model_name, count, seed, data_path: Path, console):
     """`count` user requests sampled from the target, kept beside the data (DATA.sampled.jsonl) for reruns."""
-    from specscope.fileio import atomic_open, read_jsonl_objects
+    from specscope.formats.files import atomic_open, read_jsonl_objects
     from specscope.workloads.prompt import Prompt
-    from specscope.workloads.sampled import sample_user_prompts
+    from specscope.engine.heads.sampled_prompts import sample_user_prompts
 
     path = data_path.with_name(data_path.name + ".sampled.jsonl")
     key = {"model": model_name, "count": count, "seed": seed}
@@ -200,7 +199,7 @@ def _load_or_build_data(target, tokenizer, model_name, prompts, max_new_tokens, 
 
     from specscope.engine.heads.data import HeadData, generate_continuations, target_features
     from specscope.engine.scheduler import Request
-    from specscope.fileio import atomic_open
+    from specscope.formats.files import atomic_open
     from specscope.workloads import render_fitting
 
     fit, skipped = render_fitting(prompts, tokenizer, target.config.max_position - max_new_tokens)

@@ -25,9 +25,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from specscope.errors import SpecscopeError
-from specscope.fileio import write_text_atomic
-from specscope.sweeps import state
-from specscope.sweeps.config import FITTED, PROFILE, RUN, TRACE, SweepConfig, load_config
+from specscope.formats.files import write_text_atomic
+from specscope.study.sweep import state
+from specscope.study.sweep.config import FITTED, PROFILE, RUN, TRACE, SweepConfig, load_config
 
 KIND_NAMES = {RUN: "measured cells", TRACE: "traces", PROFILE: "profile"}
 
@@ -106,7 +106,7 @@ def _print_plan(console: Console, config: SweepConfig, statuses: dict, root: Pat
 
 def _run_steps(root: Path, config: SweepConfig, todo: list, console: Console) -> dict:
     """Run the steps in order; returns a short result per step."""
-    from specscope.sweeps.execute import EngineSession
+    from specscope.study.sweep.execute import EngineSession
 
     if not todo:
         return {}
@@ -156,7 +156,7 @@ def _run_step(root: Path, step, session, advance) -> dict:
 def _fitted_cost_model(root: Path) -> Path:
     """`cost_model.toml`, fitted from `profile.csv` now unless it already is (the end of the sweep refits it)."""
     from specscope.analysis.loaders import COST_MODEL_TOML, PROFILE_CSV
-    from specscope.sweeps import finish
+    from specscope.study.sweep import finish
 
     fitted, profile = root / COST_MODEL_TOML, root / PROFILE_CSV
     if not profile.is_file():
@@ -180,7 +180,7 @@ def _describe(result: dict) -> str:
 def _finish(root: Path, config: SweepConfig, console: Console) -> dict:
     """Fit the cost model, simulate, write the report: what exists decides what can be done."""
     from specscope.analysis.loaders import PROFILE_CSV
-    from specscope.sweeps import finish
+    from specscope.study.sweep import finish
 
     out: dict = {}
     if config.of_kind(PROFILE) and (root / PROFILE_CSV).is_file():

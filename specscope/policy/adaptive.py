@@ -34,11 +34,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from specscope.adaptive import AcceptanceEstimate, AdaptiveParams, StepPrices, choose_batch, choose_replicated
-from specscope.adaptive_confidence import ConfidenceCalibration, ConfidenceParams, kept_drafts
-from specscope.adaptive_guard import CounterfactualGuard, GuardParams
-from specscope.costs import CostModel
-from specscope.simulator.policies import Policy, Proposal, StepView
+from specscope.costs.model import CostModel
+from specscope.policy.acceptance import AcceptanceEstimate, AdaptiveParams
+from specscope.policy.base import Policy, Decision, StepView
+from specscope.policy.confidence import (
+    ConfidenceCalibration,
+    ConfidenceParams,
+    kept_drafts,
+)
+from specscope.policy.decision import StepPrices, choose_batch, choose_replicated
+from specscope.policy.guard import CounterfactualGuard, GuardParams
 
 
 class Adaptive(Policy):
@@ -71,7 +76,7 @@ class Adaptive(Policy):
         k_max = getattr(getattr(view.trace, "source", None), "k_max", None)
         return min(self.params.k_cap, k_max) if k_max else self.params.k_cap
 
-    def propose(self, view: StepView) -> Proposal:
+    def decide(self, view: StepView) -> Decision:
         k_cap = self._k_cap(view)
         outlook = self.estimate.outlook(view.request, k_cap)
         caps = None
@@ -97,7 +102,7 @@ class Adaptive(Policy):
             k = np.where((k > 0) & confident[p], np.maximum(k, top), k)
             floor = rate[:, None] * prices.per_draft(p, max(int(k.max(initial=0)), 1))  # draft j's seconds, in tokens
             self._step = (k, p, prices, floor)
-        return Proposal(k, p)
+        return Decision(k, p)
 
     def stop_drafting(self, view: StepView, index: np.ndarray, confidence: np.ndarray) -> np.ndarray:
         k, p, prices, floor = self._step
@@ -108,16 +113,16 @@ class Adaptive(Policy):
         self.guard.chains_ran(ran, chained, prices)
         return kept
 
-    def observe(self, view: StepView, proposal: Proposal, committed: np.ndarray) -> None:
+    def observe(self, view: StepView, decision: Decision, committed: np.ndarray) -> None:
         committed = np.asarray(committed)
         going = view.position + committed < view.trace.gen_len[view.request]  # a finished request teaches nothing:
-        rows, q, k, accepted = (x[going] for x in (view.request, proposal.proposer, proposal.k, committed - 1))
+        rows, q, k, accepted = (x[going] for x in (view.request, decision.proposer, decision.k, committed - 1))
         self.estimate.observe(rows, q, k, accepted)  # its last step ended with the text, not with a rejection
         self.guard.observe(rows, q, k, accepted)
         confident = getattr(view.trace, "confident", None)
         if confident is not None:
-            use = np.flatnonzero(going & (proposal.k > 0) & confident[proposal.proposer])
+            use = np.flatnonzero(going & (decision.k > 0) & confident[decision.proposer])
             if use.size:
-                trace, q_use, k_use = view.trace, proposal.proposer[use], proposal.k[use]
+                trace, q_use, k_use = view.trace, decision.proposer[use], decision.k[use]
                 drafted = trace.drafted_confidence(trace.rows(view.request[use], view.position[use]), k_use, q_use)
                 self.calibration.observe(q_use, drafted, k_use, committed[use] - 1)

@@ -26,13 +26,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperCommand
 
-from specscope.costs import load_cost_model
+from specscope.costs.presets import load_cost_model
 from specscope.errors import SpecscopeError
-from specscope.fileio import atomic_open, check_output_file
+from specscope.formats.files import atomic_open, check_output_file
 from specscope.simulator.replay_trace import ngram_caps_known
-from specscope.simulator.sweep import (COLUMNS, MODES, SERVE, count_configs, ngram_match_prob,
-                                       parse_proposer_set, plan, run_sweep, validate)
-from specscope.traces import FORMATS, Trace, read_trace
+from specscope.simulator.grid import (
+    COLUMNS,
+    MODES,
+    SERVE,
+    count_configs,
+    ngram_match_prob,
+    parse_proposer_set,
+    plan,
+    run_sweep,
+    validate,
+)
+from specscope.formats.trace import FORMATS, Trace, read_trace
 
 DEFAULT_POLICIES = ["fixed-1", "fixed-3", "fixed-5", "oracle"]
 DEFAULT_BATCH_SIZES = [1, 8, 16, 32, 64, 128]

@@ -21,17 +21,17 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from specscope.costs import CostModel
+from specscope.costs.model import CostModel
 from specscope.errors import SpecscopeError
 from specscope.simulator.paper import paper_replay
-from specscope.simulator.policies import (Policy, check_policy_name, make_policy, plain_decoding, scope,
-                                          supports)
+from specscope.policy.base import Policy
+from specscope.policy.registry import check_policy_name, make_policy, plain_decoding, scope, supports
 from specscope.simulator.replay_trace import NGRAM, ReplayTrace, ngram_caps
 from specscope.simulator.result import ReplayResult
 from specscope.simulator.serve import serve_replay
 from specscope.simulator.serve_loop import serve_loop
 from specscope.simulator.trajectory import Trajectory, run_trajectory
-from specscope.traces import Trace
+from specscope.formats.trace import Trace
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -19,9 +19,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from specscope.commands.engine_common import DeviceOpt, DraftModelOpt, HeadOpt, ModelOpt, QuantOpt, ThreadsOpt, load_target, setup_torch
+from specscope.cli.options import (
+    DeviceOpt,
+    DraftModelOpt,
+    HeadOpt,
+    ModelOpt,
+    QuantOpt,
+    ThreadsOpt,
+    load_target,
+    setup_torch,
+)
 from specscope.errors import SpecscopeError
-from specscope.fileio import atomic_open, check_output_file
+from specscope.formats.files import atomic_open, check_output_file
 
 
 def _int_list(text: str, flag: str, minimum: int) -> list[int]:

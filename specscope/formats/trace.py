@@ -29,7 +29,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from specscope.errors import SpecscopeError
-from specscope.fileio import atomic_open
+from specscope.formats.files import atomic_open
 
 SCHEMA_VERSION = 1
 NATIVE = "specscope"

@@ -242,7 +242,7 @@ def _adaptive_cost_model(v: "_Validator", name, sets: list[str], profile: "Step 
     """The cost model the adaptive cells decide under: FITTED (the sweep's profile, which must time every
     proposer they use), a preset name or a TOML path next to the config, loaded here so that a missing file or
     an unpriced proposer fails before anything runs."""
-    from specscope.costs import ADAPTIVE_DEFAULT, load_cost_model
+    from specscope.costs.presets import ADAPTIVE_DEFAULT, load_cost_model
 
     if not sets:
         return None
@@ -317,7 +317,7 @@ def _profile_options(v, section: dict, run: dict, sd_methods: list[str], methods
 
 
 def _simulate_options(v, section: dict, trace_proposers: list[str], has_profile: bool) -> SimulateSpec:
-    from specscope.simulator.policies import check_policy_name
+    from specscope.policy.registry import check_policy_name
 
     if not trace_proposers:
         raise v.error("simulate", "needs a [trace] section: the simulator replays the sweep's traces")

@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
         dry_run: bool = typer.Option(False, "--dry-run", help="List the demo's steps and which are done; run nothing."),
     ) -> None:
         """Measure, trace, profile, simulate and report on the default model (about 6 minutes on 2 CPU cores)."""
-        from specscope.commands.sweep import run_sweep
+        from specscope.cli.sweep import run_sweep
 
         result = run_sweep(DEMO_CONFIG, out_dir, dry_run=dry_run, command="demo")
         if "report" in result:

@@ -1,0 +1,87 @@
+"""The profile CSV (`specscope profile` writes it, `fit-cost` reads it): columns and reader.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from specscope.errors import SpecscopeError
+
+if sys.version_info >= (3, 11):
+    pass
+else:  # pragma: no cover - Python 3.10
+    pass
+
+
+PROFILE_COLUMNS = ("step_kind", "num_batched_tokens", "num_kv_tokens", "num_draft_tokens", "seconds")
+
+
+TARGET_KINDS = ("target", "prefill", "decode", "verify")  # target forward passes
+
+
+CONSTANT_KINDS = ("overhead", "sample")  # per-step constants, added together
+
+
+DRAFT_PREFIX = "draft:"  # e.g. draft:eagle, draft:ngram
+
+
+def read_profile(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read a profile CSV into column arrays (plus `step_kind` as an object array), validating every row."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecscopeError(f"profile file '{path}' does not exist")
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None:
+            raise SpecscopeError(f"{path}: the file is empty; expected a CSV header {','.join(PROFILE_COLUMNS)}")
+        missing = [c for c in PROFILE_COLUMNS if c not in reader.fieldnames]
+        if missing:
+            raise SpecscopeError(
+                f"{path}:1: missing column(s) {', '.join(missing)}; a profile CSV has {','.join(PROFILE_COLUMNS)}"
+            )
+        kinds, ints, secs = [], [], []
+        for row in reader:
+            lineno = reader.line_num
+            kind = (row["step_kind"] or "").strip()
+            if not (kind in TARGET_KINDS or kind in CONSTANT_KINDS or
+                    (kind.startswith(DRAFT_PREFIX) and len(kind) > len(DRAFT_PREFIX))):
+                raise SpecscopeError(
+                    f"{path}:{lineno}: step_kind {kind!r} is unknown; use one of "
+                    f"{', '.join(TARGET_KINDS + CONSTANT_KINDS)} or {DRAFT_PREFIX}<proposer>"
+                )
+            values = []
+            for col in PROFILE_COLUMNS[1:4]:
+                text = (row[col] or "").strip()
+                try:
+                    value = int(text) if text else 0
+                except ValueError:
+                    raise SpecscopeError(f"{path}:{lineno}: {col} = {text!r} is not an integer") from None
+                if value < 0:
+                    raise SpecscopeError(f"{path}:{lineno}: {col} = {value} is negative")
+                values.append(value)
+            text = (row["seconds"] or "").strip()
+            try:
+                seconds = float(text)
+            except ValueError:
+                raise SpecscopeError(f"{path}:{lineno}: seconds = {text!r} is not a number") from None
+            if not math.isfinite(seconds) or seconds <= 0:
+                raise SpecscopeError(f"{path}:{lineno}: seconds = {text} must be a positive duration")
+            kinds.append(kind)
+            ints.append(values)
+            secs.append(seconds)
+    if not kinds:
+        raise SpecscopeError(f"{path}: no data rows after the header")
+    arr = np.array(ints, dtype=np.float64).reshape(-1, 3)
+    return {
+        "step_kind": np.array(kinds, dtype=object),
+        "num_batched_tokens": arr[:, 0],
+        "num_kv_tokens": arr[:, 1],
+        "num_draft_tokens": arr[:, 2],
+        "seconds": np.array(secs),
+    }
