@@ -8,15 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from specscope.costs.model import (
-    DRAFT_FORMS,
-    LINEAR,
-    VERIFY_FRACTION,
-    CostModel,
-    DraftCost,
-    LinearCost,
-    VerifyFraction,
-)
+from dataclasses import fields
+
+from specscope.costs.model import DRAFT_FORMS, STEP_FORMS, CostModel, DraftCost, LinearCost
 from specscope.errors import SpecscopeError
 
 if sys.version_info >= (3, 11):
@@ -26,14 +20,14 @@ else:  # pragma: no cover - Python 3.10
 
 
 def read_cost_model(path: Path) -> CostModel:
-    """Parse and validate a cost-model TOML file."""
+    """Parse and validate a cost-model TOML file (one-line errors naming the file and the table)."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise SpecscopeError(f"{path}: not valid TOML ({err})") from None
     except OSError as err:
         raise SpecscopeError(f"{path}: cannot read ({err.strerror})") from None
-    target = _linear(data, "target", path)
+    target = _form(_table(data, "target", path), "target", path, STEP_FORMS)
     overhead_table = _table(data, "overhead", path)
     overhead = _coefficient(overhead_table, "per_step", "overhead", path)
     switching = _coefficient(overhead_table, "switching", "overhead", path, default=0.0)
@@ -42,15 +36,7 @@ def read_cost_model(path: Path) -> CostModel:
         section = f"draft.{name}"
         if not isinstance(table, dict):
             raise SpecscopeError(f"{path}: [{section}] must be a table")
-        form = table.get("form", LINEAR)
-        if form == LINEAR:
-            drafts[name] = _linear(data["draft"], name, path, section=section)
-        elif form == VERIFY_FRACTION:
-            drafts[name] = VerifyFraction(_coefficient(table, "fraction", section, path))
-        else:
-            raise SpecscopeError(
-                f"{path}: [{section}] form = {form!r} is unknown. Available: {', '.join(DRAFT_FORMS)}"
-            )
+        drafts[name] = _form(table, section, path, DRAFT_FORMS)
     name = data.get("name", path.stem)
     provenance = data.get("provenance", {})
     if not isinstance(provenance, dict):
@@ -77,12 +63,29 @@ def _table(data: dict, key: str, path: Path, default=None) -> dict:
     return data[key]
 
 
-def _coefficient(table: dict, key: str, section: str, path: Path, default: float | None = None) -> float:
+def _form(table: dict, section: str, path: Path, forms: dict[str, type]):
+    """The cost form a table describes: `form` (default linear) picks the class, its fields are the coefficients
+    (seconds, >= 0; a form may take lists of them), checked by the class itself beyond that."""
+    kind = table.get("form", LinearCost.form)
+    if kind not in forms:
+        raise SpecscopeError(f"{path}: [{section}] form = {kind!r} is unknown. Available: {', '.join(forms)}")
+    cls = forms[kind]
+    params = {f.name: _coefficient(table, f.name, section, path) for f in fields(cls)}
+    try:
+        return cls(**params)
+    except ValueError as err:
+        raise SpecscopeError(f"{path}: [{section}] {err}") from None
+
+
+def _coefficient(table: dict, key: str, section: str, path: Path, default: float | None = None):
+    """A coefficient (seconds, finite, >= 0), or a list of them (nested lists too)."""
     if key not in table:
         if default is not None:
             return default
         raise SpecscopeError(f"{path}: [{section}] is missing '{key}'")
     value = table[key]
+    if isinstance(value, list):
+        return [_coefficient({key: v}, key, section, path) for v in value]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise SpecscopeError(f"{path}: [{section}] {key} = {value!r} is not a finite number")
     if value < 0:
@@ -90,12 +93,6 @@ def _coefficient(table: dict, key: str, section: str, path: Path, default: float
             f"{path}: [{section}] {key} = {value!r} is negative; cost coefficients are seconds and must be >= 0"
         )
     return float(value)
-
-
-def _linear(data: dict, key: str, path: Path, section: str | None = None) -> LinearCost:
-    section = section or key
-    table = _table(data, key, path)
-    return LinearCost(*(_coefficient(table, c, section, path) for c in ("c_fixed", "c_tok", "c_kv")))
 
 
 def write_cost_model(path: str | os.PathLike, model: CostModel, header_comment: str = "") -> None:

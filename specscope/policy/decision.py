@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from specscope.costs.model import CostModel, LinearCost
+from specscope.costs.model import CostModel
 from specscope.policy.acceptance import Outlook, plan_scores
 
 
@@ -33,14 +33,14 @@ class _DraftTerms:
     per_sequence: float  # once per drafting sequence (linear: d_tok for its last committed token)
 
 
-def _draft_terms(costs: CostModel, proposers, kv: float, base_target: float) -> list[_DraftTerms]:
-    out = []
+def _draft_terms(costs: CostModel, proposers, n: int, kv: float, base_target: float) -> list[_DraftTerms]:
+    out, slope = [], costs.target.slope(n, kv)
     for name in proposers:
         form = costs.draft(name)
-        if isinstance(form, LinearCost):
-            out.append(_DraftTerms(form.c_fixed + form.c_kv * kv, form.c_tok, form.c_tok))
+        if form.scales_verify:
+            out.append(_DraftTerms(form(base_target), form(slope), 0.0))
         else:
-            out.append(_DraftTerms(form.fraction * base_target, form.fraction * costs.target.c_tok, 0.0))
+            out.append(_DraftTerms(form.fixed(kv), form.slope(n, kv), form.slope(n, kv)))
     return out
 
 
@@ -48,9 +48,9 @@ def _serve_prices(costs: CostModel, proposers, n: int, kv: float, width: int,
                   target_marginal: np.ndarray | None = None) -> tuple[float, list[_DraftTerms], np.ndarray]:
     """Serve pricing of a batch of n decoding sequences: (base seconds, draft terms, marginal [P, K + 1])."""
     tgt, ks = costs.target, np.arange(width)
-    base_target = tgt.c_fixed + tgt.c_tok * n + tgt.c_kv * kv
-    terms = _draft_terms(costs, proposers, kv, base_target)
-    verify = tgt.c_tok * ks if target_marginal is None else np.asarray(target_marginal, dtype=np.float64)[:width]
+    base_target = tgt(n, kv)
+    terms = _draft_terms(costs, proposers, n, kv, base_target)
+    verify = tgt.marginal(n, kv, ks) if target_marginal is None else np.asarray(target_marginal, dtype=np.float64)[:width]
     per_draft = np.array([t.per_draft for t in terms])[:, None]
     per_sequence = np.array([t.per_sequence for t in terms])[:, None]
     marg = verify[None, :] + per_draft * ks[None, :] + per_sequence
@@ -82,7 +82,7 @@ def _replicated_steps(costs: CostModel, proposers, kv, copies: int, n: int, widt
     step = np.empty((n, len(proposers), width))
     for q, name in enumerate(proposers):
         form = costs.draft(name)
-        draft = form(tokens, kv) if isinstance(form, LinearCost) else form(target)
+        draft = form(target) if form.scales_verify else form(tokens, kv)
         step[:, q, :] = target + np.where(ks > 0, draft, 0.0) + costs.overhead
     return step
 
@@ -118,7 +118,8 @@ class StepPrices:
         if known is None or known[2].shape[1] < width:
             marginal = self.target_marginal
             if marginal is not None and len(marginal) < width:
-                extra = marginal[-1] + self.costs.target.c_tok * np.arange(1, width + 1 - len(marginal))
+                slope = self.costs.target.slope(n, float(self.kv))
+                extra = marginal[-1] + slope * np.arange(1, width + 1 - len(marginal))
                 marginal = np.concatenate([marginal, extra])
             full = width if marginal is None else len(marginal)
             known = self._serve[n] = _serve_prices(self.costs, self.proposers, n, float(self.kv), full, marginal)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from specscope.costs.model import CostModel, LinearCost, VerifyFraction
+from specscope.costs.model import CostModel
 from specscope.errors import SpecscopeError
 from specscope.policy.base import Policy
 from specscope.simulator.replay_trace import ReplayTrace
@@ -92,7 +92,7 @@ def _draft_per_copy(rt, traj, policy, costs, b, verify, tokens, proposing, kv, p
         return np.zeros_like(verify)
     forms = [costs.draft(name) for name in rt.proposers]
     if len(forms) >= 2:
-        fractions = [f for f in forms if isinstance(f, VerifyFraction)]
+        fractions = [f for f in forms if f.scales_verify]
         if not fractions:
             raise SpecscopeError(
                 f"paper mode prices combine ({','.join(rt.proposers)}) as the reference does, with the "
@@ -101,7 +101,7 @@ def _draft_per_copy(rt, traj, policy, costs, b, verify, tokens, proposing, kv, p
             )
         return fractions[0](verify)
     form = forms[0]
-    if isinstance(form, LinearCost):
+    if not form.scales_verify:
         delta = np.where(traj.finishes, -(prompt_s + traj.position), traj.committed)
         draft = form(tokens / b, kv + delta * (b - 1) / 2.0)
         return draft if policy.reference_pricing else np.where(traj.k > 0, draft, 0.0)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 import re
 
-from specscope.costs.model import CostModel, LinearCost, VerifyFraction
+from specscope.costs.model import CostModel
 from specscope.formats.trace import Trace
 
 
@@ -70,8 +70,8 @@ def sd_copy_latencies(
             if not forms:
                 draft = 0.0
             elif len(forms) >= 2:
-                draft = next(f for f in forms if isinstance(f, VerifyFraction))(verify)
-            elif isinstance(forms[0], LinearCost):
+                draft = next(f for f in forms if f.scales_verify)(verify)
+            elif not forms[0].scales_verify:
                 draft = forms[0](inputs[i], kv)  # kv as updated by the copies before this one
             else:
                 draft = forms[0](verify) if inputs[i] > 1 else 0.0

@@ -29,7 +29,7 @@ import heapq
 
 import numpy as np
 
-from specscope.costs.model import CostModel, LinearCost
+from specscope.costs.model import CostModel
 from specscope.policy.base import Policy
 from specscope.simulator.replay_trace import ReplayTrace
 from specscope.simulator.result import ReplayResult
@@ -78,10 +78,10 @@ def serve_replay(
             continue
         ran = np.bincount(g[uses], minlength=total_steps) > 0
         form = costs.draft(name)
-        if isinstance(form, LinearCost):
-            cost = form(np.bincount(g[uses], inputs[uses], total_steps), kv)
-        else:
+        if form.scales_verify:
             cost = form(verify)
+        else:
+            cost = form(np.bincount(g[uses], inputs[uses], total_steps), kv)
         draft += np.where(ran, cost, 0.0)
     extra = costs.switching * np.bincount(g, traj.switched.astype(np.float64), total_steps)
     per_step = verify + draft + costs.overhead + extra

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from specscope.costs.model import CostModel, LinearCost
+from specscope.costs.model import CostModel
 from specscope.policy.base import Policy, Decision, StepView
 from specscope.simulator.replay_trace import ReplayTrace
 from specscope.simulator.result import ReplayResult
@@ -75,8 +75,8 @@ def serve_loop(
                 uses = drafting & (q == index)
                 if uses.any():
                     form = costs.draft(name)
-                    step_draft += float(form(float(inputs[uses].sum()), kv) if isinstance(form, LinearCost)
-                                        else form(verify))
+                    step_draft += float(form(verify) if form.scales_verify
+                                        else form(float(inputs[uses].sum()), kv))
         step_overhead = costs.overhead + costs.switching * switches
         clock += verify + step_draft + step_overhead
         target_s += verify
