@@ -54,7 +54,7 @@ import numpy as np
 
 from specscope.costs.model import VerifyFraction
 from specscope.costs.presets import load_cost_model
-from specscope.simulator.grid import run_sweep
+from specscope.simulator.grid import run_grid
 from specscope.formats.trace import read_trace
 
 FIXED_KS = [0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20]  # 0: plain decoding, the fixed choice where every k loses
@@ -86,10 +86,10 @@ def simulate(trace, costs, mode, batch_sizes, seed=42, queue=0):
         sets.append(props)
     policies = [f"fixed-{k}" for k in FIXED_KS] + ["oracle", "adaptive", "adaptive-combine"]
     if mode != "serve" or queue <= 0:
-        return run_sweep([trace], sets, policies, batch_sizes, costs, mode=mode, seed=seed)
+        return run_grid([trace], sets, policies, batch_sizes, costs, mode=mode, seed=seed)
     rows = []
     for b in batch_sizes:
-        rows += run_sweep([cycled(trace, queue * b)], sets, policies, [b], costs, mode=mode, seed=seed)
+        rows += run_grid([cycled(trace, queue * b)], sets, policies, [b], costs, mode=mode, seed=seed)
     return rows
 
 
@@ -216,23 +216,26 @@ def run_engine(workload, batch_sizes, ks, num_prompts, max_new, methods, cost_mo
     noise near 1% on a shared 2-core machine, against 10-20% with 2); without `cost_model` this machine
     is profiled at that thread count and a cost model fitted for `--k adaptive`.
     """
-    from specscope.cli.options import load_target, load_workload_prompts, proposer_options, setup_torch
-    from specscope.cli.run import ADAPTIVE_K_CAP, RunSpec, measure
+    from specscope.settings import AdaptiveSettings, RunSettings
+    from specscope.study.engine_backend import EngineBackend
+    from specscope.study.measure import measure
+    from specscope.study.prompts import run_prompts
 
     decode, total = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        costs = load_cost_model(cost_model or fit_engine_costs(methods, draft_model, threads, Path(tmp)))
-        device = setup_torch("cpu", threads)
-        target, tokenizer, model_name = load_target(None, device)
-        configs = [("adaptive", ",".join(methods), ADAPTIVE_K_CAP)] + [(f"{m} k={k}", m, k) for m in methods for k in ks]
+        cost_source = cost_model or fit_engine_costs(methods, draft_model, threads, Path(tmp))
+        costs = load_cost_model(cost_source)
+        base = RunSettings.build(threads=threads, workload=workload, max_new_tokens=max_new, draft_model=draft_model)
+        backend = EngineBackend(base)
+        backend.load()
+        configs = [("adaptive", ",".join(methods), None)] + [(f"{m} k={k}", m, k) for m in methods for k in ks]
 
-        prompts = {b: load_workload_prompts(workload, None, None, None, max(num_prompts, b), 0) for b in batch_sizes}
+        prompts = {b: run_prompts(base.replace(num_prompts=max(num_prompts, b))) for b in batch_sizes}
 
         def one(b, label, method, k):
-            options = [proposer_options(m, k, 0.0, 1.0, 3, 7, draft_model if m == "draft" else None, device)
-                       for m in method.split(",")][-1]
-            spec = RunSpec(method, k, b, max_new, workload=workload, cost_model=costs if label == "adaptive" else None)
-            return measure(target, tokenizer, model_name, prompts[b], spec, options, Path(tmp) / "run")
+            adaptive = AdaptiveSettings(cost_model=str(cost_source)) if label == "adaptive" else None
+            settings = base.replace(method=method, k=k if k is not None else base.proposer.k, batch_size=b)
+            return measure(backend, dataclasses.replace(settings, adaptive=adaptive), prompts[b], Path(tmp) / "run")
 
         one(batch_sizes[0], *configs[0])  # warm-up
         for rep in range(reps):

@@ -48,7 +48,7 @@ from bench_adaptive import FIXED_KS, cycled, preset_for  # noqa: E402
 from specscope.policy.decision import StepPrices  # noqa: E402
 from specscope.costs.presets import load_cost_model  # noqa: E402
 from specscope.policy import base, registry  # noqa: E402
-from specscope.simulator.grid import run_sweep  # noqa: E402
+from specscope.simulator.grid import run_grid  # noqa: E402
 from specscope.formats.trace import read_trace  # noqa: E402
 
 MATCH_EDGES = np.array([1, 2, 4, 8, 16])  # drafts on offer: 0 | 1 | 2-3 | 4-7 | 8-15 | 16+
@@ -185,7 +185,7 @@ def main(argv=None):
                 print(f"\n== {trace.workload} | {mode} | {costs.name}: gap_recovered per policy")
                 for b in args.batch_sizes:
                     replayed = cycled(trace, args.serve_queue * b) if mode == "serve" else trace
-                    rows = run_sweep([replayed], sets, named, [b], costs, mode=mode)
+                    rows = run_grid([replayed], sets, named, [b], costs, mode=mode)
                     for pset in dict.fromkeys(r["proposers"] for r in rows):
                         mine = {r["policy"]: r["gap_recovered"] for r in rows if r["proposers"] == pset}
                         deployable = "adaptive-combine" if "," in pset else "adaptive"

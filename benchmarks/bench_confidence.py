@@ -7,7 +7,7 @@
 Per trace (workload), at every output position i >= 1 with a recorded confidence: whether the
 proposer's first draft there is accepted (acc_len[i] >= 2) against its confidence — the AUC (the
 chance an accepted draft was more confident than a rejected one; 0.5 = no signal), and the
-acceptance rate per confidence bin (`specscope.adaptive_confidence.CONFIDENCE_EDGES`). Reads the
+acceptance rate per confidence bin (`specscope.policy.confidence.CONFIDENCE_EDGES`). Reads the
 traces only (no model).
 
 --off-path N also loads the default model (a greedy self:L draft, as the traces' `draft` proposer)
@@ -71,11 +71,10 @@ def off_path(trace, proposer: str, count: int, draft_model: str, seed: int = 0) 
     """Mean confidence of DEPTH drafts past `count` rejections, vs the trace's at the same positions."""
     import torch
 
-    from specscope.cli.options import load_target, setup_torch
+    from specscope.engine.loading import load_model
     from specscope.engine.proposers.draft import parse_self_draft
 
-    device = setup_torch("cpu", None)
-    target, _, _ = load_target(None, device, "auto")
+    target, _ = load_model(None)
     layers = parse_self_draft(draft_model, target.config.num_layers)
     if layers is None:
         raise SystemExit(f"--draft-model {draft_model}: --off-path drafts with the target's first L layers; "

@@ -37,22 +37,23 @@ ROOT = Path(__file__).resolve().parents[1]
 def part_a(args) -> dict:
     from transformers import AutoModelForCausalLM
 
-    from specscope.cli.options import build_requests, load_target, load_workload_prompts, stop_token_ids
-    from specscope.engine.engine import Engine, EngineConfig
-    from specscope.engine.loading import default_model_path
-    from specscope.engine.proposers import ProposerOptions, build_proposer
+    from specscope.engine.engine import Engine
+    from specscope.engine.loading import default_model_path, load_model
+    from specscope.engine.proposers import build_proposer
+    from specscope.settings import RunSettings
+    from specscope.study.engine_backend import build_requests, stop_token_ids
+    from specscope.study.prompts import run_prompts
 
-    target, tokenizer, _ = load_target(None, torch.device("cpu"))
+    target, tokenizer = load_model(None, device=torch.device("cpu"))
     path = default_model_path()
     hf = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32).eval()
-    prompts = load_workload_prompts("code-edit", None, None, None, args.part_a_prompts, args.seed)
+    prompts = run_prompts(RunSettings(workload="code-edit", num_prompts=args.part_a_prompts, seed=args.seed))
     requests = build_requests(prompts, tokenizer, None, args.max_new_tokens)
     stop = stop_token_ids(target, tokenizer)
 
     def ours(method, request):
-        options = ProposerOptions(k=5 if method == "ngram" else 0)
-        engine = Engine(target, build_proposer(method, options, target=target),
-                        EngineConfig(k=options.k, batch_size=1, max_new_tokens=args.max_new_tokens), stop)
+        settings = RunSettings.build(method=method, k=5, batch_size=1, max_new_tokens=args.max_new_tokens)
+        engine = Engine(target, build_proposer(method, settings, target=target), settings, stop)
         start = time.perf_counter()
         (seq,) = list(engine.generate([request]))
         return time.perf_counter() - start, seq.output.tolist()

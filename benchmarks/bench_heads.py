@@ -63,11 +63,12 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
 
-    from specscope.cli.options import build_requests, stop_token_ids
-    from specscope.engine.engine import Engine, EngineConfig
+    from specscope.engine.engine import Engine
     from specscope.engine.heads.checkpoint import bundled_head
     from specscope.engine.loading import load_model
-    from specscope.engine.proposers import ProposerOptions, build_proposer
+    from specscope.engine.proposers import build_proposer
+    from specscope.settings import RunSettings
+    from specscope.study.engine_backend import build_requests, stop_token_ids
     from specscope.workloads import WORKLOADS, load_prompts
 
     target, tokenizer = load_model(None, quant=args.quant)
@@ -80,10 +81,10 @@ def main() -> None:
     workload_of = {p.id: p.workload if hasattr(p, "workload") else p.id.split(":")[0] for p in prompts}
 
     def generate(method, reqs, batch_size):
-        options = ProposerOptions(k=args.k, head=head_dir(method) if method in METHODS else None)
-        proposer = build_proposer(method, options, target=target, tokenizer=tokenizer)
-        engine = Engine(target, proposer, EngineConfig(k=args.k if method != "none" else 0, batch_size=batch_size,
-                                                       max_new_tokens=args.max_new_tokens), stops)
+        settings = RunSettings.build(method=method, k=args.k, head=head_dir(method) if method in METHODS else None,
+                                     batch_size=batch_size, max_new_tokens=args.max_new_tokens)
+        proposer = build_proposer(method, settings, target=target, tokenizer=tokenizer)
+        engine = Engine(target, proposer, settings, stops)
         start = time.perf_counter()
         seqs = [s for s in engine.generate(reqs) if not s.error]
         return seqs, time.perf_counter() - start

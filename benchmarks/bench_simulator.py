@@ -33,7 +33,7 @@ from specscope.costs.presets import load_cost_model
 from specscope.policy.registry import make_policy
 from specscope.simulator.reference import reference_speedup
 from specscope.simulator.replay_trace import ReplayTrace
-from specscope.simulator.grid import PAPER, SERVE, ngram_match_prob, run_sweep
+from specscope.simulator.grid import PAPER, SERVE, ngram_match_prob, run_grid
 from specscope.simulator.synthetic import synthetic_trace
 from specscope.simulator.trajectory import run_trajectory
 from specscope.formats.trace import Trace, read_trace
@@ -65,7 +65,7 @@ def sweep(paths: list[Path], mode: str, costs) -> tuple[float, int]:
     traces = [read_trace(p) for p in paths]
     rows = 0
     for pset, policies in PROPOSER_SETS_AND_POLICIES:
-        rows += len(run_sweep(traces, [pset], policies, BATCH_SIZES, costs, mode=mode, seed=42))
+        rows += len(run_grid(traces, [pset], policies, BATCH_SIZES, costs, mode=mode, seed=42))
     return time.perf_counter() - start, rows
 
 
@@ -104,7 +104,7 @@ def main() -> None:
             ref = reference_speedup(sample, pset, policy, b, costs, {"ngram": ngram_match_prob(sample, None)})
             ref_s += time.perf_counter() - t
             ref_work += copy_steps(sample, pset, policy, [b])
-            fast = run_sweep([sample], [pset], [policy], [b], costs, mode=PAPER)[0]["speedup"]
+            fast = run_grid([sample], [pset], [policy], [b], costs, mode=PAPER)[0]["speedup"]
             checks.append(abs(fast / ref["speedup"] - 1))
         total_work = sum(copy_steps(trace, pset, policy, BATCH_SIZES)
                          for trace in full for pset, policies in PROPOSER_SETS_AND_POLICIES for policy in policies)

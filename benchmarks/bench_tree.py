@@ -27,12 +27,13 @@ import torch
 
 
 def run_config(target, stop, requests, batch_size, max_new, method, k, tree, draft_model):
-    from specscope.engine.engine import Engine, EngineConfig
-    from specscope.engine.proposers import ProposerOptions, build_proposer
+    from specscope.engine.engine import Engine
+    from specscope.engine.proposers import build_proposer
+    from specscope.settings import RunSettings
 
-    options = ProposerOptions(k=k, draft_model=draft_model, tree=tree)
-    engine = Engine(target, build_proposer(method, options, target=target),
-                    EngineConfig(k=k, batch_size=batch_size, max_new_tokens=max_new, tree=tree), stop)
+    settings = RunSettings.build(method=method, k=k, draft_model=draft_model, tree=tree.label if tree else None,
+                                 batch_size=batch_size, max_new_tokens=max_new)
+    engine = Engine(target, build_proposer(method, settings, target=target), settings, stop)
     start = time.perf_counter()
     seqs = {s.request.id: s for s in engine.generate(requests)}
     wall = time.perf_counter() - start
@@ -68,11 +69,14 @@ def main() -> None:
         args.repeats, args.max_new_tokens, args.prompts_batch_1 = 1, 32, 2
     torch.set_num_threads(args.threads)
 
-    from specscope.cli.options import build_requests, load_target, load_workload_prompts, stop_token_ids
+    from specscope.engine.loading import load_model
     from specscope.engine.tree import parse_tree
+    from specscope.settings import RunSettings
+    from specscope.study.engine_backend import build_requests, stop_token_ids
+    from specscope.study.prompts import run_prompts
 
     tree = parse_tree(args.tree)
-    target, tokenizer, _ = load_target(None, torch.device("cpu"))
+    target, tokenizer = load_model(None, device=torch.device("cpu"))
     stop = stop_token_ids(target, tokenizer)
     configs = {
         "none": ("none", 0, None),
@@ -88,7 +92,7 @@ def main() -> None:
     print(f"{'B':>3} {'config':<12} {'tok/s':>8} {'speedup':>8} {'acc_len':>8} {'draft':>6} {'verify':>7} {'= plain':>8}")
     for batch_size in args.batch_sizes:
         n = args.prompts_batch_1 if batch_size == 1 else batch_size
-        prompts = load_workload_prompts(args.workload, None, None, None, n, args.seed)
+        prompts = run_prompts(RunSettings(workload=args.workload, num_prompts=n, seed=args.seed))
         requests = build_requests(prompts, tokenizer, None, args.max_new_tokens)
         run_config(target, stop, requests[:1], batch_size, 8, *configs[f"tree {tree.label}"], args.draft_model)  # warm-up
         runs = {name: [] for name in configs}

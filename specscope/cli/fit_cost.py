@@ -1,19 +1,20 @@
 """`specscope fit-cost PROFILE.csv -o MODEL.toml`: fit a cost model from profiled step timings.
 
-The profile CSV has columns `step_kind, num_batched_tokens, num_kv_tokens, num_draft_tokens, seconds`:
+The profile CSV (`specscope/formats/profile.py`) has columns `step_kind, num_batched_tokens, num_kv_tokens,
+num_draft_tokens, seconds`:
 - step_kind `target` / `prefill` / `decode` / `verify`: a target forward pass; fitted as
   T = c_fixed + c_tok * num_batched_tokens + c_kv * num_kv_tokens;
 - `draft:<proposer>` (e.g. `draft:eagle`): a draft step; fitted as
   c_fixed + c_tok * num_draft_tokens + c_kv * num_kv_tokens, where num_draft_tokens counts k + 1
-  per drafting sequence (the convention the simulator uses, see specscope/costs.py);
+  per drafting sequence (the convention the simulator uses, see specscope/costs/model.py);
 - `overhead` / `sample`: per-step host work; their means add up to the per-step overhead.
-Least squares on relative error, coefficients >= 0. Prints each term's coefficients and its
-relative error |predicted - measured| / measured, writes the TOML, ends with one JSON line.
+Least squares on relative error, coefficients >= 0 (`specscope/costs/fit.py`). Prints each term's
+coefficients and its relative error |predicted - measured| / measured, writes the TOML (`--json`:
+and the terms as one JSON line).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -21,9 +22,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from specscope.costs.fit import fit_cost_model
-from specscope.formats.profile import read_profile
-from specscope.formats.cost_model import write_cost_model
+from specscope.cli.options import print_json
 from specscope.formats.files import check_output_file
 
 
@@ -33,13 +32,13 @@ def register(app: typer.Typer) -> None:
         profile: Path = typer.Argument(..., help="Profile CSV written by `specscope profile`."),
         output: Path = typer.Option(..., "-o", "--output", help="Cost-model TOML file to write."),
         name: Optional[str] = typer.Option(None, "--name", help="Cost model name (default: the output file's stem)."),
+        json_out: bool = typer.Option(False, "--json", help="Also print the fitted terms as one JSON line."),
     ) -> None:
         """Fit a cost model (target, draft, overhead) from a profile CSV; report the fit's relative error."""
+        from specscope.costs.fit import fit_profile_file
+
         check_output_file(output, "cost.toml")
-        data = read_profile(profile)
-        model, terms = fit_cost_model(data, name or output.stem, source=str(profile))
-        write_cost_model(output, model, header_comment=f"Cost model fitted by `specscope fit-cost {profile}`.\n"
-                         "Forms and units: see specscope/costs.py (seconds).")
+        model, terms = fit_profile_file(profile, output, name or output.stem, "specscope fit-cost")
         table = Table(title=f"Cost model '{model.name}' fitted from {profile}", title_justify="left")
         for col in ("term", "rows", "c_fixed", "c_tok", "c_kv", "mean rel. err", "max rel. err"):
             table.add_column(col, justify="left" if col == "term" else "right")
@@ -52,10 +51,10 @@ def register(app: typer.Typer) -> None:
         console = Console()
         console.print(table)
         console.print(f"wrote {output}")
-        print(json.dumps({
+        print_json(json_out, {
             "command": "fit-cost",
             "output": str(output),
             "name": model.name,
             "terms": {t.kind: {"rows": t.rows, **t.coefficients, "mean_relative_error": t.mean_relative_error,
                                "max_relative_error": t.max_relative_error} for t in terms},
-        }), flush=True)
+        })

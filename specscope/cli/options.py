@@ -1,7 +1,9 @@
-"""What the engine verbs (`run`, `trace`, `profile`) share: option types, device/thread setup, loading.
+"""What the verbs share: their option types, the one builder of run settings from options, and output helpers.
 
-Declare options with these `Annotated` types so the verbs spell and document them identically.
-Everything here validates user input first and raises `SpecscopeError` with one line.
+Declare options with these `Annotated` types so every verb spells and documents them identically;
+build the run's settings with `run_settings(...)`: it applies the defaults of `specscope/settings.py`
+(an option the user did not give is None here), checks every value and name once, and reports a
+problem as one line naming the flag.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.console import Console
 
 from specscope.errors import SpecscopeError
+from specscope.settings import (ADAPTIVE, ADAPTIVE_COST_MODEL, CLI_NAMES, DEFAULT_DRAFT_MODEL, NGRAM_MAX, NGRAM_MIN, AdaptiveSettings, RunSettings)
 
 ModelOpt = Annotated[
     Optional[str],
@@ -23,15 +27,13 @@ QuantOpt = Annotated[
     str,
     typer.Option("--quant", help="auto (GGUF blocks with the CPU kernels when possible), gguf, or none (dequantise)."),
 ]
-ThreadsOpt = Annotated[
-    Optional[int], typer.Option("--threads", min=1, help="CPU threads for torch (default: torch's choice).")
-]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch (default: torch's choice).")]
 DraftModelOpt = Annotated[
     Optional[str],
     typer.Option(
         "--draft-model",
-        help="Draft for --method draft: 'self:L' (the target's first L layers; default self:8) or a model "
-        "path sharing the target's tokenizer.",
+        help=f"Draft for --method draft: 'self:L' (the target's first L layers; default {DEFAULT_DRAFT_MODEL}) or a "
+        "model path sharing the target's tokenizer.",
     ),
 ]
 HEAD_METHODS = ("eagle", "eagle3", "mtp")
@@ -51,31 +53,88 @@ TreeOpt = Annotated[
         "the last committed token, e.g. 3x2 = 2 + 4 = 6 draft tokens verified in one pass. Overrides --k.",
     ),
 ]
-NgramMinOpt = Annotated[int, typer.Option("--ngram-min", min=1, help="Shortest n-gram the ngram proposer matches.")]
-NgramMaxOpt = Annotated[int, typer.Option("--ngram-max", min=1, help="Longest n-gram the ngram proposer matches.")]
+NgramMinOpt = Annotated[Optional[int], typer.Option("--ngram-min", help=f"Shortest n-gram the ngram proposer matches "
+                                                    f"(default {NGRAM_MIN}).")]
+NgramMaxOpt = Annotated[Optional[int], typer.Option("--ngram-max", help=f"Longest n-gram the ngram proposer matches "
+                                                    f"(default {NGRAM_MAX}).")]
 OutputDirOpt = Annotated[Path, typer.Option("--output", "-o", help="Folder for requests.jsonl and summary.json.")]
 MaxNewOpt = Annotated[
     Optional[int],
-    typer.Option("--max-new-tokens", min=1, help="Output tokens per request (default: the workload's own limit)."),
+    typer.Option("--max-new-tokens", help="Output tokens per request (default: the workload's own limit)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Also print the result as one JSON line (stable keys) at the end.")]
+
+# Which prompts: the options every verb that runs prompts shares.
+WorkloadOpt = Annotated[
+    str,
+    typer.Option(
+        "--workload", "-w",
+        help="Task family: code-edit, chat, summarize, math, aime, gpqa (or a dataset alias such as gsm8k), "
+        "or a prompt file.",
+    ),
+]
+SourceOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--source",
+        help="'bundled' (offline samples; default), 'hf' (the study's dataset), "
+        "or your own .jsonl/.json/.csv/.tsv/.parquet file.",
+    ),
+]
+PromptFieldOpt = Annotated[
+    Optional[str],
+    typer.Option("--prompt-field", help="Column of your file holding the workload's main field (e.g. the question)."),
+]
+FieldOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--field",
+        help="Map template fields to your columns: FIELD=COLUMN[,...], repeatable; e.g. instruction=task,input=code.",
+    ),
+]
+NumPromptsOpt = Annotated[
+    Optional[int],
+    typer.Option("--num-prompts", "-n", help="Run a seeded random subset of this many prompts (default: all)."),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the prompt subset (and of any sampling the verb does).")]
+ChatOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--chat/--plain",
+        help="Model's chat template, or plain text for base models (default: the template if the model has one).",
+    ),
 ]
 
 
-def setup_torch(device: str, threads: int | None):
-    """Validate `--device`/`--threads` and apply them; returns the torch.device."""
-    import torch
+def run_settings(*, k: str | int | None = None, cost_model: str | None = None, field=None, draft_model=None,
+                 head=None, console: Console | None = None, **options) -> RunSettings:
+    """The run's settings from a verb's options (None = not given: the default), checked once.
 
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise SpecscopeError(f"--device '{device}' is not supported; use cpu or cuda")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SpecscopeError("--device cuda: no CUDA device is available to torch here; use --device cpu")
-    if threads is not None:
-        torch.set_num_threads(threads)
-    return torch.device(device)
+    `k` may be 'adaptive' (k and proposer per step under `cost_model`, default the ADAPTIVE_COST_MODEL preset;
+    a note says so on `console`). Raises a one-line SpecscopeError naming the flag.
+    """
+    from specscope.study.engine_backend import check_proposers
 
-
-def check_ngram(ngram_min: int, ngram_max: int) -> None:
-    if ngram_min > ngram_max:
-        raise SpecscopeError(f"--ngram-min {ngram_min} is larger than --ngram-max {ngram_max}")
+    adaptive = None
+    if isinstance(k, str) and k.strip() == ADAPTIVE:
+        k = None
+        adaptive = AdaptiveSettings(cost_model=cost_model or ADAPTIVE_COST_MODEL)
+    elif k is not None:
+        try:
+            k = int(k)
+        except ValueError:
+            raise SpecscopeError(f"--k '{k}': give a number of draft tokens (e.g. --k 3) or 'adaptive'") from None
+    names = [n.strip() for n in str(options.get("method") or "none").split(",")]
+    if draft_model is not None and "draft" not in names and set(names) & set(HEAD_METHODS):
+        raise SpecscopeError(f"--draft-model is the draft model of --method draft; give the {','.join(names)} head "
+                             "folder with --head DIR")
+    settings = RunSettings.build(k=k, fields=tuple(field or ()), draft_model=draft_model, head=head,
+                                 adaptive=adaptive, **options).check(CLI_NAMES)
+    check_proposers(settings)
+    if adaptive is not None and cost_model is None and console is not None:
+        console.print(f"note: --k adaptive: no --cost-model given; using the {ADAPTIVE_COST_MODEL} preset (a 2-core "
+                      "CPU). Fit this machine's: specscope profile -o p.csv && specscope fit-cost p.csv -o cost.toml")
+    return settings
 
 
 def check_output_dir(path: Path) -> None:
@@ -83,89 +142,29 @@ def check_output_dir(path: Path) -> None:
         raise SpecscopeError(f"-o {path}: exists and is not a folder; pass a folder path")
 
 
-def load_workload_prompts(workload, source, prompt_field, field, num_prompts, seed):
-    """Prompts of a workload; `--workload FILE.jsonl` is shorthand for `--workload chat --source FILE`."""
-    from specscope.workloads.options import prompts_from_options
-
-    if Path(workload).is_file():
-        source, path = workload, Path(workload)
-        workload = "chat"
-        if prompt_field is None and not field:
-            prompt_field = _guess_prompt_field(path)
-    return prompts_from_options(workload, source, prompt_field, field, num_prompts, seed)
-
-
-def _guess_prompt_field(path: Path) -> str | None:
-    """'prompt' when the file's first JSON record has a `prompt` but no `message` field."""
+def int_list(text: str, flag: str, minimum: int) -> list[int]:
+    """`1,4,16` -> [1, 4, 16] (sorted, unique), or a one-line error naming the flag."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            first = json.loads(next(line for line in fh if line.strip()))
-    except (OSError, StopIteration, ValueError, UnicodeDecodeError):
-        return None
-    if isinstance(first, dict) and "prompt" in first and "message" not in first:
-        return "prompt"
-    return None
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < minimum:
+        raise SpecscopeError(f"{flag} '{text}': give comma-separated integers >= {minimum}, e.g. {flag} 1,4,16")
+    return sorted(set(values))
 
 
-def load_target(model: str | None, device, quant: str = "auto"):
-    """(DecoderModel, tokenizer, name) of the target."""
-    from specscope.engine.loading import DEFAULT_MODEL, load_model
-
-    target, tokenizer = load_model(model, device=device, quant=quant)
-    return target, tokenizer, model or DEFAULT_MODEL
-
-
-def stop_token_ids(target, tokenizer) -> list[int]:
-    """End-of-sequence ids: the model's and the tokenizer's."""
-    ids = set(target.config.eos_token_ids)
-    if tokenizer is not None and tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    return sorted(ids)
+def name_list(text: str, flag: str) -> list[str]:
+    """`ngram,draft` -> ['ngram', 'draft'], or a one-line error for an empty list or a repeated name."""
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    if not names:
+        raise SpecscopeError(f"{flag} is empty; name at least one, e.g. {flag} ngram,draft")
+    if len(set(names)) != len(names):
+        raise SpecscopeError(f"{flag} '{text}' names a proposer twice")
+    return names
 
 
-def build_requests(prompts, tokenizer, chat, max_new_tokens):
-    """Engine requests from workload prompts (per-prompt output limits unless --max-new-tokens)."""
-    from specscope.engine.scheduler import Request
-    from specscope.workloads import render_prompt
-    from specscope.workloads.render import use_chat
+def print_json(enabled: bool, obj: dict) -> None:
+    """The verb's machine-readable result, as one JSON line on stdout, when `--json` was given."""
+    if enabled:
+        print(json.dumps(obj), flush=True)
 
-    chat = use_chat(tokenizer, chat)
-    return [
-        Request(p.id, render_prompt(p, tokenizer, chat), max_new_tokens or p.max_new_tokens, meta={"prompt": p})
-        for p in prompts
-    ]
-
-
-def check_tree(spec: str | None, method: str):
-    """The TreeSpec of `--tree` (None without one); one-line error for a bad spec or a method that cannot branch."""
-    if spec is None:
-        return None
-    from specscope.engine.proposers import PROPOSERS
-    from specscope.engine.tree import parse_tree
-
-    tree = parse_tree(spec)
-    if method in PROPOSERS and not PROPOSERS[method].supports_tree:
-        raise SpecscopeError(
-            f"--tree {spec}: method '{method}' proposes a single continuation and cannot draft a tree; "
-            "use --method draft (or drop --tree)"
-        )
-    return tree
-
-
-def proposer_options(method: str, k: int, temperature: float, top_p: float, ngram_min: int, ngram_max: int,
-                     draft_model: str | None, device, tree: str | None = None,
-                     head: str | None = None) -> "ProposerOptions":
-    from specscope.engine.proposers import PROPOSERS, ProposerOptions
-    from specscope.errors import unknown_name
-
-    if method not in PROPOSERS:
-        raise unknown_name("method", method, PROPOSERS)
-    if k < 0:
-        raise SpecscopeError(f"--k {k}: the number of draft tokens per step must be >= 0")
-    if temperature < 0:
-        raise SpecscopeError(f"--temperature {temperature} must be >= 0 (0 = greedy)")
-    if not 0 < top_p <= 1:
-        raise SpecscopeError(f"--top-p {top_p} must be in (0, 1]")
-    check_ngram(ngram_min, ngram_max)
-    return ProposerOptions(k=k, temperature=temperature, top_p=top_p, ngram_min=ngram_min, ngram_max=ngram_max,
-                           draft_model=draft_model, head=head, device=str(device), tree=check_tree(tree, method))

@@ -3,18 +3,18 @@
     specscope report specscope-out            # -> specscope-out/report.html
     specscope report DIR -o elsewhere.html
 
-Prints one line per report section (shown, or why not), the report's path, then one JSON line:
-{"report": PATH, "figures": N, "sections": N, "missing": [section titles]}.
+Prints one line per report section (shown, or why not) and the report's path; with `--json`, then one
+JSON line: {"report": PATH, "figures": N, "sections": N, "missing": [section titles]}.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 
 import typer
 
+from specscope.cli.options import JsonOpt, print_json
 from specscope.errors import SpecscopeError
 from specscope.formats.files import check_output_file
 
@@ -28,6 +28,7 @@ def report(
         ..., metavar="DIR", help="Study folder: runs/, traces/, simulation.csv (any may be missing)."
     ),
     output: Path = typer.Option(None, "--output", "-o", help="Where to write the HTML (default: DIR/report.html)."),
+    json_out: JsonOpt = False,
 ) -> None:
     """Write a self-contained HTML report of a study folder's measured, trace and simulated results."""
     missing = [m for m in ("matplotlib", "pandas") if importlib.util.find_spec(m) is None]
@@ -44,7 +45,7 @@ def report(
         state = f"not shown: {section.missing}" if section.missing else f"{figures} figure(s)" if figures else "table"
         print(f"  {section.title:<58} {state}")
     print(f"report: {result.path}")
-    print(json.dumps({
+    print_json(json_out, {
         "report": str(result.path), "figures": result.figures, "sections": len(result.sections),
         "missing": result.missing,
-    }))
+    })

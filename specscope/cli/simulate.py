@@ -5,16 +5,13 @@
         --cost-model llama3.1-8b-h100 [--mode serve|paper] [--ngram-match-prob P] [--seed 42] -o results.csv
 
 Prints a speedup table (rows: trace x proposers x policy; columns: batch sizes), writes one CSV row
-per (trace, proposers, policy, batch size) with the columns of `specscope.simulator.sweep.COLUMNS`,
-and ends with one JSON line. List options take several values after one flag (or comma-separated,
+per (trace, proposers, policy, batch size) with the columns of `specscope/formats/simulation.py`,
+and with `--json` prints the rows as one JSON line. List options take several values after one flag (or comma-separated,
 except --proposers, where a comma combines proposers).
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -26,22 +23,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperCommand
 
-from specscope.costs.presets import load_cost_model
+from specscope.cli.options import print_json
 from specscope.errors import SpecscopeError
-from specscope.formats.files import atomic_open, check_output_file
-from specscope.simulator.replay_trace import ngram_caps_known
-from specscope.simulator.grid import (
-    COLUMNS,
-    MODES,
-    SERVE,
-    count_configs,
-    ngram_match_prob,
-    parse_proposer_set,
-    plan,
-    run_sweep,
-    validate,
-)
-from specscope.formats.trace import FORMATS, Trace, read_trace
+from specscope.formats.files import check_output_file
+from specscope.simulator.grid import SERVE
 
 DEFAULT_POLICIES = ["fixed-1", "fixed-3", "fixed-5", "oracle"]
 DEFAULT_BATCH_SIZES = [1, 8, 16, 32, 64, 128]
@@ -106,28 +91,6 @@ def parse_batch_sizes(values: list[str]) -> list[int]:
     return sizes
 
 
-def default_proposer_sets(traces: list[Trace]) -> list[tuple[str, ...]]:
-    """Each proposer of the first trace alone, plus all of them combined when there are several."""
-    names = tuple(traces[0].proposers)
-    sets = [(p,) for p in names]
-    return sets + [names] if len(names) > 1 else sets
-
-
-def write_rows_csv(path: Path, rows: list[dict]) -> None:
-    """The result CSV, atomically; NaN and None become empty cells."""
-    with atomic_open(path) as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _cell(v) for k, v in row.items()})
-
-
-def _cell(value):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return value
-
-
 def print_speedup_table(rows: list[dict], console: Console, title: str) -> None:
     """Rows: trace x proposers x policy; columns: batch sizes; cells: speedup."""
     sizes = sorted({r["batch_size"] for r in rows})
@@ -146,68 +109,42 @@ def print_speedup_table(rows: list[dict], console: Console, title: str) -> None:
     console.print(table)
 
 
-def json_summary(command: str, rows: list[dict], output: Path | None, **extra) -> str:
+def json_summary(command: str, rows: list[dict], output: Path | None, **extra) -> dict:
     keep = ("trace", "proposers", "policy", "batch_size", "speedup", "mean_acc_len")
-    return json.dumps({
+    return {
         "command": command,
         **extra,
         "output": str(output) if output is not None else None,
         "configs": len(rows),
         "rows": [{k: r[k] for k in keep} for r in rows],
-    })
+    }
 
 
-def simulate_and_report(
-    trace_paths: list[Path],
-    proposers: list[str] | None,
-    policies: list[str],
-    batch_sizes: list[int],
-    cost_model: str,
-    mode: str,
-    ngram_match: float | None,
-    seed: int,
-    trace_format: str | None,
-    output: Path | None,
-    command: str = "simulate",
-) -> list[dict]:
-    """Load, simulate, print the table, write the CSV, print the JSON line (shared with `demo`)."""
+def simulate_and_report(trace_paths: list[Path], proposers: list[str] | None, policies: list[str],
+                        batch_sizes: list[int], cost_model: str, mode: str, ngram_match: float | None, seed: int,
+                        trace_format: str | None, output: Path | None, json_out: bool = False) -> list[dict]:
+    """Simulate (study layer), print the notes, the table and (with --json) the JSON line."""
+    from specscope.study.simulate import simulate
+
     err = Console(stderr=True)
     out = Console() if Console().is_terminal else Console(width=160)
-    if mode not in MODES:
-        raise SpecscopeError(f"Unknown mode '{mode}'. Available: {', '.join(MODES)}")
     if output is not None:
         check_output_file(output, "simulation.csv")
-    if trace_format is not None and trace_format not in FORMATS:
-        raise SpecscopeError(f"Unknown trace format '{trace_format}'. Available: {', '.join(FORMATS)}")
-    costs = load_cost_model(cost_model)
-    traces = [read_trace(p, trace_format) for p in trace_paths]
-    sets = [parse_proposer_set(p) for p in proposers] if proposers else default_proposer_sets(traces)
-    validate(traces, sets, policies, batch_sizes, costs, mode, ngram_match)  # every error before any output
-    for trace in traces:
-        if trace.dropped:
-            err.print(f"note: {trace.path}: skipped {trace.dropped} request(s) with an empty acc_len list")
-        if any("ngram" in s for s in sets):
-            if ngram_match is None and ngram_caps_known(trace):
-                err.print(f"note: {trace.path.name}: n-gram matches looked up in the trace's own tokens")
-            else:
-                p = ngram_match_prob(trace, ngram_match)
-                err.print(f"note: {trace.path.name}: n-gram match probability p = {p:g} (fixed-k n-gram misses)")
-    _, skipped = plan(sets, policies)
-    for s in skipped:
-        err.print(f"note: skipped {s.policy} for {s.proposers}: {s.reason}")
-    total = count_configs(sets, policies, batch_sizes, len(traces))
     columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task("simulate", total=total)
-        rows = run_sweep(traces, sets, policies, batch_sizes, costs, mode=mode, seed=seed,
-                         ngram_match_override=ngram_match, on_progress=lambda: progress.advance(task))
-    if output is not None:
-        write_rows_csv(output, rows)
-    print_speedup_table(rows, out, f"Speedup vs plain decoding ({mode} mode, cost model {costs.name})")
+        task = progress.add_task("simulate", total=None)
+        result = simulate(trace_paths, proposers, policies, batch_sizes, cost_model, mode, seed, ngram_match,
+                          trace_format, output, on_progress=lambda total: progress.update(task, total=total, advance=1))
+    for note in result.notes:
+        err.print(f"note: {note}")
+    for s in result.skipped:
+        err.print(f"note: skipped {s.policy} for {s.proposers}: {s.reason}")
+    rows = result.rows
+    print_speedup_table(rows, out, f"Speedup vs plain decoding ({mode} mode, cost model {result.costs.name})")
     if output is not None:
         out.print(f"wrote {len(rows)} rows to {output}")
     sys.stdout.flush()
-    print(json_summary(command, rows, output, mode=mode, cost_model=costs.name, seed=seed), flush=True)
+    print_json(json_out, json_summary("simulate", rows, output, mode=mode, cost_model=result.costs.name, seed=seed))
     return rows
 
 
@@ -235,7 +172,8 @@ def register(app: typer.Typer) -> None:
         trace_format: Optional[str] = typer.Option(None, "--trace-format",
                                                    help="specscope or specdecode-bench (default: detected)."),
         output: Optional[Path] = typer.Option(None, "-o", "--output", help="Result CSV to write."),
+        json_out: bool = typer.Option(False, "--json", help="Also print the rows as one JSON line (stable keys)."),
     ) -> None:
         """Replay acceptance traces through a cost model: fixed-k, oracle and oracle-combine speedups."""
         simulate_and_report(traces, proposers, split_commas(policies), parse_batch_sizes(batch_sizes),
-                            cost_model, mode, ngram_match_prob, seed, trace_format, output)
+                            cost_model, mode, ngram_match_prob, seed, trace_format, output, json_out)

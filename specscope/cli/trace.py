@@ -1,18 +1,16 @@
-"""`specscope trace`: record per-position acceptance traces (native trace format, DESIGN.md).
+"""`specscope trace`: record per-position acceptance traces (the native trace format, `specscope/formats/trace.py`).
 
     specscope trace --workload code-edit -n 8 --proposers ngram,draft --k-max 20 --max-new-tokens 128 -o code.trace.jsonl
 
 At every output position each proposer drafts up to k-max tokens and greedy verification records
-acc_len; one token is committed per position, so the outputs are plain greedy decoding (how it is
-computed: `specscope/engine/tracing.py`). Requests run in batches of --batch-size. The file is written
-as requests finish; Ctrl-C keeps the finished requests and marks the header `"partial": true`.
-Prints a table of mean acc_len per proposer; the last line is JSON.
+acc_len; one token is committed per position, so the outputs are plain greedy decoding (how:
+`specscope/engine/tracing.py`). Requests run in batches of --batch-size. Ctrl-C keeps the finished
+requests and marks the header `"partial": true`. Prints a table of mean acc_len per proposer
+(`--json`: and the result as one JSON line).
 """
 
 from __future__ import annotations
 
-import json
-import platform
 import time
 from pathlib import Path
 from typing import Annotated
@@ -22,35 +20,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from specscope.cli.options import (
-    DeviceOpt,
-    DraftModelOpt,
-    HeadOpt,
-    MaxNewOpt,
-    ModelOpt,
-    QuantOpt,
-    NgramMaxOpt,
-    NgramMinOpt,
-    ThreadsOpt,
-    build_requests,
-    load_target,
-    load_workload_prompts,
-    proposer_options,
-    setup_torch,
-    stop_token_ids,
-)
+from specscope.cli.options import (ChatOpt, DeviceOpt, DraftModelOpt, FieldOpt, HeadOpt, JsonOpt, MaxNewOpt, ModelOpt,
+                                   NgramMaxOpt, NgramMinOpt, NumPromptsOpt, PromptFieldOpt, QuantOpt, SeedOpt,
+                                   SourceOpt, ThreadsOpt, WorkloadOpt, name_list, print_json, run_settings)
 from specscope.errors import SpecscopeError
-from specscope.formats.files import atomic_open, check_output_file
-from specscope.workloads.options import (
-    DEFAULT_WORKLOAD,
-    ChatOpt,
-    FieldOpt,
-    NumPromptsOpt,
-    PromptFieldOpt,
-    SeedOpt,
-    SourceOpt,
-    WorkloadOpt,
-)
+from specscope.formats.files import check_output_file
+from specscope.settings import MAX_K, DEFAULT_WORKLOAD
 
 
 def register(app: typer.Typer) -> None:
@@ -69,100 +44,63 @@ def trace(
     chat: ChatOpt = None,
     proposers: Annotated[str, typer.Option("--proposers", help="Comma-separated proposers to trace.")] = "ngram,draft",
     k_max: Annotated[int, typer.Option("--k-max", help="Lookahead: draft tokens per position.")] = 20,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Requests traced at once.")] = 8,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Requests traced at once.")] = 8,
     max_new_tokens: MaxNewOpt = None,
     draft_model: DraftModelOpt = None,
     head: HeadOpt = None,
-    ngram_min: NgramMinOpt = 3,
-    ngram_max: NgramMaxOpt = 7,
+    ngram_min: NgramMinOpt = None,
+    ngram_max: NgramMaxOpt = None,
     threads: ThreadsOpt = None,
     device: DeviceOpt = "cpu",
     quant: QuantOpt = "auto",
+    json_out: JsonOpt = False,
 ) -> None:
     """Record the acc_len every proposer would achieve at every output position (greedy)."""
-    from specscope.engine.proposers import build_proposer
-    from specscope.engine.tracing import collect_traces
-    from specscope.formats.trace import Trace, RequestTrace, request_record
+    from specscope.study.engine_backend import EngineBackend, check_proposers
+    from specscope.study.prompts import run_prompts
+    from specscope.study.tracing import record_traces
 
-    names = [p.strip() for p in proposers.split(",") if p.strip()]
-    if not names:
-        raise SpecscopeError("--proposers is empty; name at least one, e.g. --proposers ngram,draft")
-    if len(set(names)) != len(names):
-        raise SpecscopeError(f"--proposers '{proposers}' names a proposer twice")
-    if k_max < 1:
-        raise SpecscopeError(f"--k-max {k_max} must be at least 1")
+    names = name_list(proposers, "--proposers")
+    if not 1 <= k_max <= MAX_K:
+        raise SpecscopeError(f"--k-max {k_max}: must be an integer between 1 and {MAX_K}")
     check_output_file(output, "trace.jsonl")
-    torch_device = setup_torch(device, threads)
-    options = {n: proposer_options(n, k_max, 0.0, 1.0, ngram_min, ngram_max, draft_model, torch_device,
-                                   head=head) for n in names}
-    prompts = load_workload_prompts(workload, source, prompt_field, field, num_prompts, seed)
-
-    target, tokenizer, model_name = load_target(model, torch_device, quant)
-    built = {n: build_proposer(n, options[n], target=target, tokenizer=tokenizer) for n in names}
-    requests = build_requests(prompts, tokenizer, chat, max_new_tokens)
-    max_new = max((r.max_new_tokens for r in requests), default=1)
-    header = Trace(
-        requests=[], proposers=names, model=model_name, k_max=k_max, hardware=_hardware(torch_device),
-        workload=prompts[0].workload if prompts else workload,
-        extra={"proposer_labels": {n: p.label for n, p in built.items()}, "ngram_min": ngram_min,
-               "ngram_max": ngram_max, "max_new_tokens": max_new_tokens, "partial": False},
-    ).header()
-
-    records, errors, partial = [], 0, False
+    settings = run_settings(
+        model=model, device=device, threads=threads, quant=quant, workload=workload, source=source,
+        prompt_field=prompt_field, field=field, num_prompts=num_prompts, seed=seed, chat=chat,
+        batch_size=batch_size, max_new_tokens=max_new_tokens, draft_model=draft_model, head=head,
+        ngram_min=ngram_min, ngram_max=ngram_max)
+    check_proposers(settings.replace(method=",".join(names)))
+    prompts = run_prompts(settings)
+    backend = EngineBackend(settings)
+    backend.load()
     console = Console(stderr=True)
     start = time.perf_counter()
-    lines = []
-    try:
-        with Progress(TextColumn("trace " + ",".join(names)), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=True) as progress:
-            task = progress.add_task("", total=len(requests))
-            for seq, acc, confidence in collect_traces(target, built, requests, k_max, batch_size, max_new,
-                                                       stop_token_ids(target, tokenizer)):
-                progress.advance(task)
-                if seq.error:
-                    errors += 1
-                    console.print(f"[yellow]request {seq.request.id}: {seq.error}[/yellow]")
-                    continue
-                prompt = seq.request.meta.get("prompt")
-                req = RequestTrace(seq.request.id, seq.request.prompt_token_ids, seq.output.tolist(), acc,
-                                   workload=getattr(prompt, "workload", None), draft_confidence=confidence or None)
-                lines.append(json.dumps(request_record(req, names), separators=(",", ":")))
-                records.append(acc)
-    except KeyboardInterrupt:
-        partial = True
-    header["partial"] = partial
-    with atomic_open(output) as fh:
-        fh.write(json.dumps(header) + "\n")
-        for line in lines:
-            fh.write(line + "\n")
-    wall = time.perf_counter() - start
+    with Progress(TextColumn("trace " + ",".join(names)), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("", total=len(prompts))
 
-    means = {n: _mean([a[n] for a in records]) for n in names}
-    table = Table(title=f"specscope trace: {len(records)} requests, k_max {k_max}" + (" (PARTIAL)" if partial else ""),
+        def traced(seq):
+            progress.advance(task)
+            if seq.error:
+                console.print(f"[yellow]request {seq.request.id}: {seq.error}[/yellow]")
+
+        result = record_traces(backend, settings, names, k_max, output, on_traced=traced, keep_partial=True,
+                               prompts=prompts)
+    wall = time.perf_counter() - start
+    partial = result["partial"]
+    table = Table(title=f"specscope trace: {result['requests']} requests, k_max {k_max}" + (" (PARTIAL)" if partial else ""),
                   title_justify="left")
     for col in ("proposer", "label", "mean acc_len", "positions"):
         table.add_column(col, justify="left" if col in ("proposer", "label") else "right")
-    positions = sum(len(a[names[0]]) for a in records) if records else 0
     for n in names:
-        table.add_row(n, built[n].label, "-" if means[n] is None else f"{means[n]:.3f}", str(positions))
+        mean = result["mean_acc_len"][n]
+        table.add_row(n, result["proposer_labels"][n], "-" if mean is None else f"{mean:.3f}", str(result["positions"]))
     Console().print(table)
     Console().print(f"wrote {output}")
-    print(json.dumps({"command": "trace", "output": str(output), "model": model_name, "proposers": names,
-                      "proposer_labels": header["proposer_labels"], "k_max": k_max, "num_requests": len(records),
-                      "num_errors": errors, "positions": positions, "mean_acc_len": means, "wall_seconds": wall,
-                      "partial": partial}), flush=True)
+    print_json(json_out, {"command": "trace", "output": str(output), "model": backend.load()[3], "proposers": names,
+                          "proposer_labels": result["proposer_labels"], "k_max": k_max,
+                          "num_requests": result["requests"], "num_errors": result["errors"],
+                          "positions": result["positions"], "mean_acc_len": result["mean_acc_len"],
+                          "wall_seconds": wall, "partial": partial})
     if partial:
         raise typer.Exit(130)
-
-
-def _mean(arrays) -> float | None:
-    total = sum(len(a) for a in arrays)
-    return sum(int(a.sum()) for a in arrays) / total if total else None
-
-
-def _hardware(device) -> str:
-    import torch
-
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.machine()} cpu x{torch.get_num_threads()} threads ({platform.processor() or platform.system()})"

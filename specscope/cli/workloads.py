@@ -5,30 +5,21 @@
     specscope workloads math --source hf                 # the real GSM8K (needs `datasets`)
     specscope workloads chat --source mine.csv --prompt-field question --render --context-len 2048
 
-Ends with one JSON line describing what was listed or loaded.
+With `--json`, ends with one JSON line describing what was listed or loaded.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from specscope.cli.options import ChatOpt, FieldOpt, JsonOpt, NumPromptsOpt, PromptFieldOpt, SeedOpt, SourceOpt, print_json
 from specscope.errors import SpecscopeError
-from specscope.workloads import WORKLOADS, Prompt
+from specscope.workloads import WORKLOADS, Prompt, load_prompts, parse_field_map
 from specscope.workloads.loader import source_label
-from specscope.workloads.options import (
-    ChatOpt,
-    FieldOpt,
-    NumPromptsOpt,
-    PromptFieldOpt,
-    SeedOpt,
-    SourceOpt,
-    prompts_from_options,
-)
 from specscope.workloads.registry import get_workload
 from specscope.workloads.render import render_prompt, render_text, use_chat
 from specscope.workloads.sampling import select_fitting
@@ -53,19 +44,24 @@ def workloads(
     chat: ChatOpt = None,
     context_len: Annotated[
         Optional[int],
-        typer.Option("--context-len", min=2, help="Skip prompts that do not fit this many tokens (implies --render)."),
+        typer.Option("--context-len", help="Skip prompts that do not fit this many tokens (implies --render)."),
     ] = None,
     full: Annotated[bool, typer.Option("--full", help="Print every prompt in full (rendered, with --render).")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """List the workloads, or load and show the prompts of one."""
     console = Console(highlight=False)
     if name is None:
         if source or prompt_field or field or num_prompts or render or full or context_len:
             raise SpecscopeError("name a workload to load prompts, e.g. `specscope workloads code-edit --source FILE`")
-        _list_families(console)
+        print_json(json_out, {"workloads": _list_families(console)})
         return
     wl = get_workload(name)
-    prompts = prompts_from_options(wl.name, source, prompt_field, field, num_prompts, seed)
+    if context_len is not None and context_len < 2:
+        raise SpecscopeError(f"--context-len {context_len}: must be an integer >= 2")
+    if num_prompts is not None and num_prompts < 1:
+        raise SpecscopeError(f"--num-prompts {num_prompts}: must be an integer >= 1")
+    prompts = load_prompts(wl.name, source, prompt_field, parse_field_map(field), num_prompts, seed)
     tokens, skipped, tokenizer = None, 0, None
     if render or context_len is not None:
         from specscope.engine.loading import load_tokenizer
@@ -79,7 +75,7 @@ def workloads(
     console.print(f"{len(prompts)} {wl.name} prompts from {label}{note}")
     ids = [p.id for p in prompts]
     summary = {"workload": wl.name, "source": label, "prompts": len(prompts), "skipped_too_long": skipped}
-    print(json.dumps({**summary, "ids": ids, "prompt_tokens": tokens}))
+    print_json(json_out, {**summary, "ids": ids, "prompt_tokens": tokens})
 
 
 def _render(prompts: list[Prompt], tokenizer, chat: bool, context_len: Optional[int]):
@@ -92,7 +88,8 @@ def _render(prompts: list[Prompt], tokenizer, chat: bool, context_len: Optional[
     return prompts, [len(i) for i in ids], skipped
 
 
-def _list_families(console: Console) -> None:
+def _list_families(console: Console) -> list[dict]:
+    """Print the families' table; returns them as JSON-able rows."""
     table = Table(title="Workloads")
     rows = []
     cells = []
@@ -115,7 +112,7 @@ def _list_families(console: Console) -> None:
         )
     _fill(table, ["name", "study dataset", "bundled", "max new", "reasoning", "--source hf"], cells, console.width)
     console.print(table)
-    print(json.dumps({"workloads": rows}))
+    return rows
 
 
 def _show_prompts(console: Console, prompts: list[Prompt], tokens, tokenizer, chat, full: bool) -> None:

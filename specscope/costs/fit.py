@@ -7,6 +7,7 @@ import datetime as _dt
 import itertools
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -113,4 +114,15 @@ def fit_cost_model(profile: dict[str, np.ndarray], name: str, source: str = "") 
             "mean_relative_error": {t.kind: round(t.mean_relative_error, 6) for t in terms},
         },
     )
+    return model, terms
+
+
+def fit_profile_file(profile: Path, output: Path, name: str, fitted_by: str) -> tuple[CostModel, list[FitTerm]]:
+    """Fit the profile CSV at `profile` and write the cost model to `output`; `fitted_by` names the command."""
+    from specscope.costs.presets import write_cost_model
+    from specscope.formats.profile import read_profile
+
+    model, terms = fit_cost_model(read_profile(profile), name, source=str(profile))
+    write_cost_model(output, model, header_comment=f"Cost model fitted by `{fitted_by}` from {profile}.\n"
+                     "Forms and units: see specscope/costs/model.py (seconds).")
     return model, terms

@@ -19,7 +19,7 @@ No torch here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Union
 
@@ -127,6 +127,16 @@ class CostModel:
             )
         return self.drafts[proposer]
 
+    @classmethod
+    def from_toml_dict(cls, data: dict, source: Path | None = None) -> "CostModel":
+        """A cost model from the tables `specscope/formats/cost_model.py` reads (coefficients already validated)."""
+        return cls(
+            name=data["name"], target=_form(data["target"], "target", source, STEP_FORMS),
+            overhead=data["overhead"]["per_step"], switching=data["overhead"]["switching"],
+            drafts={name: _form(table, f"draft.{name}", source, DRAFT_FORMS) for name, table in data["draft"].items()},
+            description=data["description"], provenance=data["provenance"], source=source,
+        )
+
     def to_toml_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -138,3 +148,24 @@ class CostModel:
             "overhead": {"per_step": self.overhead, "switching": self.switching},
             "draft": {name: {"form": form.form, **form.as_dict()} for name, form in self.drafts.items()},
         }
+
+
+def _form(table: dict, section: str, source: Path | None, forms: dict[str, type]):
+    """The cost form a table describes: `form` (default linear) picks the class, its fields are the coefficients;
+    the class may reject values beyond "finite and >= 0" (ValueError), shown as one line."""
+    kind = table.get("form", LinearCost.form)
+    if kind not in forms:
+        raise SpecscopeError(f"{source}: [{section}] form = {kind!r} is unknown. Available: {', '.join(forms)}")
+    cls = forms[kind]
+    names = [f.name for f in fields(cls)]
+    missing = [name for name in names if name not in table]
+    if missing:
+        raise SpecscopeError(f"{source}: [{section}] is missing '{missing[0]}'")
+    unknown = [key for key in table if key != "form" and key not in names]
+    if unknown:
+        raise SpecscopeError(f"{source}: [{section}] has an unknown key '{unknown[0]}'; the {kind} form takes "
+                             f"{', '.join(names)}")
+    try:
+        return cls(**{f.name: table[f.name] for f in fields(cls)})
+    except ValueError as err:
+        raise SpecscopeError(f"{source}: [{section}] {err}") from None

@@ -1,26 +1,24 @@
-"""Cost-model presets: TOML data files in `specscope/presets/`, loaded by name or path.
+"""Cost models by name or path: the presets (TOML data files in `specscope/presets/`) and the user's own files.
+
+    costs = load_cost_model("llama3.1-8b-h100")      # a preset
+    costs = load_cost_model("study/cost_model.toml")  # a file
+    write_cost_model(path, costs, header_comment="fitted by ...")
+
+The file format is `specscope/formats/cost_model.py`; the forms `specscope/costs/model.py`. Add a
+preset by dropping a `<name>.toml` into `specscope/presets/`: the numbers live in data, with their
+provenance, never in code.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from specscope.costs.model import CostModel
 from specscope.errors import SpecscopeError, unknown_name
-from specscope.formats.cost_model import read_cost_model
-
-if sys.version_info >= (3, 11):
-    pass
-else:  # pragma: no cover - Python 3.10
-    pass
-
+from specscope.formats.cost_model import read_cost_model_toml, write_cost_model_toml
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
-
-
-ADAPTIVE_DEFAULT = "smollm2-135m-cpu"  # the cost model `--k adaptive` decides under when none is named
 
 
 def available_presets() -> list[str]:
@@ -40,3 +38,13 @@ def load_cost_model(name_or_path: str | os.PathLike) -> CostModel:
         err = unknown_name("cost model", text, available_presets())
         raise SpecscopeError(f"{err} (or pass the path of a cost-model .toml file)")
     return read_cost_model(preset)
+
+
+def read_cost_model(path: Path) -> CostModel:
+    """The cost model in a TOML file (one-line errors naming the file and the table)."""
+    return CostModel.from_toml_dict(read_cost_model_toml(path), source=path)
+
+
+def write_cost_model(path: str | os.PathLike, model: CostModel, header_comment: str = "") -> None:
+    """Write `model` as a cost-model TOML file, atomically."""
+    write_cost_model_toml(path, model.to_toml_dict(), header_comment)

@@ -16,7 +16,7 @@ answer is "no drafts"; the estimator and the guard record it as they would: the 
 most of a chat workload's steps are such (at B 1 on this CPU a decision takes ~0.4 ms of a ~9 ms step).
 A sequence decoding alone prices its drafts with the verify times this run measured per token count
 (`observe_step`) where it has them: small steps are not linear in tokens on CPU kernels. The
-decision goes through the counterfactual guard (`specscope/adaptive_guard.py`), as in the simulator.
+decision goes through the counterfactual guard (`specscope/policy/guard.py`), as in the simulator.
 Not drafting teaches nothing (neither what a draft would cost nor whether it would be kept), and the
 machine's speed drifts: a sequence decoding alone that has not drafted for `REFRESH_STEPS` steps
 drafts one token (with the proposer that promises most), so a timing taken in a slow spell does not
@@ -24,7 +24,7 @@ keep it from speculating for the rest of the run.
 
 A proposer that drafts a chain and reports its confidence per draft (`reports_confidence`: the draft
 model, EAGLE) is asked for the longest chain on offer and stops it mid-step where the calibrated
-survival of its drafts no longer pays (`specscope/adaptive_confidence.py`, as the simulator's
+survival of its drafts no longer pays (`specscope/policy/confidence.py`, as the simulator's
 policies do); the calibration learns from the same verified outcomes, and the guard charges each cut
 chain to every expert that would have drafted it (`CounterfactualGuard.chains_ran`).
 """
@@ -54,13 +54,13 @@ def accepted_prefix(drafts: np.ndarray, context: np.ndarray, base: int) -> int:
 
 
 class AdaptiveProposer(Proposer):
-    """Chooses (proposer, k) per sequence and step with `specscope.adaptive.choose_batch`."""
+    """Chooses (proposer, k) per sequence and step with `specscope.policy.decision.choose_batch`."""
 
     name = "adaptive"
 
     def __init__(self, proposers: dict[str, Proposer], costs: CostModel, params: AdaptiveParams = AdaptiveParams(),
                  guard: GuardParams = GuardParams()):
-        super().__init__(next(iter(proposers.values())).options)
+        super().__init__(next(iter(proposers.values())).settings)
         self.subs, self.costs, self.params = dict(proposers), costs, params
         self.names = tuple(self.subs)
         for name in self.names:

@@ -7,7 +7,7 @@
            greedy matching or rejection sampling                   (sample)
            commit accepted + bonus tokens, clip at stops, advance the caches (overhead)
 
-With `EngineConfig.tree` (`--tree DxB`) the proposer drafts a static tree (`Proposal.parents`): the
+With `Engine.tree` (`--tree DxB`) the proposer drafts a static tree (`Proposal.parents`): the
 verify forward scores all its nodes at once with a tree attention mask (`tree.py`), verification keeps
 the longest accepted root-to-leaf path, and the path's K/V are moved to consecutive cache positions.
 
@@ -16,14 +16,19 @@ methods share every line but the proposer. Greedy SD output equals plain greedy 
 token; sampled SD output is distributed as plain sampling (see `verify.py`).
 
 Usage:
-    engine = Engine(model, build_proposer("ngram", ProposerOptions(k=5)), EngineConfig(k=5, batch_size=4))
+    settings = RunSettings.build(method="ngram", k=5, batch_size=4)
+    engine = Engine(model, build_proposer("ngram", settings), settings)
     for seq in engine.generate(requests): ...   # finished sequences, as they finish
     engine.steps                                 # StepRecord per step
+    Engine.plain(model, RunSettings(batch_size=4))   # plain decoding (no proposer)
+
+The engine reads from the run's settings (`specscope/settings.py`) the batch size, the draft budget
+(`RunSettings.draft_budget`: 0 for plain decoding), the tree, sampling (temperature, top-p, seed) and
+the output limit of requests that carry none.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
@@ -33,20 +38,12 @@ from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
 from specscope.engine.sampling import sampling_probs
 from specscope.engine.scheduler import Request, Scheduler, Sequence
 from specscope.engine.timing import StepClock, StepRecord
-from specscope.engine.tree import TreeSpec, chunk_parents
+from specscope.engine.tree import chunk_parents, parse_tree
 from specscope.engine.verify import verify_greedy, verify_rejection, verify_tree_greedy, verify_tree_rejection
 from specscope.errors import SpecscopeError
+from specscope.settings import RunSettings
 
-
-@dataclass
-class EngineConfig:
-    k: int = 3  # draft tokens per step
-    batch_size: int = 1  # sequences running at once
-    max_new_tokens: int = 128
-    temperature: float = 0.0  # 0 = greedy
-    top_p: float = 1.0
-    seed: int = 0
-    tree: TreeSpec | None = None  # static draft tree (tree.py): the proposer drafts tree.num_nodes per step; None = chain of k
+DEFAULT_MAX_NEW_TOKENS = 128  # output limit of a request that carries none, when the settings give none
 
 
 # logits: [rows, V] rows of all sequences concatenated (num_draft[b] + 1 per sequence)
@@ -81,34 +78,42 @@ def proposer_features(out, index: int, layers=()) -> torch.Tensor:
 class Engine:
     """Continuous-batching SD engine over a `DecoderModel` and one proposer."""
 
-    def __init__(self, model, proposer: Proposer, config: EngineConfig, stop_token_ids=()):
-        if config.k < 0:
-            raise ValueError("k must be >= 0")
-        self.model, self.proposer, self.config = model, proposer, config
-        if config.tree is not None and not proposer.supports_tree:
+    def __init__(self, model, proposer: Proposer, settings: RunSettings, stop_token_ids=()):
+        self.model, self.proposer, self.settings = model, proposer, settings
+        # static draft tree (tree.py): the proposer drafts tree.num_nodes per step; None = a chain
+        self.tree = parse_tree(settings.proposer.tree) if settings.proposer.tree and settings.speculates else None
+        if self.tree is not None and not proposer.supports_tree:
             raise SpecscopeError(
-                f"--tree {config.tree.label}: method '{proposer.name}' proposes a single continuation and cannot "
+                f"--tree {self.tree.label}: method '{proposer.name}' proposes a single continuation and cannot "
                 "draft a tree; use --method draft (or drop --tree)"
             )
-        self.draft_budget = config.k if config.tree is None else config.tree.num_nodes  # draft tokens per step
+        self.draft_budget = settings.draft_budget if self.tree is None else self.tree.num_nodes  # per sequence and step
         # target layers whose outputs the proposer reads as features (EAGLE-3); () = the last hidden state
         self.feature_layers = tuple(getattr(proposer, "hidden_layers", ()))
         self.stop_ids = np.array(sorted(set(int(t) for t in stop_token_ids)), dtype=np.int64)
         self.device = model.device
-        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.generator = torch.Generator(device=self.device).manual_seed(settings.seed)
         self.clock = StepClock(self.device)
         self.steps: list[StepRecord] = []
         self.cache = None
         self.scheduler: Scheduler | None = None
 
+    @classmethod
+    def plain(cls, model, settings: RunSettings, stop_token_ids=()) -> "Engine":
+        """Plain decoding: the same loop with a proposer that never drafts (`settings`' proposer is ignored)."""
+        from specscope.engine.proposers.none import NoProposer
+
+        plain = settings.replace(method="none", tree=None)
+        return cls(model, NoProposer(plain), plain, stop_token_ids)
+
     def _setup(self, requests: list[Request]) -> None:
-        cfg = self.config
-        extra = self.draft_budget + 1
-        self.scheduler = Scheduler(requests, cfg.batch_size, cfg.max_new_tokens, self.model.config.max_position, extra)
+        batch, extra = self.settings.batch_size, self.draft_budget + 1
+        max_new = self.settings.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+        self.scheduler = Scheduler(requests, batch, max_new, self.model.config.max_position, extra)
         fitting = [self.scheduler.capacity(r) for r in requests if self.scheduler.check(r) is None]
         max_len = max(fitting, default=1)
-        self.cache = self.model.new_cache(cfg.batch_size, max_len)
-        self.proposer.bind(cfg.batch_size, max_len)
+        self.cache = self.model.new_cache(batch, max_len)
+        self.proposer.bind(batch, max_len)
         self.steps = []
 
     def generate(self, requests: list[Request]) -> Iterator[Sequence]:
@@ -124,7 +129,7 @@ class Engine:
 
     def step(self) -> None:
         """One verification step for every running sequence (see the module docstring)."""
-        cfg, clock, cache = self.config, self.clock, self.cache
+        clock, cache = self.clock, self.cache
         clock.start()
         for seq in self.scheduler.admit():
             cache.reset(seq.slot)
@@ -202,20 +207,20 @@ class Engine:
 
     def _verify_tree(self, logits: list[torch.Tensor], proposal: Proposal):
         """Tree verification, one sequence at a time; returns (accepted [B], tokens [B, K+1], paths [B])."""
-        cfg = self.config
+        temperature, top_p = self.settings.temperature, self.settings.top_p
         num = proposal.num_draft.tolist()
         drafts, parents = proposal.draft_ids.cpu().numpy(), proposal.parents.cpu().numpy()
         tokens = np.zeros((len(num), drafts.shape[1] + 1), dtype=np.int64)
         paths = []
-        if cfg.temperature == 0:
+        if temperature == 0:
             target = torch.cat(logits).argmax(dim=-1).cpu().numpy()
             offsets = np.cumsum([0] + [n + 1 for n in num])
         for b, n in enumerate(num):
-            if cfg.temperature == 0:
+            if temperature == 0:
                 path, toks = verify_tree_greedy(target[offsets[b] : offsets[b + 1]], drafts[b, :n], parents[b, :n])
             else:
                 q = None if proposal.draft_probs is None else proposal.draft_probs[b, :n].to(self.device)
-                p = sampling_probs(logits[b], cfg.temperature, cfg.top_p)
+                p = sampling_probs(logits[b], temperature, top_p)
                 path, toks = verify_tree_rejection(p, drafts[b, :n], parents[b, :n], q, self.generator)
             tokens[b, : len(toks)] = toks
             paths.append(path)
@@ -223,12 +228,12 @@ class Engine:
 
     def _verify(self, logits: list[torch.Tensor], proposal: Proposal):
         """Greedy or rejection-sampling verification of the step's drafts; returns (num_accepted [B], tokens [B, K+1])."""
-        cfg = self.config
+        temperature, top_p = self.settings.temperature, self.settings.top_p
         draft_ids = proposal.draft_ids.to(self.device)
         num_draft = proposal.num_draft.to(self.device)
         K = draft_ids.shape[1]
         flat = torch.cat(logits)  # [sum(num_draft + 1), V]
-        if cfg.temperature == 0:
+        if temperature == 0:
             return verify_greedy(scatter_rows(flat.argmax(dim=-1), num_draft, K), draft_ids, num_draft)
-        probs = scatter_rows(sampling_probs(flat, cfg.temperature, cfg.top_p), num_draft, K)
+        probs = scatter_rows(sampling_probs(flat, temperature, top_p), num_draft, K)
         return verify_rejection(probs, draft_ids, num_draft, proposal.draft_probs, self.generator)

@@ -7,12 +7,11 @@ Each row is one measured configuration, `seconds` the median of a few repetition
   num_kv_tokens = B*C, num_draft_tokens = B*k.
 - `draft:<proposer>` rows: one `propose()` call drafting k tokens for B sequences of context C, as the
   engine calls it (a draft model catches up one bonus token, then drafts). Following the simulator's
-  convention (specscope/costs.py) num_draft_tokens = B*(k+1); num_batched_tokens = B*k tokens run
+  convention (specscope/costs/model.py) num_draft_tokens = B*(k+1); num_batched_tokens = B*k tokens run
   through the draft model; num_kv_tokens = B*C.
 - `sample` / `overhead` rows: those phases of the steps of a short engine run (per-step constants).
 
-Columns: step_kind, num_batched_tokens, num_kv_tokens, num_draft_tokens, seconds, plus batch_size,
-k and context for reading. KV contents are whatever the cache holds (timing does not depend on it).
+Columns and writer: `specscope/formats/profile.py`. KV contents are whatever the cache holds (timing does not depend on it).
 """
 
 from __future__ import annotations
@@ -24,12 +23,13 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from specscope.engine.engine import Engine, EngineConfig
+from specscope.engine.engine import Engine
 from specscope.engine.proposers.base import Proposer, ProposerInput
 from specscope.engine.scheduler import Request
 from specscope.engine.timing import device_sync
+from specscope.formats.profile import profile_row
+from specscope.settings import RunSettings
 
-COLUMNS = ("step_kind", "num_batched_tokens", "num_kv_tokens", "num_draft_tokens", "seconds", "batch_size", "k", "context")
 
 
 def median_seconds(fn: Callable[[int], None], reps: int, sync: Callable[[], None]) -> float:
@@ -43,10 +43,6 @@ def median_seconds(fn: Callable[[int], None], reps: int, sync: Callable[[], None
         sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def _row(kind, batched, kv, drafts, seconds, batch_size, k, context) -> dict:
-    return dict(zip(COLUMNS, (kind, batched, kv, drafts, seconds, batch_size, k, context)))
 
 
 def _random_tokens(vocab: int, n: int, seed: int) -> np.ndarray:
@@ -64,7 +60,7 @@ def profile_target(model, batch_sizes, ks, contexts, reps: int) -> Iterator[dict
             for k in ks:
                 chunks = [_random_tokens(vocab, k + 1, seed=b) for b in range(B)]
                 seconds = median_seconds(lambda rep: model.forward_chunks(cache, range(B), chunks), reps, sync)
-                yield _row("decode" if k == 0 else "verify", B * (k + 1), B * C, B * k, seconds, B, k, C)
+                yield profile_row("decode" if k == 0 else "verify", B * (k + 1), B * C, B * k, seconds, B, k, C)
 
 
 def profile_proposer(proposer: Proposer, name: str, vocab: int, device, batch_sizes, ks, contexts, reps: int) -> Iterator[dict]:
@@ -89,7 +85,7 @@ def profile_proposer(proposer: Proposer, name: str, vocab: int, device, batch_si
                     proposer.propose(ProposerInput(list(range(B)), contexts_now, [k] * B, hidden=_hidden(feats, contexts_now)))
 
                 seconds = median_seconds(call, reps, sync)
-                yield _row(f"draft:{name}", B * k, B * C, B * (k + 1), seconds, B, k, C)
+                yield profile_row(f"draft:{name}", B * k, B * C, B * (k + 1), seconds, B, k, C)
 
 
 def _random_features(proposer: Proposer, B: int, n: int, device):
@@ -107,24 +103,16 @@ def _hidden(feats, contexts):
 
 def profile_step_phases(model, batch_sizes, num_new: int = 16, context: int = 64) -> Iterator[dict]:
     """`sample` and `overhead` rows from the decode steps of a short plain engine run per batch size."""
-    from specscope.engine.proposers.none import NoProposer
-    from specscope.engine.proposers.base import ProposerOptions
 
     vocab = model.config.vocab_size
     for B in batch_sizes:
         requests = [Request(str(b), _random_tokens(vocab, context, seed=200 + b).tolist()) for b in range(B)]
-        engine = Engine(model, NoProposer(ProposerOptions(k=0)), EngineConfig(k=0, batch_size=B, max_new_tokens=num_new))
+        engine = Engine.plain(model, RunSettings(batch_size=B, max_new_tokens=num_new))
         for _ in engine.generate(requests):
             pass
         for step in engine.steps:
             if step.num_prefill == 0:
                 for kind in ("sample", "overhead"):
                     seconds = max(getattr(step, kind), 1e-9)
-                    yield _row(kind, step.num_batched_tokens, step.num_kv_tokens, 0, seconds, B, 0, context)
+                    yield profile_row(kind, step.num_batched_tokens, step.num_kv_tokens, 0, seconds, B, 0, context)
 
-
-def write_profile_csv(fh, rows) -> None:
-    """Write rows (dicts with COLUMNS) as CSV."""
-    fh.write(",".join(COLUMNS) + "\n")
-    for row in rows:
-        fh.write(",".join(f"{row[c]:.9g}" if c == "seconds" else str(row[c]) for c in COLUMNS) + "\n")

@@ -4,7 +4,7 @@
 target (the distribution p that rejection sampling must reproduce) and a sampling draft model (its
 proposal distribution q). Temperature 0 means greedy decoding, handled by the callers with argmax;
 these functions require temperature > 0. `draft_confidence` reports how sure a proposer was of each
-token it drafted, for policies that stop drafting on low confidence (`specscope/adaptive_confidence.py`).
+token it drafted, for policies that stop drafting on low confidence (`specscope/policy/confidence.py`).
 """
 
 from __future__ import annotations

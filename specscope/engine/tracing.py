@@ -36,11 +36,10 @@ from typing import Iterator
 
 import numpy as np
 
-from specscope.engine.engine import Engine, EngineConfig
+from specscope.engine.engine import Engine
 from specscope.engine.proposers.base import Proposer, ProposerInput
-from specscope.engine.proposers.none import NoProposer
-from specscope.engine.proposers.base import ProposerOptions
 from specscope.engine.scheduler import Request, Sequence
+from specscope.settings import RunSettings
 
 
 def common_prefix(a: np.ndarray, b: np.ndarray) -> int:
@@ -162,8 +161,7 @@ def collect_traces(
     """
     for start in range(0, len(requests), batch_size):
         group = requests[start : start + batch_size]
-        engine = Engine(model, NoProposer(ProposerOptions(k=0)),
-                        EngineConfig(k=0, batch_size=batch_size, max_new_tokens=max_new_tokens), stop_token_ids)
+        engine = Engine.plain(model, RunSettings(batch_size=batch_size, max_new_tokens=max_new_tokens), stop_token_ids)
         finished = {s.request.id: s for s in engine.generate(group)}
         seqs = [finished[r.id] for r in group]
         ok = [s for s in seqs if not s.error]

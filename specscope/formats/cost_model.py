@@ -1,4 +1,20 @@
-"""The cost-model TOML file: reading (validated, one-line errors) and writing.
+"""The cost-model TOML file: its tables, a validating reader and an atomic writer.
+
+```toml
+name = "fitted"
+description = "..."
+units = "seconds"
+[provenance]                 # where the numbers come from (free-form table)
+[target]                     # the target step: form = "linear" (default) with c_fixed, c_tok, c_kv, or another
+                             # form's fields (specscope/costs/model.py STEP_FORMS)
+[overhead]
+per_step = 1.2e-3            # seconds per step
+switching = 0.0              # seconds per sequence that changes proposer (optional)
+[draft.<proposer>]           # one per proposer: a step form, or form = "verify_fraction" with fraction
+```
+
+Every coefficient is a finite number >= 0 (seconds), or a list of them; what a form's fields mean
+is the form's business (`CostModel.from_toml_dict`). This module knows the file, not the forms.
 """
 
 from __future__ import annotations
@@ -8,10 +24,8 @@ import os
 import sys
 from pathlib import Path
 
-from dataclasses import fields
-
-from specscope.costs.model import DRAFT_FORMS, STEP_FORMS, CostModel, DraftCost, LinearCost
 from specscope.errors import SpecscopeError
+from specscope.formats.files import write_text_atomic
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -19,38 +33,45 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 
-def read_cost_model(path: Path) -> CostModel:
-    """Parse and validate a cost-model TOML file (one-line errors naming the file and the table)."""
+def read_cost_model_toml(path: Path) -> dict:
+    """The file's tables, validated: [target], [overhead] per_step, [draft.*] tables, numeric coefficients
+    finite and >= 0, [provenance] a table. One-line errors name the file and the table."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise SpecscopeError(f"{path}: not valid TOML ({err})") from None
     except OSError as err:
         raise SpecscopeError(f"{path}: cannot read ({err.strerror})") from None
-    target = _form(_table(data, "target", path), "target", path, STEP_FORMS)
-    overhead_table = _table(data, "overhead", path)
-    overhead = _coefficient(overhead_table, "per_step", "overhead", path)
-    switching = _coefficient(overhead_table, "switching", "overhead", path, default=0.0)
-    drafts: dict[str, DraftCost] = {}
+    target = _coefficients(_table(data, "target", path), "target", path)
+    overhead = _table(data, "overhead", path)
+    drafts = {}
     for name, table in _table(data, "draft", path, default={}).items():
         section = f"draft.{name}"
         if not isinstance(table, dict):
             raise SpecscopeError(f"{path}: [{section}] must be a table")
-        drafts[name] = _form(table, section, path, DRAFT_FORMS)
-    name = data.get("name", path.stem)
+        drafts[name] = _coefficients(table, section, path)
     provenance = data.get("provenance", {})
     if not isinstance(provenance, dict):
         raise SpecscopeError(f"{path}: [provenance] must be a table")
-    return CostModel(
-        name=str(name),
-        target=target,
-        overhead=overhead,
-        drafts=drafts,
-        switching=switching,
-        description=str(data.get("description", "")),
-        provenance=provenance,
-        source=path,
-    )
+    return {
+        "name": str(data.get("name", Path(path).stem)),
+        "description": str(data.get("description", "")),
+        "provenance": provenance,
+        "target": target,
+        "overhead": {"per_step": coefficient(overhead, "per_step", "overhead", path),
+                     "switching": coefficient(overhead, "switching", "overhead", path, default=0.0)},
+        "draft": drafts,
+    }
+
+
+def write_cost_model_toml(path: str | os.PathLike, data: dict, header_comment: str = "") -> None:
+    """Write the tables (as `read_cost_model_toml` returns them) atomically, with a `#` comment on top."""
+    import tomli_w
+
+    text = tomli_w.dumps(data)
+    if header_comment:
+        text = "".join(f"# {line}\n" for line in header_comment.splitlines()) + text
+    write_text_atomic(path, text)
 
 
 def _table(data: dict, key: str, path: Path, default=None) -> dict:
@@ -63,29 +84,28 @@ def _table(data: dict, key: str, path: Path, default=None) -> dict:
     return data[key]
 
 
-def _form(table: dict, section: str, path: Path, forms: dict[str, type]):
-    """The cost form a table describes: `form` (default linear) picks the class, its fields are the coefficients
-    (seconds, >= 0; a form may take lists of them), checked by the class itself beyond that."""
-    kind = table.get("form", LinearCost.form)
-    if kind not in forms:
-        raise SpecscopeError(f"{path}: [{section}] form = {kind!r} is unknown. Available: {', '.join(forms)}")
-    cls = forms[kind]
-    params = {f.name: _coefficient(table, f.name, section, path) for f in fields(cls)}
-    try:
-        return cls(**params)
-    except ValueError as err:
-        raise SpecscopeError(f"{path}: [{section}] {err}") from None
+def _coefficients(table: dict, section: str, path: Path) -> dict:
+    """A form's table: `form` (a name) and its coefficients, each validated."""
+    out = {}
+    for key, value in table.items():
+        if key == "form":
+            if not isinstance(value, str):
+                raise SpecscopeError(f"{path}: [{section}] form = {value!r} must be a form's name")
+            out[key] = value
+        else:
+            out[key] = coefficient(table, key, section, path)
+    return out
 
 
-def _coefficient(table: dict, key: str, section: str, path: Path, default: float | None = None):
-    """A coefficient (seconds, finite, >= 0), or a list of them (nested lists too)."""
+def coefficient(table: dict, key: str, section: str, path: Path, default: float | None = None):
+    """A coefficient (seconds: finite, >= 0), or a list of them (nested lists too)."""
     if key not in table:
         if default is not None:
             return default
         raise SpecscopeError(f"{path}: [{section}] is missing '{key}'")
     value = table[key]
     if isinstance(value, list):
-        return [_coefficient({key: v}, key, section, path) for v in value]
+        return [coefficient({key: v}, key, section, path) for v in value]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise SpecscopeError(f"{path}: [{section}] {key} = {value!r} is not a finite number")
     if value < 0:
@@ -93,15 +113,3 @@ def _coefficient(table: dict, key: str, section: str, path: Path, default: float
             f"{path}: [{section}] {key} = {value!r} is negative; cost coefficients are seconds and must be >= 0"
         )
     return float(value)
-
-
-def write_cost_model(path: str | os.PathLike, model: CostModel, header_comment: str = "") -> None:
-    """Write `model` as a cost-model TOML file, atomically."""
-    import tomli_w
-
-    from specscope.formats.files import write_text_atomic
-
-    text = tomli_w.dumps(model.to_toml_dict())
-    if header_comment:
-        text = "".join(f"# {line}\n" for line in header_comment.splitlines()) + text
-    write_text_atomic(path, text)

@@ -1,4 +1,9 @@
-"""The profile CSV (`specscope profile` writes it, `fit-cost` reads it): columns and reader.
+"""The profile CSV (`specscope profile` writes it, `fit-cost` reads it): columns, writer and reader.
+
+Columns: step_kind, num_batched_tokens, num_kv_tokens, num_draft_tokens, seconds (`PROFILE_COLUMNS`, what
+`fit-cost` needs), then batch_size, k and context for reading (`COLUMNS`). Step kinds: `TARGET_KINDS`
+(target forward passes), `CONSTANT_KINDS` (per-step host work) and `draft:<proposer>`. How each row is
+measured: `specscope/engine/profiling.py`.
 """
 
 from __future__ import annotations
@@ -6,17 +11,13 @@ from __future__ import annotations
 import csv
 import math
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from specscope.errors import SpecscopeError
+from specscope.formats.files import atomic_open
 
-if sys.version_info >= (3, 11):
-    pass
-else:  # pragma: no cover - Python 3.10
-    pass
 
 
 PROFILE_COLUMNS = ("step_kind", "num_batched_tokens", "num_kv_tokens", "num_draft_tokens", "seconds")
@@ -26,6 +27,9 @@ TARGET_KINDS = ("target", "prefill", "decode", "verify")  # target forward passe
 
 
 CONSTANT_KINDS = ("overhead", "sample")  # per-step constants, added together
+
+
+COLUMNS = PROFILE_COLUMNS + ("batch_size", "k", "context")  # as `specscope profile` writes them
 
 
 DRAFT_PREFIX = "draft:"  # e.g. draft:eagle, draft:ngram
@@ -85,3 +89,16 @@ def read_profile(path: str | os.PathLike) -> dict[str, np.ndarray]:
         "num_draft_tokens": arr[:, 2],
         "seconds": np.array(secs),
     }
+
+
+def profile_row(kind, batched, kv, drafts, seconds, batch_size, k, context) -> dict:
+    """One row (a dict over COLUMNS)."""
+    return dict(zip(COLUMNS, (kind, batched, kv, drafts, seconds, batch_size, k, context)))
+
+
+def write_profile(path: str | os.PathLike, rows) -> None:
+    """Write rows (dicts over COLUMNS) as the profile CSV, atomically."""
+    with atomic_open(path) as fh:
+        fh.write(",".join(COLUMNS) + "\n")
+        for row in rows:
+            fh.write(",".join(f"{row[c]:.9g}" if c == "seconds" else str(row[c]) for c in COLUMNS) + "\n")

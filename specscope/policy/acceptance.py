@@ -1,6 +1,6 @@
 """Adaptive speculation: estimate each sequence's acceptance online and pick (proposer, k) per step.
 
-One torch-free module shared by the simulator policies (`specscope/simulator/adaptive.py`) and the
+One torch-free module shared by the simulator policies (`specscope/policy/adaptive.py`) and the
 engine (`specscope/engine/adaptive.py`), so the two cannot drift. Only what is known when a step is
 decided is used: the sequence's own past outcomes, the batch (size, KV tokens) and the cost model.
 
@@ -50,10 +50,10 @@ Parameters (`AdaptiveParams`): prior_mean 0.5, prior_weights (16, 4, 1, 64) (tie
 decay 0.85 (about seven steps of memory), pool_decay 0.99, explore 1, optimism 1, k_cap 20. They are
 settings, not fitted constants; benchmarks/bench_adaptive.py measures them.
 
-The policies run the decision behind `specscope/adaptive_guard.py`, which scores it against fixed
+The policies run the decision behind `specscope/policy/guard.py`, which scores it against fixed
 k (and two-state rules) on what verification revealed and follows whichever has done better. A
 proposer that reports its confidence per draft also stops its chains mid-step
-(`specscope/adaptive_confidence.py`), priced by `StepPrices` as the decision prices a step.
+(`specscope/policy/confidence.py`), priced by `StepPrices` as the decision prices a step.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Adaptive policies for the replays: `adaptive` (choose k) and `adaptive-combine` (choose proposer and k).
 
-Both are thin wrappers around `specscope.adaptive` (estimator and decision, shared with the engine;
-its docstring documents the estimator, its parameters and the objective). What they read from a
+Both are thin wrappers around the estimator (`acceptance.py`: its docstring documents the estimator and its
+parameters) and the decision (`decision.py`: the objective), shared with the engine. What they read from a
 `StepView`: the requests and (batch-aware) the batch size and KV, plus the outcome of their own past
 steps through `observe`: tokens committed c = min(acc_len, k + 1), i.e. c - 1 accepted out of k —
 the censored observation a real engine gets. Never `view.acc_len` (the future). Where the trace
@@ -12,11 +12,11 @@ committed so far), that cap bounds the decision, as in the engine.
 - `adaptive-combine`  two or more proposers: per request and step the proposer and k with the larger
                       expected gain, the draft cost of each proposer that runs charged once.
 
-Each decision goes through the counterfactual guard (`specscope/adaptive_guard.py`), which may follow
+Each decision goes through the counterfactual guard (`specscope/policy/guard.py`), which may follow
 a fixed k instead. Where the trace records the chosen proposer's draft confidences
 (`ReplayTrace.confident`), a step asks for the longest chain on offer and the replay hands the
 policy its drafts' confidences (`stop_drafting`): the chain ends where the calibrated survival no
-longer pays for a draft's seconds at the batch's expected rate (`specscope/adaptive_confidence.py`);
+longer pays for a draft's seconds at the batch's expected rate (`specscope/policy/confidence.py`);
 the guard charges that cut chain to every expert that would have drafted it
 (`CounterfactualGuard.chains_ran`), and the calibration learns from the drafts that verification
 labelled (those accepted and the first rejected one: all at positions now committed).

@@ -1,7 +1,7 @@
 """Stop drafting where the draft's own confidence says the chain is unlikely to survive.
 
 A draft model (or EAGLE-style head) knows, for each token it drafts, the probability it gave it:
-its confidence. A history-only estimate (`specscope/adaptive.py`) cannot tell which step's chain
+its confidence. A history-only estimate (`specscope/policy/acceptance.py`) cannot tell which step's chain
 will be rejected; the confidence partly can: for the default model's self:24 draft on the shipped
 traces (`benchmarks/bench_confidence.py benchmarks/traces/*.jsonl`) it ranks accepted above rejected
 first drafts with AUC 0.83-0.88, and a draft is accepted 83-89% of the time at confidence >= 0.99

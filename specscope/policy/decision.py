@@ -1,4 +1,4 @@
-"""Decision. Step time under the cost model (`specscope/costs.py`, serve pricing) for a batch of n
+"""Decision. Step time under the cost model (`specscope/costs/model.py`, serve pricing) for a batch of n
 decoding sequences with choices (p_i, k_i):
 
     T = c_fixed + c_tok * sum(k_i + 1) + c_kv * KV + overhead

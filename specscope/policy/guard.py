@@ -1,6 +1,6 @@
 """Counterfactual guard: follow the adaptive decision, or a simple fixed rule where one has been doing better.
 
-The adaptive decision (`specscope/adaptive.py`) rests on a model of acceptance; where the model is
+The adaptive decision (`specscope/policy/decision.py`) rests on a model of acceptance; where the model is
 off (bursty copying, acceptance that depends on the text, a depth estimated from few steps) a plain
 fixed k can beat it. The guard keeps score of a set of experts on the steps actually run and each
 step follows the one with the most committed tokens per second so far:

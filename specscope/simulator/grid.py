@@ -43,13 +43,6 @@ SERVE = "serve"
 MODES = (SERVE, PAPER)
 MATCH_PROB_FILE = Path(__file__).resolve().parent.parent / "data" / "ngram_match_prob.toml"
 
-COLUMNS = [
-    "trace", "workload", "proposers", "policy", "batch_size", "mode", "cost_model",
-    "speedup", "sd_throughput", "ar_throughput", "mean_acc_len", "acceptance_rate",
-    "verify_share", "draft_share", "overhead_share", "wasted_verify_share",
-    "sd_time_s", "ar_time_s", "sd_mean_latency_s", "ar_mean_latency_s",
-    "requests", "generated_tokens", "ngram_match_prob", "seed", "gap_recovered",
-]
 FIXED = re.compile(r"fixed-\d+")
 PLAIN_SPEEDUP = 1.0  # fixed-0: plain decoding is the speedups' denominator
 
@@ -148,7 +141,7 @@ def _key(*parts) -> list[int]:
     return [zlib.crc32(str(p).encode()) for p in parts]
 
 
-def run_sweep(
+def run_grid(
     traces: Sequence[Trace],
     proposer_sets: Sequence[tuple[str, ...]],
     policies: Sequence[str],

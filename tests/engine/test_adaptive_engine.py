@@ -8,10 +8,17 @@ import pytest
 
 from specscope.costs.model import CostModel, LinearCost
 from specscope.engine.adaptive import AdaptiveProposer, accepted_prefix
-from specscope.engine.engine import Engine, EngineConfig
-from specscope.engine.proposers import ProposerOptions, build_proposer
+from specscope.engine.engine import Engine
+from specscope.engine.proposers import build_proposer
+from specscope.settings import AdaptiveSettings, RunSettings
 
 from sd_helpers import repetitive_requests, run
+
+def adaptive_settings(methods, batch_size=4, k_cap=6):
+    """The settings of a `--k adaptive` run over `methods` (the cost model itself is handed to the proposer)."""
+    return RunSettings.build(method=",".join(methods), draft_model="self:2", batch_size=batch_size, max_new_tokens=24,
+                             adaptive=AdaptiveSettings(cost_model="cheap", k_cap=k_cap))
+
 
 CHEAP = CostModel("cheap", LinearCost(1.0, 0.01, 0.0), 0.1,
                   {"ngram": LinearCost(0.0, 0.0, 0.0), "draft": LinearCost(0.05, 0.01, 0.0)})
@@ -22,10 +29,9 @@ CHEAP = CostModel("cheap", LinearCost(1.0, 0.01, 0.0), 0.1,
 def test_greedy_adaptive_equals_plain_decoding(tiny_model, methods, batch_size):
     requests = repetitive_requests(8)[: 3 if batch_size == 1 else 8]
     plain = run(tiny_model, requests)[0]
-    options = ProposerOptions(k=6, draft_model="self:2")
-    subs = {m: build_proposer(m, options, target=tiny_model) for m in methods}
-    engine = Engine(tiny_model, AdaptiveProposer(subs, CHEAP), EngineConfig(k=6, batch_size=batch_size, max_new_tokens=24),
-                    stop_token_ids=(2,))
+    settings = adaptive_settings(methods, batch_size=batch_size)
+    subs = {m: build_proposer(m, settings, target=tiny_model) for m in methods}
+    engine = Engine(tiny_model, AdaptiveProposer(subs, CHEAP), settings, stop_token_ids=(2,))
     out = {s.request.id: s for s in engine.generate(requests)}
     for rid, seq in out.items():
         assert seq.output.tolist() == plain[rid].output.tolist()
@@ -34,9 +40,9 @@ def test_greedy_adaptive_equals_plain_decoding(tiny_model, methods, batch_size):
 
 
 def test_the_choices_summary_adds_up_to_what_the_engine_ran(tiny_model):
-    options = ProposerOptions(k=6, draft_model="self:2")
-    proposer = AdaptiveProposer({m: build_proposer(m, options, target=tiny_model) for m in ("ngram", "draft")}, CHEAP)
-    engine = Engine(tiny_model, proposer, EngineConfig(k=6, batch_size=4, max_new_tokens=24), stop_token_ids=(2,))
+    settings = adaptive_settings(("ngram", "draft"))
+    proposer = AdaptiveProposer({m: build_proposer(m, settings, target=tiny_model) for m in ("ngram", "draft")}, CHEAP)
+    engine = Engine(tiny_model, proposer, settings, stop_token_ids=(2,))
     seqs = list(engine.generate(repetitive_requests(8)))
     choices = proposer.choices()
     steps = sum(len(s.proposed) for s in seqs)  # every decoding sequence-step, drafting or not
@@ -61,7 +67,7 @@ def test_an_ngram_is_asked_only_for_the_drafts_its_match_offers(monkeypatch):
 
     choose = adaptive_module.choose_batch
     monkeypatch.setattr(adaptive_module, "choose_batch", spy)
-    proposer = AdaptiveProposer({"ngram": build_proposer("ngram", ProposerOptions(k=6))}, CHEAP)
+    proposer = AdaptiveProposer({"ngram": build_proposer("ngram", adaptive_settings(("ngram",)))}, CHEAP)
     proposer.bind(3, 64)
     contexts = [np.array([1, 2, 3, 4, 1, 2, 3]), np.array([9, 8, 7, 6, 5, 4, 3]), np.array([4, 5, 6, 4, 5, 6, 4, 5])]
     proposal = proposer.propose(ProposerInput([0, 1, 2], contexts, [6, 6, 6]))
@@ -95,16 +101,10 @@ def test_run_rejects_bad_k_in_one_line(tmp_path, args, message):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_adaptive_methods_are_read_with_spaces_around_the_commas():
-    from specscope.cli.run import adaptive_methods
-
-    assert adaptive_methods("ngram, draft") == ["ngram", "draft"] and adaptive_methods("eagle") == ["eagle"]
-
-
 def test_one_sequence_prices_drafts_with_the_verify_times_it_measured():
     from specscope.engine.timing import StepRecord
 
-    proposer = AdaptiveProposer({"ngram": build_proposer("ngram", ProposerOptions(k=6))}, CHEAP)
+    proposer = AdaptiveProposer({"ngram": build_proposer("ngram", adaptive_settings(("ngram",)))}, CHEAP)
     proposer.bind(1, 64)
     assert proposer._measured_marginal(6, 100.0) is None  # nothing timed yet: the cost model alone
     for tokens, seconds in [(1, 1.0), (1, 1.0), (4, 1.1), (4, 1.1), (4, 1.1), (9, 3.0), (9, 3.0)]:
@@ -124,7 +124,7 @@ def test_one_sequence_that_stopped_drafting_drafts_one_token_per_refresh_period(
     from specscope.engine.timing import StepRecord
 
     costly = CostModel("costly", LinearCost(1.0, 0.01, 0.0), 0.1, {"ngram": LinearCost(5.0, 1.0, 0.0)})
-    proposer = AdaptiveProposer({"ngram": build_proposer("ngram", ProposerOptions(k=4))}, costly)
+    proposer = AdaptiveProposer({"ngram": build_proposer("ngram", adaptive_settings(("ngram",), k_cap=4))}, costly)
     proposer.bind(1, 4096)
     context = np.array([1, 2, 3] * 4)  # the n-gram always has a match
     drafted = []
@@ -141,10 +141,10 @@ def test_a_draft_chain_stops_mid_step_on_its_confidence(tiny_model):
     where the calibrated survival no longer pays, and calibrates on what verification kept."""
     requests = repetitive_requests(8)
     plain = run(tiny_model, requests)[0]
-    options = ProposerOptions(k=6, draft_model="self:2")
-    proposer = AdaptiveProposer({"draft": build_proposer("draft", options, target=tiny_model)}, CHEAP)
+    settings = adaptive_settings(("draft",))
+    proposer = AdaptiveProposer({"draft": build_proposer("draft", settings, target=tiny_model)}, CHEAP)
     assert proposer.confident.tolist() == [True]
-    engine = Engine(tiny_model, proposer, EngineConfig(k=6, batch_size=4, max_new_tokens=24), stop_token_ids=(2,))
+    engine = Engine(tiny_model, proposer, settings, stop_token_ids=(2,))
     out = {s.request.id: s for s in engine.generate(requests)}
     for rid, seq in out.items():
         assert seq.output.tolist() == plain[rid].output.tolist()
@@ -157,8 +157,8 @@ def test_keep_drafting_ends_a_chain_and_the_next_step_reuses_what_was_fed(tiny_m
     from specscope.engine.proposers.base import ProposerInput
     from specscope.engine.sampling import draft_confidence
 
-    options = ProposerOptions(k=5, draft_model="self:2")
-    stopped, fresh = (build_proposer("draft", options, target=tiny_model) for _ in range(2))
+    settings = RunSettings.build(method="draft", k=5, draft_model="self:2")
+    stopped, fresh = (build_proposer("draft", settings, target=tiny_model) for _ in range(2))
     for p in (stopped, fresh):
         p.bind(2, 64)
     contexts = [np.array([5, 6, 7, 8, 9]), np.array([3, 4, 5])]
@@ -190,7 +190,7 @@ def test_a_step_with_nothing_on_offer_skips_the_decision_and_ends_in_the_same_st
 
     rng = np.random.default_rng(3)
     truth = [np.concatenate([rng.integers(10, 60, 40), np.tile([1, 2, 3, 4, 5], 30)]) for _ in range(2)]
-    proposers = [AdaptiveProposer({"ngram": build_proposer("ngram", ProposerOptions(k=6))}, CHEAP) for _ in range(2)]
+    proposers = [AdaptiveProposer({"ngram": build_proposer("ngram", adaptive_settings(("ngram",)))}, CHEAP) for _ in range(2)]
     full, short = proposers
     monkeypatch.setattr(full, "_nothing_on_offer", lambda offered, caps: False)
     for p in proposers:

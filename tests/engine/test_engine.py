@@ -2,8 +2,8 @@
 
 import pytest
 
-from specscope.engine.engine import Engine, EngineConfig
-from specscope.engine.proposers import ProposerOptions, build_proposer
+from specscope.errors import SpecscopeError
+from specscope.settings import RunSettings
 from specscope.engine.scheduler import Request
 
 from sd_helpers import MAX_NEW, repetitive_requests, run
@@ -77,6 +77,6 @@ def test_sampling_is_seeded(tiny_model, requests, method, draft):
     assert any(a[r].output.tolist() != c[r].output.tolist() for r in a)
 
 
-def test_negative_k_is_rejected(tiny_model):
-    with pytest.raises(ValueError):
-        Engine(tiny_model, build_proposer("none", ProposerOptions()), EngineConfig(k=-1))
+def test_negative_k_is_rejected():
+    with pytest.raises(SpecscopeError, match="--k -1: must be an integer between 0 and"):
+        RunSettings.build(method="ngram", k=-1).check()

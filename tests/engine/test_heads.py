@@ -68,7 +68,8 @@ def test_round_trip_gives_identical_outputs(tiny_model, tmp_path, kind):
     again = load_head(save_head(loaded, tmp_path / "h2"), config)
     assert all(torch.equal(again.state_dict()[k], v) for k, v in loaded.state_dict().items())
     # identical drafts from the loaded head and the fp16-rounded original
-    from specscope.engine.proposers import ProposerInput, ProposerOptions, build_proposer
+    from specscope.engine.proposers import ProposerInput, build_proposer
+    from specscope.settings import RunSettings
 
     rng = np.random.default_rng(0)
     contexts = [rng.integers(3, 500, size=12) for _ in range(2)]
@@ -77,7 +78,7 @@ def test_round_trip_gives_identical_outputs(tiny_model, tmp_path, kind):
     save_head(reference, tmp_path / "ref")
     drafts = []
     for source in (path, tmp_path / "ref"):
-        proposer = build_proposer(kind, ProposerOptions(k=3, head=str(source)), target=tiny_model)
+        proposer = build_proposer(kind, RunSettings.build(method=kind, k=3, head=str(source)), target=tiny_model)
         proposer.bind(2, 32)
         drafts.append(proposer.propose(ProposerInput([0, 1], contexts, [3, 3], hidden=hidden)).draft_ids)
     assert torch.equal(drafts[0], drafts[1])
@@ -199,10 +200,11 @@ def test_mismatched_and_malformed_checkpoints_fail_with_one_line(tmp_path):
 
 
 def test_no_shipped_head_for_an_unknown_target(tiny_model):
-    from specscope.engine.proposers import ProposerOptions, build_proposer
+    from specscope.engine.proposers import build_proposer
+    from specscope.settings import RunSettings
 
     with pytest.raises(SpecscopeError, match="no eagle3 head ships for model"):
-        build_proposer("eagle3", ProposerOptions(k=3), target=tiny_model)
+        build_proposer("eagle3", RunSettings.build(method="eagle3", k=3), target=tiny_model)
 
 
 @pytest.mark.parametrize("kind", ["eagle", "eagle3"])
@@ -242,11 +244,12 @@ def test_cached_inference_matches_training_forward(tiny_model, kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_trace_and_profile_feed_hidden_states(tiny_model, head_dirs, plain, kind):
     from specscope.engine.profiling import profile_proposer
-    from specscope.engine.proposers import ProposerOptions, build_proposer
+    from specscope.engine.proposers import build_proposer
     from specscope.engine.tracing import collect_traces
+    from specscope.settings import RunSettings
 
     requests, expected = plain
-    proposer = build_proposer(kind, ProposerOptions(k=4, head=str(head_dirs[kind, 64])), target=tiny_model)
+    proposer = build_proposer(kind, RunSettings.build(method=kind, k=4, head=str(head_dirs[kind, 64])), target=tiny_model)
     traced = list(collect_traces(tiny_model, {kind: proposer}, requests[:3], k_max=4, batch_size=3,
                                  max_new_tokens=16, stop_token_ids=(2,)))
     for seq, values, _ in traced:
@@ -307,16 +310,18 @@ def test_adaptive_over_a_head_equals_plain_decoding(tiny_model, head_dirs, plain
     """`--k adaptive --method ngram,<head>`: the head is fed every step, also where ngram (or no draft) was chosen."""
     from specscope.costs.model import CostModel, LinearCost
     from specscope.engine.adaptive import AdaptiveProposer
-    from specscope.engine.engine import Engine, EngineConfig
-    from specscope.engine.proposers import ProposerOptions, build_proposer
+    from specscope.engine.engine import Engine
+    from specscope.engine.proposers import build_proposer
+    from specscope.settings import AdaptiveSettings, RunSettings
 
     requests, expected = plain
     costs = CostModel("cheap", LinearCost(1.0, 0.01, 0.0), 0.1,
                       {"ngram": LinearCost(0.0, 0.0, 0.0), kind: LinearCost(0.05, 0.01, 0.0)})
-    subs = {"ngram": build_proposer("ngram", ProposerOptions(k=4, ngram_min=2), target=tiny_model),
-            kind: build_proposer(kind, ProposerOptions(k=4, head=str(head_dirs[kind, 64])), target=tiny_model)}
+    settings = RunSettings.build(method=f"ngram,{kind}", ngram_min=2, head=str(head_dirs[kind, 64]), batch_size=4,
+                                 max_new_tokens=16, adaptive=AdaptiveSettings(cost_model="cheap", k_cap=4))
+    subs = {name: build_proposer(name, settings, target=tiny_model) for name in ("ngram", kind)}
     proposer = AdaptiveProposer(subs, costs)
-    engine = Engine(tiny_model, proposer, EngineConfig(k=4, batch_size=4, max_new_tokens=16), stop_token_ids=(2,))
+    engine = Engine(tiny_model, proposer, settings, stop_token_ids=(2,))
     out = {s.request.id: s for s in engine.generate(requests)}
     for rid, seq in expected.items():
         assert out[rid].output.tolist() == seq.output.tolist(), (kind, rid)
@@ -329,9 +334,10 @@ def test_adaptive_over_a_head_equals_plain_decoding(tiny_model, head_dirs, plain
 def test_a_row_not_drafting_keeps_the_heads_cache_in_step(tiny_model, head_dirs, plain, kind):
     """A row asked for no drafts gets no vocabulary projection, but the head still reads its features: its later
     drafts equal those of a head that drafted for it every step (and whose drafts were thrown away)."""
-    from specscope.engine.engine import Engine, EngineConfig
-    from specscope.engine.proposers import ProposerOptions, build_proposer
+    from specscope.engine.engine import Engine
+    from specscope.engine.proposers import build_proposer
     from specscope.engine.proposers.base import Proposal, Proposer
+    from specscope.settings import RunSettings
 
     class EveryOtherStep(Proposer):
         """Drafts for row i at step t only when t + i is odd; `skip`: asks the head for no drafts elsewhere,
@@ -340,7 +346,7 @@ def test_a_row_not_drafting_keeps_the_heads_cache_in_step(tiny_model, head_dirs,
         needs_hidden = True
 
         def __init__(self, head, skip):
-            super().__init__(head.options)
+            super().__init__(head.settings)
             self.head, self.skip, self.t, self.seen = head, skip, 0, []
             self.hidden_layers = getattr(head, "hidden_layers", ())
 
@@ -363,9 +369,10 @@ def test_a_row_not_drafting_keeps_the_heads_cache_in_step(tiny_model, head_dirs,
     requests, expected = plain
     runs = []
     for skip in (True, False):
-        head = build_proposer(kind, ProposerOptions(k=3, head=str(head_dirs[kind, 64])), target=tiny_model)
+        settings = RunSettings.build(method=kind, k=3, head=str(head_dirs[kind, 64]), batch_size=4, max_new_tokens=16)
+        head = build_proposer(kind, settings, target=tiny_model)
         wrapper = EveryOtherStep(head, skip)
-        engine = Engine(tiny_model, wrapper, EngineConfig(k=3, batch_size=4, max_new_tokens=16), stop_token_ids=(2,))
+        engine = Engine(tiny_model, wrapper, settings, stop_token_ids=(2,))
         out = {s.request.id: s for s in engine.generate(requests)}
         assert all(out[rid].output.tolist() == seq.output.tolist() for rid, seq in expected.items())
         runs.append(wrapper.seen)

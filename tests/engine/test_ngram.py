@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from specscope.engine.proposers import ProposerInput, ProposerOptions, build_proposer
+from specscope.engine.proposers import ProposerInput, build_proposer
+from specscope.settings import RunSettings
 from specscope.ngram import ngram_match
 
 
@@ -53,7 +54,7 @@ def test_matches_naive_reference_on_random_contexts():
 
 
 def test_proposer_pads_ragged_drafts():
-    proposer = build_proposer("ngram", ProposerOptions(k=3, ngram_min=2, ngram_max=3))
+    proposer = build_proposer("ngram", RunSettings.build(method="ngram", k=3, ngram_min=2, ngram_max=3))
     contexts = [ctx(1, 2, 3, 1, 2), ctx(4, 5, 6), ctx(1, 2, 9, 9, 9, 1, 2)]
     proposal = proposer.propose(ProposerInput([0, 1, 2], contexts, [3, 3, 1]))
     assert proposal.num_draft.tolist() == [3, 0, 1]

@@ -2,9 +2,11 @@
 
 import pytest
 
-from specscope.cli.options import build_requests, load_workload_prompts, stop_token_ids
-from specscope.engine.proposers import ProposerOptions, build_proposer
+from specscope.engine.proposers import build_proposer
 from specscope.engine.tracing import collect_traces
+from specscope.settings import RunSettings
+from specscope.study.engine_backend import build_requests, stop_token_ids
+from specscope.study.prompts import run_prompts
 
 from sd_helpers import run
 
@@ -15,7 +17,7 @@ MAX_NEW = 16
 @pytest.fixture(scope="module")
 def setup(default_model_and_tokenizer):
     model, tokenizer = default_model_and_tokenizer
-    prompts = load_workload_prompts("code-edit", None, None, None, 3, 0)
+    prompts = run_prompts(RunSettings(workload="code-edit", num_prompts=3))
     requests = build_requests(prompts, tokenizer, None, MAX_NEW)
     assert len({len(r.prompt_token_ids) for r in requests}) == 3  # different prompt lengths in one batch
     stop = stop_token_ids(model, tokenizer)
@@ -34,7 +36,7 @@ def test_greedy_sd_equals_plain_on_default_model(setup, method, k, draft):
 
 def test_trace_output_equals_plain_on_default_model(setup):
     model, requests, stop, plain = setup
-    proposer = build_proposer("ngram", ProposerOptions(k=8))
+    proposer = build_proposer("ngram", RunSettings.build(method="ngram", k=8))
     traced = list(collect_traces(model, {"ngram": proposer}, requests[:2], 8, 2, MAX_NEW, stop))
     for seq, acc, _ in traced:
         assert seq.output.tolist() == plain[seq.request.id].output.tolist()

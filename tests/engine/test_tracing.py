@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from specscope.engine.proposers import ProposerInput, ProposerOptions, build_proposer
+from specscope.engine.proposers import ProposerInput, build_proposer
+from specscope.settings import RunSettings
 from specscope.engine.proposers.draft import DraftModelProposer
 from specscope.engine.tracing import acc_lengths, collect_traces
 from specscope.engine.verify import verify_greedy
@@ -16,8 +17,8 @@ MAX_NEW = 20
 
 
 def proposers(model):
-    options = ProposerOptions(k=K_MAX, ngram_min=2, ngram_max=4, draft_model="self:2")
-    return {name: build_proposer(name, options, target=model) for name in ("ngram", "draft")}
+    settings = RunSettings.build(k=K_MAX, ngram_min=2, ngram_max=4, draft_model="self:2")
+    return {name: build_proposer(name, settings, target=model) for name in ("ngram", "draft")}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def traced_confidence(tiny_model):
 
 def brute_force(model, name, seq):
     """acc_len by the definition: a fresh k_max draft and a target forward at every position."""
-    proposer = build_proposer(name, ProposerOptions(k=K_MAX, ngram_min=2, ngram_max=4, draft_model="self:2"), target=model)
+    proposer = build_proposer(name, RunSettings.build(k=K_MAX, ngram_min=2, ngram_max=4, draft_model="self:2"), target=model)
     full, P, G = seq.context, seq.prompt_len, seq.num_output
     proposer.bind(1, len(full) + K_MAX + 2)
     cache = model.new_cache(1, len(full) + K_MAX + 2)
@@ -87,7 +88,7 @@ def test_lazy_chain_equals_fresh_drafting(tiny_model, traced):
     class FreshDraft(DraftModelProposer):
         shift_consistent = False  # forces a fresh k_max draft at every position
 
-    fresh = FreshDraft(ProposerOptions(k=K_MAX, draft_model="self:2"), target=tiny_model)
+    fresh = FreshDraft(RunSettings.build(k=K_MAX, draft_model="self:2"), target=tiny_model)
     seqs = [s for s, _ in traced]
     for seq, values in zip(seqs, acc_lengths(fresh, seqs, K_MAX)):
         assert values.tolist() == dict(traced)[seq]["draft"].tolist()

@@ -8,9 +8,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from specscope.engine.engine import Engine, EngineConfig
+from specscope.engine.engine import Engine
 from specscope.engine.kernels.build import cpu_kernels_available
-from specscope.engine.proposers import ProposerOptions, build_proposer
+from specscope.engine.proposers import build_proposer
+from specscope.settings import RunSettings
 from specscope.engine.scheduler import Request
 from specscope.engine.tree import (
     ancestor_mask,
@@ -169,10 +170,9 @@ def plain(tiny_model, requests):
 
 
 def run_tree(model, requests, spec, batch_size, draft="self:2", **cfg):
-    tree = parse_tree(spec)
-    options = ProposerOptions(k=3, draft_model=draft, tree=tree, temperature=cfg.get("temperature", 0.0))
-    engine = Engine(model, build_proposer("draft", options, target=model),
-                    EngineConfig(k=3, batch_size=batch_size, max_new_tokens=MAX_NEW, tree=tree, **cfg), stop_token_ids=(2,))
+    settings = RunSettings.build(method="draft", k=3, draft_model=draft, tree=spec, batch_size=batch_size,
+                                 max_new_tokens=MAX_NEW, **cfg)
+    engine = Engine(model, build_proposer("draft", settings, target=model), settings, stop_token_ids=(2,))
     return {s.request.id: s for s in engine.generate(requests)}, engine
 
 
@@ -195,7 +195,8 @@ def test_greedy_tree_sd_equals_plain_decoding(with_kernels, requests, plain, spe
 
 def test_tree_rejects_methods_that_cannot_branch(tiny_model):
     with pytest.raises(SpecscopeError, match="cannot draft a tree"):
-        Engine(tiny_model, build_proposer("ngram", ProposerOptions(k=3)), EngineConfig(tree=parse_tree("3x2")))
+        settings = RunSettings.build(method="ngram", k=3, tree="3x2")
+        Engine(tiny_model, build_proposer("ngram", settings), settings)
 
 
 def test_tree_sampling_is_seeded_and_runs(tiny_model, requests):
@@ -311,7 +312,7 @@ def test_run_rejects_bad_trees_before_loading(tmp_path, spec, method):
 def test_run_with_tree_on_a_tiny_model(tmp_path):
     model = save_tiny_model_folder(tmp_path / "model")
     prompts = repetitive_prompt_file(tmp_path / "prompts.jsonl", n=3)
-    code, stdout = cli("run", "--model", model, "--workload", prompts, "--max-new-tokens", 8, "--method", "draft",
+    code, stdout = cli("run", "--json", "--model", model, "--workload", prompts, "--max-new-tokens", 8, "--method", "draft",
                        "--draft-model", "self:2", "--tree", "3x2", "-b", 2, "-o", tmp_path / "out")
     assert code == 0, stdout
     summary = json.loads(stdout.strip().splitlines()[-1])

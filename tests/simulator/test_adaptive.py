@@ -9,7 +9,7 @@ from specscope.costs.model import CostModel, LinearCost, VerifyFraction
 from specscope.policy.registry import make_policy, plain_decoding
 from specscope.simulator.replay_trace import ReplayTrace
 from specscope.simulator.serve_loop import serve_loop
-from specscope.simulator.grid import add_gap_recovered, run_sweep
+from specscope.simulator.grid import add_gap_recovered, run_grid
 from specscope.simulator.trajectory import run_trajectory
 
 CHEAP = CostModel("cheap", LinearCost(1.0, 0.01, 0.0), 0.1,
@@ -143,7 +143,7 @@ def test_confidence_stop_cuts_chains_at_the_first_unsure_draft(make_trace):
     assert np.mean(wasted <= 1) > 0.95  # a chain runs to its first unsure draft and stops there
     table = policy.calibration.table()[0]  # [depth, bin]
     assert (table[:, -1] > 0.9).all() and (table[:, 0] < 0.2).all()  # learnt: confident drafts are accepted
-    rows = run_sweep([trace], [("eagle",)], ["adaptive"] + [f"fixed-{k}" for k in range(1, 9)], [1], costs,
+    rows = run_grid([trace], [("eagle",)], ["adaptive"] + [f"fixed-{k}" for k in range(1, 9)], [1], costs,
                      mode="paper")
     speed = {r["policy"]: r["speedup"] for r in rows}
     assert speed["adaptive"] > 1.05 * max(v for p, v in speed.items() if p.startswith("fixed-"))
@@ -154,7 +154,7 @@ def test_constant_acceptance_converges_to_the_best_fixed_k(make_trace, toy_costs
     rt = ReplayTrace.from_trace(trace, ("eagle",))
     steep = CostModel("steep", LinearCost(1.0, 0.5, 0.0), 0.1, {"eagle": LinearCost(0.05, 0.05, 0.0)})
     for costs, settled, close in ((steep, 0.95, 0.95), (toy_costs, 0.6, 0.97)):
-        rows = run_sweep([trace], [("eagle",)], [f"fixed-{k}" for k in range(1, 9)] + ["adaptive"], [1, 4], costs,
+        rows = run_grid([trace], [("eagle",)], [f"fixed-{k}" for k in range(1, 9)] + ["adaptive"], [1, 4], costs,
                          mode="paper")
         for b in (1, 4):
             at = {r["policy"]: r["speedup"] for r in rows if r["batch_size"] == b}
@@ -174,7 +174,7 @@ def test_constant_acceptance_converges_to_the_best_fixed_k(make_trace, toy_costs
 def test_no_speculation_when_drafts_cost_more_than_they_save(make_trace, mode):
     costly = CostModel("costly", LinearCost(1.0, 5.0, 0.0), 0.1, {"eagle": LinearCost(1.0, 1.0, 0.0)})
     trace = make_trace([(8, {"eagle": [1] + [3] * 40}) for _ in range(4)])
-    rows = run_sweep([trace], [("eagle",)], ["fixed-1", "adaptive"], [1, 8], costly, mode=mode)
+    rows = run_grid([trace], [("eagle",)], ["fixed-1", "adaptive"], [1, 8], costly, mode=mode)
     for r in rows:
         if r["policy"] == "adaptive":
             assert r["speedup"] == pytest.approx(1.0)
@@ -241,7 +241,7 @@ def test_gap_recovered_counts_plain_decoding_among_the_fixed_k():
 
 def test_sweep_rows_carry_gap_recovered(make_trace, toy_costs):
     trace = random_trace(make_trace, n=3, gen=40)
-    rows = run_sweep([trace], [("eagle",)], ["fixed-1", "fixed-3", "oracle", "adaptive"], [1, 4], toy_costs)
+    rows = run_grid([trace], [("eagle",)], ["fixed-1", "fixed-3", "oracle", "adaptive"], [1, 4], toy_costs)
     for b in (1, 4):
         at = {r["policy"]: r for r in rows if r["batch_size"] == b}
         best = max(at["fixed-1"]["speedup"], at["fixed-3"]["speedup"])

@@ -6,7 +6,7 @@ import pytest
 from specscope.policy.guard import CounterfactualGuard, GuardParams
 from specscope.policy.registry import make_policy
 from specscope.simulator.replay_trace import ReplayTrace, ngram_caps, ngram_caps_known
-from specscope.simulator.grid import run_sweep
+from specscope.simulator.grid import run_grid
 from specscope.simulator.trajectory import run_trajectory
 from specscope.formats.trace import RequestTrace, Trace
 
@@ -44,9 +44,9 @@ def test_fixed_k_proposes_only_what_the_ngram_found():
 
 @pytest.mark.parametrize("mode", ["serve", "paper"])
 def test_the_trace_matches_replace_the_random_miss_model_unless_asked(toy_costs, mode):
-    rows = run_sweep([trace(n=3)], [("ngram",)], ["fixed-4"], [1, 2], toy_costs, mode=mode)
+    rows = run_grid([trace(n=3)], [("ngram",)], ["fixed-4"], [1, 2], toy_costs, mode=mode)
     assert all(r["ngram_match_prob"] is None for r in rows)
-    asked = run_sweep([trace(n=3)], [("ngram",)], ["fixed-4"], [1, 2], toy_costs, mode=mode, ngram_match_override=1.0)
+    asked = run_grid([trace(n=3)], [("ngram",)], ["fixed-4"], [1, 2], toy_costs, mode=mode, ngram_match_override=1.0)
     assert all(r["ngram_match_prob"] == 1.0 for r in asked)
     # with p = 1 every no-match position is priced as 4 rejected drafts: slower than the trace's own matches
     assert all(a["speedup"] < r["speedup"] for a, r in zip(asked, rows))

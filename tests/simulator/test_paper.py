@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from specscope.simulator.reference import reference_speedup
-from specscope.simulator.grid import PAPER, run_sweep
+from specscope.simulator.grid import PAPER, run_grid
 from specscope.simulator.synthetic import synthetic_trace
 
 
 def one(trace, proposers, policy, b, costs, p=None, seed=42):
-    return run_sweep([trace], [proposers], [policy], [b], costs, mode=PAPER, seed=seed, ngram_match_override=p)[0]
+    return run_grid([trace], [proposers], [policy], [b], costs, mode=PAPER, seed=seed, ngram_match_override=p)[0]
 
 
 def test_hand_computed_eagle_oracle_two_copies(make_trace, toy_costs):
@@ -104,7 +104,7 @@ def test_oracle_beats_every_fixed_k_and_combine_beats_each_oracle(toy_costs):
     trace = synthetic_trace(12, seed=4, prompt_range=(20, 200), output_range=(30, 150))
     sizes = [1, 4, 16, 64]
     for costs in (toy_costs, load_cost_model("llama3.1-8b-h100")):
-        rows = run_sweep([trace], [("eagle",), ("ngram",), ("ngram", "eagle")],
+        rows = run_grid([trace], [("eagle",), ("ngram",), ("ngram", "eagle")],
                          ["fixed-1", "fixed-2", "fixed-3", "fixed-5", "fixed-8", "oracle"], sizes, costs,
                          mode=PAPER, ngram_match_override=0.6)
         speed = {(r["proposers"], r["policy"], r["batch_size"]): r["speedup"] for r in rows}

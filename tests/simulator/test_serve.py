@@ -11,13 +11,13 @@ from specscope.policy.registry import make_policy
 from specscope.simulator.replay_trace import ReplayTrace
 from specscope.simulator.serve import admission_steps, serve_replay
 from specscope.simulator.serve_loop import serve_loop
-from specscope.simulator.grid import SERVE, run_sweep
+from specscope.simulator.grid import SERVE, run_grid
 from specscope.simulator.synthetic import synthetic_trace
 from specscope.simulator.trajectory import run_trajectory
 
 
 def one(trace, proposers, policy, b, costs, p=None, seed=42):
-    return run_sweep([trace], [proposers], [policy], [b], costs, mode=SERVE, seed=seed, ngram_match_override=p)[0]
+    return run_grid([trace], [proposers], [policy], [b], costs, mode=SERVE, seed=seed, ngram_match_override=p)[0]
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_fixed_zero_is_exactly_one_and_oracle_beats_fixed_k(toy_costs):
     trace = synthetic_trace(16, seed=4, prompt_range=(20, 200), output_range=(1, 150))
     sizes = [1, 4, 16, 64]
     for costs in (toy_costs, load_cost_model("llama3.1-8b-h100")):
-        rows = run_sweep([trace], [("eagle",), ("ngram",)], ["fixed-0", "fixed-1", "fixed-3", "fixed-5", "oracle"],
+        rows = run_grid([trace], [("eagle",), ("ngram",)], ["fixed-0", "fixed-1", "fixed-3", "fixed-5", "oracle"],
                          sizes, costs, mode=SERVE, ngram_match_override=0.6)
         speed = {(r["proposers"], r["policy"], r["batch_size"]): r for r in rows}
         for b in sizes:

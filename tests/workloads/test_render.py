@@ -7,7 +7,7 @@ from specscope.workloads import WORKLOADS, load_prompts
 from specscope.workloads.prompt import Prompt
 from specscope.workloads.render import render_fitting, render_prompt, render_text
 
-from .conftest import WordTokenizer
+from word_tokenizer import WordTokenizer
 
 
 def make(content, n=1):

@@ -43,12 +43,10 @@ class HeadData:
 
 def generate_continuations(target, requests, batch_size: int, max_new_tokens: int, stop_ids, on_done=None):
     """Token ids (prompt + greedy output) of every request, decoded in batches by the engine."""
-    from specscope.engine.engine import Engine, EngineConfig
-    from specscope.engine.proposers.none import NoProposer
-    from specscope.engine.proposers.base import ProposerOptions
+    from specscope.engine.engine import Engine
+    from specscope.settings import RunSettings
 
-    engine = Engine(target, NoProposer(ProposerOptions(k=0)), EngineConfig(k=0, batch_size=batch_size,
-                    max_new_tokens=max_new_tokens), stop_token_ids=stop_ids)
+    engine = Engine.plain(target, RunSettings(batch_size=batch_size, max_new_tokens=max_new_tokens), stop_ids)
     out = {}
     for seq in engine.generate(requests):
         if seq.error is None:

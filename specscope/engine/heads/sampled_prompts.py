@@ -53,9 +53,8 @@ def sample_user_prompts(target, tokenizer, count: int, stop_ids, seed: int = 0, 
 
     stop_ids: the target's end-of-turn / end-of-sequence token ids (a turn that ends with one is complete).
     """
-    from specscope.engine.engine import Engine, EngineConfig
-    from specscope.engine.proposers.base import ProposerOptions
-    from specscope.engine.proposers.none import NoProposer
+    from specscope.engine.engine import Engine
+    from specscope.settings import RunSettings
     from specscope.engine.scheduler import Request
 
     if count <= 0:
@@ -66,9 +65,9 @@ def sample_user_prompts(target, tokenizer, count: int, stop_ids, seed: int = 0, 
     texts: list[str] = []
     seen: set[str] = set()
     for round_index in range(8 * (count // batch_size + 1)):  # bounded: a model that repeats itself ends the loop
-        config = EngineConfig(k=0, batch_size=batch_size, max_new_tokens=max_tokens, temperature=temperature,
-                              top_p=top_p, seed=seed * 100_003 + round_index)
-        engine = Engine(target, NoProposer(ProposerOptions(k=0)), config, stop_token_ids=sorted(stops))
+        settings = RunSettings(batch_size=batch_size, max_new_tokens=max_tokens, temperature=temperature,
+                               top_p=top_p, seed=seed * 100_003 + round_index)
+        engine = Engine.plain(target, settings, stop_token_ids=sorted(stops))
         requests = [Request(f"u{i}", list(prefix), max_tokens) for i in range(batch_size)]
         for seq in sorted(engine.generate(requests), key=lambda s: int(s.request.id[1:])):
             out = list(seq.output)

@@ -5,13 +5,14 @@ Add a proposer by writing one module with a `Proposer` subclass (see `base.py`) 
 
 from __future__ import annotations
 
-from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput, ProposerOptions
+from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
 from specscope.engine.proposers.draft import DraftModelProposer
 from specscope.engine.proposers.eagle import Eagle3Proposer, EagleProposer
 from specscope.engine.proposers.mtp import MtpProposer
 from specscope.engine.proposers.ngram import NgramProposer
 from specscope.engine.proposers.none import NoProposer
 from specscope.errors import unknown_name
+from specscope.settings import RunSettings
 
 PROPOSERS: dict[str, type[Proposer]] = {
     NoProposer.name: NoProposer,
@@ -23,11 +24,11 @@ PROPOSERS: dict[str, type[Proposer]] = {
 }
 
 
-def build_proposer(name: str, options: ProposerOptions, target=None, tokenizer=None) -> Proposer:
-    """The proposer registered as `name`, or a one-line error listing the available ones."""
+def build_proposer(name: str, settings: RunSettings, target=None, tokenizer=None) -> Proposer:
+    """The proposer registered as `name`, built from the run's settings, or a one-line error listing the names."""
     if name not in PROPOSERS:
         raise unknown_name("method", name, PROPOSERS)
-    return PROPOSERS[name](options, target=target, tokenizer=tokenizer)
+    return PROPOSERS[name](settings, target=target, tokenizer=tokenizer)
 
 
-__all__ = ["PROPOSERS", "Proposal", "Proposer", "ProposerInput", "ProposerOptions", "build_proposer"]
+__all__ = ["PROPOSERS", "Proposal", "Proposer", "ProposerInput", "build_proposer"]

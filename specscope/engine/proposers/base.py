@@ -13,7 +13,7 @@ accepted: the context already says so.
 Extension points kept open:
 - `needs_hidden = True` makes the engine pass the target's last hidden states (`ProposerInput.hidden`)
   for proposers that read them (EAGLE-style heads).
-- A proposer with `supports_tree = True` drafts a static tree when `ProposerOptions.tree` is set
+- A proposer with `supports_tree = True` drafts a static tree when the run's `ProposerSettings.tree` is set
   and returns `Proposal.parents` (draft j hangs under draft parents[j], -1 = under the last committed
   token; a chain is parent j - 1). `parents = None` is a chain. See `tree.py`.
 """
@@ -26,20 +26,7 @@ from typing import Callable, ClassVar
 import numpy as np
 import torch
 
-
-@dataclass
-class ProposerOptions:
-    """Every proposer setting the command line can give; each proposer reads the ones it uses."""
-
-    k: int = 3  # draft tokens per step
-    temperature: float = 0.0  # 0 = greedy drafts (deterministic); > 0 = sample drafts and record q
-    top_p: float = 1.0
-    ngram_min: int = 3
-    ngram_max: int = 7
-    draft_model: str | None = None  # `draft`: 'self:L' (target's first L layers) or a model path
-    head: str | None = None  # eagle / eagle3 / mtp: a head folder (None = the head shipped for the target)
-    tree: object | None = None  # tree.TreeSpec: draft a static tree (proposers with supports_tree); None = chain of k
-    device: str = "cpu"
+from specscope.settings import RunSettings
 
 
 @dataclass
@@ -56,7 +43,7 @@ class ProposerInput:
     report_confidence: bool = False
     # Chain proposers that report confidences (`reports_confidence`) call it after each draft token with the rows
     # (indices into this batch) that would draft another and their confidences so far [m, j + 1]; it returns
-    # bool [m], False ending that row's chain where it is (an in-step stop, `specscope/adaptive_confidence.py`).
+    # bool [m], False ending that row's chain where it is (an in-step stop, `specscope/policy/confidence.py`).
     # Setting it implies report_confidence.
     keep_drafting: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
@@ -108,8 +95,8 @@ class Proposer:
     # `Proposal.extra["confidence"]` and honours `ProposerInput.keep_drafting` (the draft model, EAGLE).
     reports_confidence: bool = False
 
-    def __init__(self, options: ProposerOptions, target=None, tokenizer=None):
-        self.options = options
+    def __init__(self, settings: RunSettings, target=None, tokenizer=None):
+        self.settings = settings  # the run's: sampling (temperature, top_p), device and `settings.proposer`
 
     @property
     def label(self) -> str:

@@ -13,7 +13,7 @@ chunk of the step's first draft forward, batched with every other sequence's cat
 Greedy (temperature 0) drafts are the draft's argmax and deterministic; otherwise each draft token is
 sampled from q = sampling_probs(draft logits) and q is returned for rejection sampling.
 
-With `--tree DxB` (`ProposerOptions.tree`, see `tree.py`) it drafts a full tree level by level, one
+With `--tree DxB` (the settings' `tree`, see `tree.py`) it drafts a full tree level by level, one
 draft forward per level: each node gets the draft's top-B tokens as children (greedy; most probable
 first), or B tokens drawn i.i.d. from q (sampling; each child's q is its parent's distribution).
 Level l's forward feeds every node drafted so far as one tree chunk after the context, so a tree step
@@ -27,10 +27,8 @@ import torch
 
 from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
 from specscope.engine.sampling import draft_confidence, sample, sampling_probs
+from specscope.engine.tree import parse_tree
 from specscope.errors import SpecscopeError
-
-DEFAULT_DRAFT = "self:8"
-
 
 def parse_self_draft(spec: str, target_layers: int) -> int | None:
     """Layers L of a 'self:L' spec (None when `spec` names a model instead)."""
@@ -68,19 +66,19 @@ class DraftModelProposer(Proposer):
     name = "draft"
     supports_tree = True
 
-    def __init__(self, options, target=None, tokenizer=None):
-        super().__init__(options)
+    def __init__(self, settings, target=None, tokenizer=None):
+        super().__init__(settings)
         if target is None:
             raise ValueError("the draft proposer needs the target model")
-        self.spec = options.draft_model or DEFAULT_DRAFT
-        self.temperature, self.top_p = options.temperature, options.top_p
+        self.spec = settings.proposer.draft_model
+        self.temperature, self.top_p = settings.temperature, settings.top_p
         layers = parse_self_draft(self.spec, target.config.num_layers)
         if layers is not None:
             self.model, self.num_layers, self.own_weights = target, layers, False
         else:
-            draft = load_draft(self.spec, target, tokenizer, options.device)
+            draft = load_draft(self.spec, target, tokenizer, settings.device)
             self.model, self.num_layers, self.own_weights = draft, None, True
-        self.tree = options.tree  # tree.TreeSpec or None
+        self.tree = parse_tree(settings.proposer.tree) if settings.proposer.tree else None  # TreeSpec or None
         self.cache = None
         self.base: list[int] = []  # per slot: context length when it last drafted
         self.fed: list[np.ndarray] = []  # per slot: drafts written after that context

@@ -29,9 +29,9 @@ from specscope.engine.sampling import draft_confidence, sample, sampling_probs
 from specscope.errors import SpecscopeError
 
 
-def resolve_head(kind: str, options, target):
+def resolve_head(kind: str, settings, target):
     """Load the head named by --head, or the one shipped for this target."""
-    path = options.head
+    path = settings.proposer.head
     if path is None:
         path = bundled_head(kind, target.config)
         if path is None:
@@ -70,13 +70,13 @@ class FeatureHeadProposer(Proposer):
     reports_confidence = True
     kind = ""
 
-    def __init__(self, options, target=None, tokenizer=None):
-        super().__init__(options)
+    def __init__(self, settings, target=None, tokenizer=None):
+        super().__init__(settings)
         if target is None:
             raise ValueError(f"the {self.kind} proposer needs the target model")
         self.target = target
-        self.path, self.head = resolve_head(self.kind, options, target)
-        self.temperature, self.top_p = options.temperature, options.top_p
+        self.path, self.head = resolve_head(self.kind, settings, target)
+        self.temperature, self.top_p = settings.temperature, settings.top_p
         cfg = self.head.cfg
         self.hidden_layers = aux_layer_outputs(cfg.aux_layer_ids, target.config.num_layers) if self.kind == "eagle3" else ()
         d2t = self.head.d2t
@@ -93,7 +93,7 @@ class FeatureHeadProposer(Proposer):
 
     @property
     def label(self) -> str:
-        return self.name if self.options.head is None else f"{self.name}({self.options.head})"
+        return self.name if self.settings.proposer.head is None else f"{self.name}({self.settings.proposer.head})"
 
     @property
     def feature_dim(self) -> int:

@@ -24,19 +24,19 @@ class MtpProposer(Proposer):
     needs_hidden = True
     hidden_layers = ()
 
-    def __init__(self, options, target=None, tokenizer=None):
-        super().__init__(options)
+    def __init__(self, settings, target=None, tokenizer=None):
+        super().__init__(settings)
         if target is None:
             raise ValueError("the mtp proposer needs the target model")
         self.target = target
-        self.path, self.head = resolve_head("mtp", options, target)
-        self.temperature, self.top_p = options.temperature, options.top_p
+        self.path, self.head = resolve_head("mtp", settings, target)
+        self.temperature, self.top_p = settings.temperature, settings.top_p
         self.vocab = HeadVocab(self.head.d2t, self.head.cfg.vocab_size, target.device)
         self.lm_rows = target_head_rows(target, self.vocab.ids).to(target.dtype)
 
     @property
     def label(self) -> str:
-        return self.name if self.options.head is None else f"{self.name}({self.options.head})"
+        return self.name if self.settings.proposer.head is None else f"{self.name}({self.settings.proposer.head})"
 
     @property
     def feature_dim(self) -> int:

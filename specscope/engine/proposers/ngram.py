@@ -19,9 +19,9 @@ class NgramProposer(Proposer):
     name = "ngram"
     drafts_are_free_prefixes = True  # the match does not depend on k: k drafts are the first k of more
 
-    def __init__(self, options, target=None, tokenizer=None):
-        super().__init__(options)
-        self.n_min, self.n_max = options.ngram_min, options.ngram_max
+    def __init__(self, settings, target=None, tokenizer=None):
+        super().__init__(settings)
+        self.n_min, self.n_max = settings.proposer.ngram_min, settings.proposer.ngram_max
 
     def propose(self, batch: ProposerInput) -> Proposal:
         drafts = [ngram_match(ctx, self.n_min, self.n_max, k) for ctx, k in zip(batch.contexts, batch.max_draft)]

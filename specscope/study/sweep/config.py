@@ -43,21 +43,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from specscope.errors import SpecscopeError, unknown_name
+from specscope.settings import (ADAPTIVE, ADAPTIVE_COST_MODEL, BASELINE, DEFAULT_DRAFT_MODEL, NGRAM_MAX, NGRAM_MIN,
+                                TOML_NAMES, AdaptiveSettings, RunSettings)
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-BASELINE = "none"
-ADAPTIVE_K = "adaptive"  # a measured cell's k under `adaptive`: chosen per step (`specscope run --k adaptive`)
+ADAPTIVE_K = ADAPTIVE  # a measured cell's k under `adaptive`: chosen per step (`specscope run --k adaptive`)
 RUN, TRACE, PROFILE = "run", "trace", "profile"
 FITTED = "fitted"  # `[simulate] cost_model`: the cost model fitted from this sweep's profile
 
 ENGINE_DEFAULTS = {"model": None, "device": "cpu", "threads": None, "quant": "auto", "seed": 0}
 RUN_DEFAULTS = {
     "workloads": None, "methods": [BASELINE, "ngram", "draft"], "k": [3], "batch_sizes": [1, 4, 16],
-    "num_prompts": 8, "max_new_tokens": 64, "draft_model": "self:8", "ngram_min": 3, "ngram_max": 7,
+    "num_prompts": 8, "max_new_tokens": 64, "draft_model": DEFAULT_DRAFT_MODEL, "ngram_min": NGRAM_MIN,
+    "ngram_max": NGRAM_MAX,
     "temperature": 0.0, "top_p": 1.0, "chat": None, "adaptive": [], "adaptive_cost_model": None,
 }
 TRACE_DEFAULTS = {"workloads": None, "proposers": None, "k_max": 20, "num_prompts": 8, "max_new_tokens": None,
@@ -82,6 +84,22 @@ class Step:
     output: str
     settings: dict
     units: float = 1.0
+
+
+def run_settings(settings: dict) -> RunSettings:
+    """The RunSettings of a step from its settings (a cell's, a trace's or the profile's): how a sweep config
+    becomes what the study layer runs. A trace or profile has no method of its own (plain decoding)."""
+    k = settings.get("k", 0)
+    adaptive = AdaptiveSettings(cost_model=settings["adaptive_cost_model"]) if k == ADAPTIVE_K else None
+    return RunSettings.build(
+        model=settings["model"], device=settings["device"], threads=settings["threads"], quant=settings["quant"],
+        seed=settings["seed"], workload=settings.get("workload", RunSettings.workload),
+        num_prompts=settings.get("num_prompts"), chat=settings.get("chat"),
+        batch_size=settings.get("batch_size", 1), max_new_tokens=settings.get("max_new_tokens"),
+        temperature=settings.get("temperature", 0.0), top_p=settings.get("top_p", 1.0),
+        method=settings.get("method"), k=None if k == ADAPTIVE_K else k, ngram_min=settings.get("ngram_min"),
+        ngram_max=settings.get("ngram_max"), draft_model=settings.get("draft_model"), adaptive=adaptive,
+    )
 
 
 @dataclass(frozen=True)
@@ -157,6 +175,11 @@ def parse_config(raw: dict, path: Path, methods=None, workloads=None) -> SweepCo
         config.steps.append(profile)
     if "simulate" in sections:
         config.simulate = _simulate_options(v, sections["simulate"], trace_proposers, "profile" in sections)
+    for step in config.of_kind(RUN):  # the values every cell is run with, checked as `specscope run` checks them
+        try:
+            run_settings(step.settings).check(TOML_NAMES)
+        except SpecscopeError as err:
+            raise SpecscopeError(f"{path}: {err}") from None
     return config
 
 
@@ -242,12 +265,12 @@ def _adaptive_cost_model(v: "_Validator", name, sets: list[str], profile: "Step 
     """The cost model the adaptive cells decide under: FITTED (the sweep's profile, which must time every
     proposer they use), a preset name or a TOML path next to the config, loaded here so that a missing file or
     an unpriced proposer fails before anything runs."""
-    from specscope.costs.presets import ADAPTIVE_DEFAULT, load_cost_model
+    from specscope.costs.presets import load_cost_model
 
     if not sets:
         return None
     if name is None:  # as [simulate] cost_model: the sweep's own fit where it profiles
-        name = FITTED if profile is not None else ADAPTIVE_DEFAULT
+        name = FITTED if profile is not None else ADAPTIVE_COST_MODEL
     if not isinstance(name, str) or not name.strip():
         raise v.error("adaptive_cost_model", f"{name!r}: name a preset, a cost-model TOML path or \"fitted\"")
     if name == FITTED:

@@ -7,52 +7,30 @@ re-run at the end of every sweep, so they always describe the folder's current c
 
 from __future__ import annotations
 
-import csv
-import math
 from pathlib import Path
 
-from specscope.analysis.loaders import COST_MODEL_TOML, PROFILE_CSV, SIMULATION_CSV
-from specscope.formats.files import atomic_open
+from specscope.formats.layout import StudyFolder
 from specscope.study.sweep.config import FITTED, SimulateSpec
 
 
 def fit_cost(root: Path) -> dict:
     """Fit `cost_model.toml` from `profile.csv`; returns the mean relative error per term."""
-    from specscope.costs.fit import fit_cost_model
-    from specscope.formats.profile import read_profile
-    from specscope.formats.cost_model import write_cost_model
+    from specscope.costs.fit import fit_profile_file
 
-    profile = root / PROFILE_CSV
-    model, terms = fit_cost_model(read_profile(profile), "fitted", source=str(profile))
-    write_cost_model(root / COST_MODEL_TOML, model,
-                     header_comment=f"Cost model fitted by `specscope sweep` from {profile}.\n"
-                     "Forms and units: see specscope/costs.py (seconds).")
+    folder = StudyFolder(root)
+    _, terms = fit_profile_file(folder.profile, folder.cost_model, "fitted", "specscope sweep")
     return {t.kind: t.mean_relative_error for t in terms}
 
 
 def simulate(root: Path, spec: SimulateSpec, trace_paths: list[Path]) -> tuple[int, list[str]]:
     """Replay the traces into `simulation.csv`; returns (rows written, notes on skipped pairs)."""
-    from specscope.costs.presets import load_cost_model
-    from specscope.simulator.grid import COLUMNS, parse_proposer_set, plan, run_sweep
-    from specscope.formats.trace import read_trace
+    from specscope.study.simulate import simulate as run
 
-    costs = load_cost_model(root / COST_MODEL_TOML if spec.cost_model == FITTED else spec.cost_model)
-    traces = [read_trace(p) for p in trace_paths]
-    sets = [parse_proposer_set(p) for p in spec.proposers]
-    rows = run_sweep(traces, sets, spec.policies, spec.batch_sizes, costs, mode=spec.mode, seed=spec.seed)
-    with atomic_open(root / SIMULATION_CSV) as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _cell(v) for k, v in row.items()})
-    _, skipped = plan(sets, spec.policies)
-    return len(rows), [f"{s.policy} for {s.proposers}: {s.reason}" for s in skipped]
-
-
-def _cell(value):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return value
+    folder = StudyFolder(root)
+    result = run(trace_paths, spec.proposers, spec.policies, spec.batch_sizes,
+                 folder.cost_model if spec.cost_model == FITTED else spec.cost_model, spec.mode, spec.seed,
+                 output=folder.simulation)
+    return len(result.rows), [f"{s.policy} for {s.proposers}: {s.reason}" for s in result.skipped]
 
 
 def report(root: Path):
@@ -60,4 +38,3 @@ def report(root: Path):
     from specscope.analysis.report import write_report
 
     return write_report(root)
-

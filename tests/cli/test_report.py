@@ -1,0 +1,44 @@
+"""`specscope report DIR`: a short summary, the report's path, one JSON line last; bad input exits 2."""
+
+import json
+import subprocess
+import sys
+
+from analysis.conftest import build_study
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "specscope", *args], capture_output=True, text=True)
+
+
+def test_report_verb_writes_the_page_and_ends_with_json(tmp_path):
+    root = build_study(tmp_path / "study", runs=False, traces=False)  # simulation.csv only: quick to draw
+    result = run_cli("report", str(root), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["report"] == str(root / "report.html") and (root / "report.html").is_file()
+    assert summary["figures"] == 2 and summary["sections"] == 11
+    assert "Recommendation" in summary["missing"]
+    assert f"report: {root / 'report.html'}" in result.stdout
+    assert "not shown: no measured runs" in result.stdout
+
+
+def test_report_verb_output_option(tmp_path):
+    root = build_study(tmp_path / "study", runs=False, traces=False)
+    result = run_cli("report", str(root), "-o", str(tmp_path / "out" / "r.html"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "r.html").is_file() and not (root / "report.html").exists()
+
+
+def test_report_verb_on_an_empty_folder_is_one_line_exit_2(tmp_path):
+    result = run_cli("report", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "nothing to report" in result.stderr
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_report_verb_refuses_an_output_folder_before_drawing(tmp_path):
+    root = build_study(tmp_path / "study", runs=False, traces=False)
+    result = run_cli("report", str(root), "-o", str(tmp_path))
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "is a folder; pass a file path such as" in result.stderr and not (root / "report.html").exists()

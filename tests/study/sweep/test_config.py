@@ -1,0 +1,127 @@
+"""Sweep configs: expansion into steps, and one-line errors for every bad key (no torch needed)."""
+
+import pytest
+
+from specscope.settings import DEFAULT_DRAFT_MODEL
+from specscope.costs.presets import PRESET_DIR
+from specscope.errors import SpecscopeError
+from specscope.study.sweep.config import PROFILE, RUN, TRACE, load_config, parse_config
+
+METHODS = {"none": None, "ngram": None, "draft": None, "eagle": None, "eagle3": None, "mtp": None}  # the engine registry's names, without torch
+
+
+def workloads(name):
+    if name not in ("chat", "code-edit"):
+        raise SpecscopeError(f"Unknown workload '{name}'. Available: chat, code-edit")
+
+
+def config(tmp_path, **top):
+    raw = {"workloads": ["chat", "code-edit"], "methods": ["none", "ngram", "draft"], "k": [2, 3],
+           "batch_sizes": [1, 4], **top}
+    return parse_config(raw, tmp_path / "sweep.toml", METHODS, workloads)
+
+
+def test_cells_cover_the_grid_with_one_baseline_per_workload_and_batch(tmp_path):
+    cfg = config(tmp_path)
+    names = [s.name for s in cfg.of_kind(RUN)]
+    assert len(names) == 2 * 2 * (1 + 2 * 2)
+    assert names[:5] == ["chat_none_b1", "chat_ngram_k2_b1", "chat_ngram_k3_b1", "chat_draft_k2_b1", "chat_draft_k3_b1"]
+    cell = cfg.of_kind(RUN)[3]
+    assert cell.output == "runs/chat_draft_k2_b1" and cell.settings["draft_model"] == DEFAULT_DRAFT_MODEL
+    assert cfg.of_kind(RUN)[1].settings["draft_model"] is None  # an ngram cell does not change with the draft
+    assert all(s.units > 0 for s in cfg.steps) and cfg.simulate is None
+
+
+def test_sections_add_traces_profile_and_simulation(tmp_path):
+    cfg = config(tmp_path, num_prompts={"1": 2, "4": 8}, trace={"k_max": 5}, profile={"reps": 1}, simulate={})
+    assert [s.settings["num_prompts"] for s in cfg.of_kind(RUN) if s.settings["method"] == "none"] == [2, 8, 2, 8]
+    traces = cfg.of_kind(TRACE)
+    assert [t.output for t in traces] == ["traces/chat.jsonl", "traces/code-edit.jsonl"]
+    assert traces[0].settings["proposers"] == ["ngram", "draft"] and traces[0].settings["k_max"] == 5
+    assert cfg.of_kind(PROFILE)[0].settings["batch_sizes"] == [1, 4]
+    assert cfg.simulate.cost_model == "fitted" and cfg.simulate.proposers == ["ngram", "draft", "ngram,draft"]
+
+
+def test_adaptive_sets_add_one_cell_per_workload_and_batch_after_the_fixed_ones(tmp_path):
+    cfg = config(tmp_path, adaptive=["ngram", "ngram, draft"])
+    cells = cfg.of_kind(RUN)
+    assert len(cells) == 2 * 2 * (1 + 2 * 2 + 2)
+    assert [c.name for c in cells[4:8]] == ["chat_draft_k3_b1", "chat_ngram_kadaptive_b1",
+                                            "chat_ngram+draft_kadaptive_b1", "chat_none_b4"]  # beside their fixed k
+    ngram, both = cells[5].settings, cells[6].settings
+    assert ngram["k"] == "adaptive" and ngram["method"] == "ngram" and ngram["draft_model"] is None
+    assert both["method"] == "ngram,draft" and both["draft_model"] == DEFAULT_DRAFT_MODEL
+    assert ngram["adaptive_cost_model"] == "smollm2-135m-cpu"  # the default of `specscope run --k adaptive`
+    assert "adaptive_cost_model" not in cells[1].settings  # fixed-k cells keep their settings (and stamps)
+    (tmp_path / "mine.toml").write_text((PRESET_DIR / "smollm2-135m-cpu.toml").read_text())
+    mine = config(tmp_path, adaptive=["ngram"], adaptive_cost_model="mine.toml").of_kind(RUN)[5]
+    assert mine.name == "chat_ngram_kadaptive_b1" and mine.settings["adaptive_cost_model"] == str(tmp_path / "mine.toml")
+
+
+def test_under_the_fitted_model_the_profile_runs_first_and_the_adaptive_cells_carry_its_settings(tmp_path):
+    cfg = config(tmp_path, adaptive=["ngram,draft"], adaptive_cost_model="fitted", profile={"reps": 1}, trace={})
+    assert [s.kind for s in cfg.steps][:2] == [PROFILE, RUN] and cfg.steps[-1].kind == TRACE
+    cell = next(s for s in cfg.steps if s.settings.get("k") == "adaptive").settings
+    assert cell["adaptive_cost_model"] == "fitted" and cell["profile"] == cfg.of_kind(PROFILE)[0].settings
+    by_default = config(tmp_path, adaptive=["ngram"], profile={})  # with a [profile], "fitted" is the default
+    assert by_default.steps[0].kind == PROFILE and by_default.steps[6].name == "chat_ngram_kadaptive_b1"
+    assert by_default.steps[6].settings["adaptive_cost_model"] == "fitted"
+    preset = config(tmp_path, adaptive=["ngram"], adaptive_cost_model="smollm2-135m-cpu", profile={})
+    assert preset.steps[-1].kind == PROFILE  # a preset: the usual order
+
+
+def test_a_prompt_file_workload_is_resolved_next_to_the_config(tmp_path):
+    (tmp_path / "mine.jsonl").write_text('{"prompt": "hi"}\n')
+    cfg = config(tmp_path, workloads=["mine.jsonl"])
+    assert cfg.of_kind(RUN)[0].name == "mine_none_b1"
+    assert cfg.of_kind(RUN)[0].settings["workload"] == str(tmp_path / "mine.jsonl")
+
+
+@pytest.mark.parametrize("top,message", [
+    ({"bogus": 1}, "bogus: unknown key in the top level"),
+    ({"trace": {"k_mx": 3}}, "trace.k_mx: unknown key in [trace]"),
+    ({"workloads": ["chit-chat"]}, "Unknown workload 'chit-chat'"),
+    ({"workloads": ["missing.jsonl"]}, "prompt file 'missing.jsonl' does not exist"),
+    ({"methods": ["none", "medusa"]}, "Unknown method 'medusa'"),
+    ({"methods": ["ngram"]}, "must include \"none\""),
+    ({"k": [0]}, "k: [0] must be a list of integers >= 1"),
+    ({"k": ["3"]}, "k: ['3'] must be a list of integers >= 1"),
+    ({"batch_sizes": []}, "batch_sizes"),
+    ({"num_prompts": {"1": 2}}, "gives no count for batch size(s) [4]"),
+    ({"max_new_tokens": 0}, "max_new_tokens: 0 must be an integer >= 1"),
+    ({"simulate": {}}, "simulate: needs a [trace] section"),
+    ({"trace": {}, "simulate": {}}, "is required without a [profile] section"),
+    ({"trace": {}, "simulate": {"policies": ["sometimes"]}}, "simulate.policies"),
+    ({"trace": {"proposers": ["ngram"]}, "profile": {}, "simulate": {"proposers": ["draft"]}}, "'draft' in 'draft' is not traced"),
+    ({"adaptive": ["none"]}, "adaptive: 'none' proposes nothing"),
+    ({"adaptive": ["ngram,ngram"]}, "adaptive: names a method twice"),
+    ({"adaptive": ["ngram,"]}, "adaptive: ['ngram', ''] must be a list of names"),
+    ({"adaptive": ["ngram", "ngram"]}, "adaptive: names a proposer set twice"),
+    ({"adaptive": ["medusa"]}, "Unknown method 'medusa'"),
+    ({"adaptive": ["ngram"], "adaptive_cost_model": "fitted"}, "\"fitted\" needs a [profile] section"),
+    ({"adaptive": ["ngram,eagle"], "adaptive_cost_model": "fitted", "profile": {"proposers": ["ngram"]}},
+     "the [profile] does not time 'eagle'"),
+    ({"adaptive": ["ngram"], "adaptive_cost_model": "nope"}, "adaptive_cost_model: Unknown cost model 'nope'"),
+    ({"adaptive": ["draft"], "adaptive_cost_model": "llama3.1-8b-h100"}, "has no draft cost for proposer 'draft'"),
+])
+def test_bad_configs_are_one_line_errors_naming_the_key(tmp_path, top, message):
+    with pytest.raises(SpecscopeError) as err:
+        config(tmp_path, **top)
+    text = str(err.value)
+    assert message in text and "\n" not in text and text.startswith(str(tmp_path / "sweep.toml"))
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(SpecscopeError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+    (tmp_path / "bad.toml").write_text("workloads = [\n")
+    with pytest.raises(SpecscopeError, match="not valid TOML"):
+        load_config(tmp_path / "bad.toml")
+
+
+def test_the_shipped_demo_config_is_valid():
+    from specscope.configs import DEMO_CONFIG
+
+    cfg = load_config(DEMO_CONFIG, METHODS, None)
+    assert len(cfg.of_kind(RUN)) == 3 * 5 * 3 and len(cfg.of_kind(TRACE)) == 3 and len(cfg.of_kind(PROFILE)) == 1
+    assert cfg.engine["model"] is None and "ngram,draft" in cfg.simulate.proposers
