@@ -34,6 +34,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from specscope.engine.drafting import Drafter
 from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
 from specscope.engine.sampling import sampling_probs
 from specscope.engine.scheduler import Request, Scheduler, Sequence
@@ -41,6 +42,7 @@ from specscope.engine.timing import StepClock, StepRecord
 from specscope.engine.tree import chunk_parents, parse_tree
 from specscope.engine.verify import verify_greedy, verify_rejection, verify_tree_greedy, verify_tree_rejection
 from specscope.errors import SpecscopeError
+from specscope.policy.fixed import FixedK
 from specscope.settings import RunSettings
 
 DEFAULT_MAX_NEW_TOKENS = 128  # output limit of a request that carries none, when the settings give none
@@ -78,18 +80,23 @@ def proposer_features(out, index: int, layers=()) -> torch.Tensor:
 class Engine:
     """Continuous-batching SD engine over a `DecoderModel` and one proposer."""
 
-    def __init__(self, model, proposer: Proposer, settings: RunSettings, stop_token_ids=()):
-        self.model, self.proposer, self.settings = model, proposer, settings
+    def __init__(self, model, proposer: Proposer | Drafter, settings: RunSettings, stop_token_ids=()):
+        """`proposer`: one proposer drafting a fixed k (the settings' draft budget) every step, or a `Drafter`
+        whose policy decides per sequence and step (`--k adaptive`)."""
+        self.model, self.settings = model, settings
         # static draft tree (tree.py): the proposer drafts tree.num_nodes per step; None = a chain
         self.tree = parse_tree(settings.proposer.tree) if settings.proposer.tree and settings.speculates else None
-        if self.tree is not None and not proposer.supports_tree:
+        self.draft_budget = settings.draft_budget if self.tree is None else self.tree.num_nodes  # per sequence and step
+        if not isinstance(proposer, Drafter):
+            proposer = Drafter({proposer.name: proposer}, FixedK((proposer.name,), self.draft_budget))
+        self.drafter = proposer
+        if self.tree is not None and not self.drafter.supports_tree:
             raise SpecscopeError(
-                f"--tree {self.tree.label}: method '{proposer.name}' proposes a single continuation and cannot "
+                f"--tree {self.tree.label}: method '{self.drafter.name}' proposes a single continuation and cannot "
                 "draft a tree; use --method draft (or drop --tree)"
             )
-        self.draft_budget = settings.draft_budget if self.tree is None else self.tree.num_nodes  # per sequence and step
-        # target layers whose outputs the proposer reads as features (EAGLE-3); () = the last hidden state
-        self.feature_layers = tuple(getattr(proposer, "hidden_layers", ()))
+        # target layers whose outputs the proposers read as features (EAGLE-3); () = the last hidden state
+        self.feature_layers = self.drafter.hidden_layers
         self.stop_ids = np.array(sorted(set(int(t) for t in stop_token_ids)), dtype=np.int64)
         self.device = model.device
         self.generator = torch.Generator(device=self.device).manual_seed(settings.seed)
@@ -113,7 +120,7 @@ class Engine:
         fitting = [self.scheduler.capacity(r) for r in requests if self.scheduler.check(r) is None]
         max_len = max(fitting, default=1)
         self.cache = self.model.new_cache(batch, max_len)
-        self.proposer.bind(batch, max_len)
+        self.drafter.bind(batch, max_len)
         self.steps = []
 
     def generate(self, requests: list[Request]) -> Iterator[Sequence]:
@@ -133,7 +140,7 @@ class Engine:
         clock.start()
         for seq in self.scheduler.admit():
             cache.reset(seq.slot)
-            self.proposer.reset(seq.slot)
+            self.drafter.reset(seq.slot)
         seqs = self.scheduler.running
         if not seqs:
             return
@@ -142,13 +149,13 @@ class Engine:
         kv_tokens = sum(s.cached for s in seqs)
         clock.lap("overhead")
 
-        proposal = self.proposer.propose(
+        proposal = self.drafter.propose(
             ProposerInput(
                 slots=slots,
                 contexts=[s.context for s in seqs],
                 max_draft=[0 if p else self.draft_budget for p in prefill],
                 generator=self.generator,
-                hidden=[s.hidden for s in seqs] if self.proposer.needs_hidden else None,
+                hidden=[s.hidden for s in seqs] if self.drafter.needs_hidden else None,
             )
         )
         clock.lap("draft")
@@ -184,11 +191,14 @@ class Engine:
                 src, dst = starts[b] + rows[1:], starts[b] + rows[0] + np.arange(1, len(rows))
                 if not np.array_equal(src, dst):
                     cache.move(seq.slot, src, dst)
-            if self.proposer.needs_hidden:
+            if self.drafter.needs_hidden:
                 feats = proposer_features(out, b, self.feature_layers)
                 fed = len(chunks[b]) - num_draft[b]  # committed tokens in the chunk: their features, then the accepted drafts'
                 seq.hidden = (feats[: fed + accepted[b]] if rows is None
                               else torch.cat((feats[: fed - 1], feats[torch.from_numpy(rows)])))
+        decoding = [s for s, p in zip(seqs, prefill) if not p]  # the drafter's rows, in its order
+        self.drafter.observe(np.array([s.accepted[-1] for s in decoding], dtype=np.int64),
+                             np.array([s.finished for s in decoding], dtype=bool))
         self.scheduler.retire()
         seconds = clock.stop()
         self.steps.append(
@@ -203,7 +213,7 @@ class Engine:
                 committed=committed,
             )
         )
-        self.proposer.observe_step(self.steps[-1])
+        self.drafter.observe_step(self.steps[-1])
 
     def _verify_tree(self, logits: list[torch.Tensor], proposal: Proposal):
         """Tree verification, one sequence at a time; returns (accepted [B], tokens [B, K+1], paths [B])."""

@@ -1,7 +1,7 @@
-"""Adaptive speculation: estimate each sequence's acceptance online and pick (proposer, k) per step.
+"""The acceptance estimate behind the adaptive policies: each sequence's expected tokens per step, learnt online.
 
-One torch-free module shared by the simulator policies (`specscope/policy/adaptive.py`) and the
-engine (`specscope/engine/adaptive.py`), so the two cannot drift. Only what is known when a step is
+Used by `specscope/policy/adaptive.py`, which the simulator's replays and the engine's drafting
+(`specscope/engine/drafting.py`) both run, so the two cannot drift. Only what is known when a step is
 decided is used: the sequence's own past outcomes, the batch (size, KV tokens) and the cost model.
 
 Estimator (`AcceptanceEstimate`), per sequence and proposer. Model: the first draft token is

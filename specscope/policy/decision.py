@@ -162,9 +162,9 @@ def choose_batch(outlook: Outlook, costs: CostModel, proposers, kv: float, caps:
     batch ratio sum(tokens) / (base + sum(marginal)) picks one plan per sequence, for each set of
     proposers allowed to run; each sequence then proposes its plan's k for the state it is in.
     caps: [n, P] the most drafts each proposer can offer each sequence now, when known before deciding
-    (an n-gram's match, `specscope/engine/adaptive.py`); None: any k up to the outlook's cap.
+    (an n-gram's match, drafted first: `specscope/engine/drafting.py`); None: any k up to the outlook's cap.
     target_marginal: [K + 1] the target seconds k drafts of one sequence add to the step, where known
-    better than the cost model's c_tok * k (measured step times, `specscope/engine/adaptive.py`).
+    better than the cost model's c_tok * k (measured step times, `specscope/policy/adaptive.py`).
     """
     n, num_p = outlook.state.shape
     width = outlook.k_cap + 1

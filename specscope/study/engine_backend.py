@@ -141,7 +141,7 @@ class EngineBackend:
         self.settings = settings
         self.warm = warm  # run `warm_up` after loading (a sweep: its first cell's timing stays clean)
         self._loaded = None
-        self._last = None  # (engine, proposer, settings, finished sequences) of the last `run`
+        self._last = None  # (engine, settings, finished sequences) of the last `run`
 
     def load(self):
         """(device, target, tokenizer, model name), loading them once."""
@@ -162,27 +162,34 @@ class EngineBackend:
         _, target, tokenizer, _ = self.load()
         return build_proposer(name, settings, target=target, tokenizer=tokenizer)
 
-    def run_proposer(self, settings: RunSettings):
-        """The proposer a cell runs: its method, or under `--k adaptive` the adaptive controller over its methods."""
+    def drafter(self, settings: RunSettings):
+        """What drafts in a cell: its method's proposer (a fixed k), or under `--k adaptive` its methods' proposers
+        under the adaptive policy (`specscope/policy/adaptive.py`), deciding under the settings' cost model."""
         if settings.adaptive is None:
             return self.proposer(settings.proposer.method, settings)
         from specscope.costs.presets import load_cost_model
-        from specscope.engine.adaptive import AdaptiveProposer
+        from specscope.engine.drafting import Drafter
+        from specscope.policy.adaptive import Adaptive
+        from specscope.policy.confidence import ConfidenceParams
 
-        subs = {name: self.proposer(name, settings) for name in settings.proposer.methods}
-        return AdaptiveProposer(subs, load_cost_model(settings.adaptive.cost_model))
+        names = tuple(settings.proposer.methods)
+        subs = {name: self.proposer(name, settings) for name in names}
+        policy = Adaptive(names, load_cost_model(settings.adaptive.cost_model),
+                          name="adaptive" if len(names) == 1 else "adaptive-combine",
+                          confidence=ConfidenceParams())  # the engine's chains calibrate each depth apart
+        return Drafter(subs, policy, label="adaptive(" + "+".join(p.label for p in subs.values()) + ")")
 
     def run(self, settings: RunSettings, prompts: list[Prompt]) -> Iterator[dict]:
         from specscope.engine.engine import Engine
         from specscope.workloads import bleu4_overlap
 
         _, target, tokenizer, _ = self.load()
-        proposer = self.run_proposer(settings)
         requests = build_requests(prompts, tokenizer, settings.chat, settings.max_new_tokens)
         longest = max((r.max_new_tokens for r in requests), default=1)
-        engine = Engine(target, proposer, settings.replace(max_new_tokens=longest), stop_token_ids(target, tokenizer))
+        engine = Engine(target, self.drafter(settings), settings.replace(max_new_tokens=longest),
+                        stop_token_ids(target, tokenizer))
         finished: list = []
-        self._last = (engine, proposer, settings, finished)
+        self._last = (engine, settings, finished)
 
         def overlap(prompt, text):
             return round(bleu4_overlap(prompt.text, text), 6) if prompt is not None else None
@@ -196,24 +203,24 @@ class EngineBackend:
 
         from specscope.study.memory import process_peak_rss_mb
 
-        engine, proposer, settings, _ = self._last
+        engine, settings, _ = self._last
         _, target, _, _ = self.load()
         return {
             **step_summary(engine.steps),
             "peak_rss_mb": process_peak_rss_mb(),
-            "adaptive_choices": proposer.choices() if settings.adaptive is not None else None,
+            "adaptive_choices": engine.drafter.choices(),
             "threads": torch.get_num_threads(),
             "dtype": str(target.dtype).replace("torch.", ""),
             "weight_format": getattr(target, "weight_format", "dense"),
             "kv_cache_mb": engine.kv_cache_nbytes() / 2**20,
-            "proposer_mb": proposer.nbytes() / 2**20,
+            "proposer_mb": engine.drafter.nbytes() / 2**20,
             "model_mb": target.weight_nbytes() / 2**20,
         }
 
     def describe(self, settings: RunSettings) -> dict:
-        engine, proposer, _, _ = self._last
+        engine, _, _ = self._last
         _, target, _, name = self.load()
-        adaptive = settings.adaptive is not None
-        return {"model": name, "method": proposer.label, "k": settings.draft_budget,
-                "cost_model": proposer.costs.name if adaptive else None,
+        policy = engine.drafter.policy
+        return {"model": name, "method": engine.drafter.label, "k": settings.draft_budget,
+                "cost_model": policy.costs.name if settings.adaptive is not None else None,
                 "tree": engine.tree.label if engine.tree is not None else None, "device": str(target.device)}

@@ -309,8 +309,10 @@ def test_training_learns_and_resumes_exactly(tiny_model, tmp_path):
 def test_adaptive_over_a_head_equals_plain_decoding(tiny_model, head_dirs, plain, kind):
     """`--k adaptive --method ngram,<head>`: the head is fed every step, also where ngram (or no draft) was chosen."""
     from specscope.costs.model import CostModel, LinearCost
-    from specscope.engine.adaptive import AdaptiveProposer
+    from specscope.engine.drafting import Drafter
     from specscope.engine.engine import Engine
+    from specscope.policy.adaptive import Adaptive
+    from specscope.policy.confidence import ConfidenceParams
     from specscope.engine.proposers import build_proposer
     from specscope.settings import AdaptiveSettings, RunSettings
 
@@ -320,8 +322,8 @@ def test_adaptive_over_a_head_equals_plain_decoding(tiny_model, head_dirs, plain
     settings = RunSettings.build(method=f"ngram,{kind}", ngram_min=2, head=str(head_dirs[kind, 64]), batch_size=4,
                                  max_new_tokens=16, adaptive=AdaptiveSettings(cost_model="cheap", k_cap=4))
     subs = {name: build_proposer(name, settings, target=tiny_model) for name in ("ngram", kind)}
-    proposer = AdaptiveProposer(subs, costs)
-    engine = Engine(tiny_model, proposer, settings, stop_token_ids=(2,))
+    drafter = Drafter(subs, Adaptive(tuple(subs), costs, confidence=ConfidenceParams()))
+    engine = Engine(tiny_model, drafter, settings, stop_token_ids=(2,))
     out = {s.request.id: s for s in engine.generate(requests)}
     for rid, seq in expected.items():
         assert out[rid].output.tolist() == seq.output.tolist(), (kind, rid)

@@ -115,6 +115,3 @@ class Proposer:
     def nbytes(self) -> int:
         """Bytes of memory this proposer holds beyond the target (draft weights, caches)."""
         return 0
-
-    def observe_step(self, record) -> None:
-        """The engine's `timing.StepRecord` of the step just run (its measured times); default: ignored."""
