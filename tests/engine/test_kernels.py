@@ -48,8 +48,38 @@ def test_ggml_linear_matches_dequantised_matmul_and_is_row_invariant(qtype, n_ou
     x = _randn(70, K, seed=3)
     y = lin(x)
     torch.testing.assert_close(y.double(), x.double() @ w.T, rtol=1e-5, atol=1e-4)
-    for rows in ([0], [5], [3, 4, 5, 6, 7], list(range(16, 33))):  # GEMV, small and large GEMM tiles
-        assert torch.equal(lin(x[rows].contiguous()), y[rows])
+    for rows in ([0], [5], [2, 9], [1, 4, 6], [0, 1, 2, 3], [3, 4, 5, 6, 7], list(range(16, 33))):
+        assert torch.equal(lin(x[rows].contiguous()), y[rows])  # GEMV, small-batch path (2-4 rows), GEMM tiles
+
+
+@pytest.mark.parametrize("qtype", QTYPES)
+@pytest.mark.parametrize("n_out, K", [(1, 32), (7, 64), (13, 96), (50, 576), (101, 160)])
+def test_small_batch_path_matches_reference_gemv_and_tiled_gemm(qtype, n_out, K):
+    """2-4 rows (a verification step of k = 1..3 drafts): the float reference, and bit for bit the
+    1-row GEMV of each row and the tiled GEMM path (small_m = 0) the kernel used before."""
+    from specscope.engine.kernels.build import cpu_ops
+
+    ops = cpu_ops()
+    blocks = quantize_rows(_randn(n_out, K, seed=10 + K), qtype)
+    w = dequantize_rows(blocks, qtype).double()
+    for m in (2, 3, 4):
+        x = _randn(m, K, seed=20 + m) * 2
+        y = ops.ggml_linear(x, blocks, qtype, n_out)  # small-batch path (the default)
+        torch.testing.assert_close(y.double(), x.double() @ w.T, rtol=1e-5, atol=1e-4)
+        assert torch.equal(y, ops.ggml_linear(x, blocks, qtype, n_out, 0))  # tiled GEMM path
+        assert torch.equal(y, torch.cat([ops.ggml_linear(x[i : i + 1].contiguous(), blocks, qtype, n_out) for i in range(m)]))
+
+
+def test_small_batch_rows_setting_selects_the_path_not_the_result():
+    lin = GGMLLinear(quantize_rows(_randn(40, 96, seed=11), Q4_1), Q4_1, 96)
+    x = _randn(3, 96, seed=12)
+    new = lin(x)
+    try:
+        GGMLLinear.small_batch_rows = 0
+        old = lin(x)
+    finally:
+        GGMLLinear.small_batch_rows = 4
+    assert torch.equal(new, old)
 
 
 def test_ggml_linear_bias_and_batch_dims():
@@ -65,9 +95,9 @@ def test_thread_count_does_not_change_results():
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        one = [lin(x), lin(x[:1].contiguous())]
+        one = [lin(x)] + [lin(x[:m].contiguous()) for m in (1, 2, 3, 4)]
         torch.set_num_threads(2)
-        two = [lin(x), lin(x[:1].contiguous())]
+        two = [lin(x)] + [lin(x[:m].contiguous()) for m in (1, 2, 3, 4)]
     finally:
         torch.set_num_threads(threads)
     assert all(torch.equal(a, b) for a, b in zip(one, two))

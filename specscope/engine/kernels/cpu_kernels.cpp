@@ -19,9 +19,17 @@
 // Numerics: each weight is dequantised to the float32 value the gguf package's reference
 // dequantisation gives (d * q is exact in float32, then one rounding for + m, as in an FMA).
 // Every output element is ONE float32 accumulator of 8 lanes running over K in order, then a fixed
-// horizontal sum. The GEMV path (M == 1) and the tiled GEMM path (M > 1) do exactly the same
-// arithmetic per element, so a row's result never depends on how many rows share the call, on the
-// tiling, or on the thread count: the same token gets the same logits in a chunk of 1 or of k + 1.
+// horizontal sum. The GEMV path (M == 1), the small-batch path (2 <= M <= small_m, at most 4) and the
+// tiled GEMM path (larger M) do exactly the same arithmetic per element, so a row's result never
+// depends on how many rows share the call, on the path, the tiling, or the thread count: the same
+// token gets the same logits in a chunk of 1 or of k + 1.
+//
+// Why three paths: dequantising weights (unpack, convert, scale) costs several vector ops per 8
+// weights, their product with one activation row one FMA; at 1-4 rows dequantising, not memory or
+// FMAs, is most of the work. GEMV and the small-batch path dequantise each block once, in registers,
+// for all rows (2 rows cost ~1.2x one). The tiled GEMM dequantises 3 weight rows into a float scratch
+// and runs a register-tiled matmul over it: its store and reload cost more than they save below ~5
+// rows (2 rows cost ~1.5x one), but from 8 rows on the matmul's register reuse pays.
 
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -120,6 +128,49 @@ inline void gemv_rows(const float* x, const uint8_t* w, int64_t row_bytes, int64
   for (int n = 0; n < NB; ++n) y[n] = hsum(acc[n]);
 }
 
+// Small-M GEMV: NB weight rows against MR activation rows (x rows ldx apart, y rows ldy apart). Each
+// weight block is read and dequantised once, in registers, and feeds all MR rows: a verification step
+// of 2-4 tokens reads the weights once, as a 1-token step does, and adds only MR - 1 FMAs per chunk.
+// Per output element it is the same accumulator, updated in the same order, as gemv_rows and micro.
+template <class F, int MR, int NB>
+inline void gemv_multi(const float* x, int64_t ldx, const uint8_t* w, int64_t row_bytes, int64_t nblocks, float* y,
+                       int64_t ldy) {
+  __m256 acc[MR][NB];
+  for (int i = 0; i < MR; ++i)
+    for (int n = 0; n < NB; ++n) acc[i][n] = _mm256_setzero_ps();
+  for (int64_t g = 0; g < nblocks; ++g) {
+    const float* xg = x + g * kBlock;
+    for (int n = 0; n < NB; ++n) {
+      const uint8_t* b = w + n * row_bytes + g * F::kBytes;
+      _mm_prefetch((const char*)(b + NB * row_bytes), _MM_HINT_T0);  // the same block of the next rows
+      __m256 d, m;
+      F::scales(b, d, m);
+      for (int c = 0; c < 4; ++c) {
+        const __m256 wc = F::chunk(b, c, d, m);
+        for (int i = 0; i < MR; ++i) acc[i][n] = _mm256_fmadd_ps(_mm256_loadu_ps(xg + i * ldx + 8 * c), wc, acc[i][n]);
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int n = 0; n < NB; ++n) y[i * ldy + n] = hsum(acc[i][n]);
+}
+
+// All N outputs of MR activation rows with gemv_multi, tiles of NB weight rows spread over the threads.
+template <class F, int MR, int NB>
+void small_m_linear(const float* x, const uint8_t* w, float* y, int64_t N, int64_t K) {
+  const int64_t nblocks = K / kBlock, row_bytes = nblocks * F::kBytes;
+  at::parallel_for(0, (N + NB - 1) / NB, 32 / NB, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t n0 = t * NB;
+      if (n0 + NB <= N) {
+        gemv_multi<F, MR, NB>(x, K, w + n0 * row_bytes, row_bytes, nblocks, y + n0, N);
+      } else {
+        for (int64_t n = n0; n < N; ++n) gemv_multi<F, MR, 1>(x, K, w + n * row_bytes, row_bytes, nblocks, y + n, N);
+      }
+    }
+  });
+}
+
 // Dequantise `rows` weight rows into a float scratch [rows, K].
 template <class F>
 inline void dequant_rows(const uint8_t* w, int64_t row_bytes, int64_t nblocks, int64_t rows, float* out) {
@@ -169,8 +220,15 @@ constexpr int64_t kTileRows = 24;  // weight rows dequantised per GEMM tile (mul
 constexpr int64_t kTileM = 64;     // activation rows per GEMM pass (keeps them in L2)
 
 template <class F>
-void linear_impl(const float* x, const uint8_t* w, float* y, int64_t M, int64_t N, int64_t K) {
+void linear_impl(const float* x, const uint8_t* w, float* y, int64_t M, int64_t N, int64_t K, int64_t small_m) {
   const int64_t nblocks = K / kBlock, row_bytes = nblocks * F::kBytes;
+  if (M >= 2 && M <= small_m) {  // tile widths chosen by benchmarks/bench_step.py --kernels (AVX2, 16 registers)
+    switch (M) {
+      case 2: small_m_linear<F, 2, 4>(x, w, y, N, K); return;
+      case 3: small_m_linear<F, 3, 2>(x, w, y, N, K); return;
+      case 4: small_m_linear<F, 4, 2>(x, w, y, N, K); return;
+    }
+  }
   if (M == 1) {
     at::parallel_for(0, (N + kGemvRows - 1) / kGemvRows, 4, [&](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end; ++t) {
@@ -482,7 +540,7 @@ at::Tensor rope_attention_tree(const at::Tensor& qkv, at::Tensor cache_k, at::Te
   return rope_attention_impl(qkv, cache_k, cache_v, slot, pos, cos, sin, q_norm, k_norm, eps, H, G, scale, &visible);
 }
 
-at::Tensor ggml_linear(const at::Tensor& x, const at::Tensor& w, int64_t qtype, int64_t out_features) {
+at::Tensor ggml_linear(const at::Tensor& x, const at::Tensor& w, int64_t qtype, int64_t out_features, int64_t small_m) {
   TORCH_CHECK(x.dim() == 2 && x.scalar_type() == at::kFloat && x.is_contiguous() && x.device().is_cpu(),
               "ggml_linear: x must be a contiguous 2-D float32 CPU tensor");
   TORCH_CHECK(w.dim() == 2 && w.scalar_type() == at::kByte && w.is_contiguous() && w.size(0) == out_features,
@@ -496,11 +554,11 @@ at::Tensor ggml_linear(const at::Tensor& x, const at::Tensor& w, int64_t qtype, 
   const int64_t nblocks = K / kBlock;
   switch (qtype) {  // ggml type ids
     case 2: TORCH_CHECK(w.size(1) == nblocks * Q4_0::kBytes, "ggml_linear: bad Q4_0 row size");
-            linear_impl<Q4_0>(xp, wp, yp, M, N, K); break;
+            linear_impl<Q4_0>(xp, wp, yp, M, N, K, small_m); break;
     case 3: TORCH_CHECK(w.size(1) == nblocks * Q4_1::kBytes, "ggml_linear: bad Q4_1 row size");
-            linear_impl<Q4_1>(xp, wp, yp, M, N, K); break;
+            linear_impl<Q4_1>(xp, wp, yp, M, N, K, small_m); break;
     case 8: TORCH_CHECK(w.size(1) == nblocks * Q8_0::kBytes, "ggml_linear: bad Q8_0 row size");
-            linear_impl<Q8_0>(xp, wp, yp, M, N, K); break;
+            linear_impl<Q8_0>(xp, wp, yp, M, N, K, small_m); break;
     default: TORCH_CHECK(false, "ggml_linear: unsupported ggml type ", qtype);
   }
   return y;
@@ -509,7 +567,7 @@ at::Tensor ggml_linear(const at::Tensor& x, const at::Tensor& w, int64_t qtype, 
 }  // namespace
 
 TORCH_LIBRARY(specscope, m) {
-  m.def("ggml_linear(Tensor x, Tensor w, int qtype, int out_features) -> Tensor");
+  m.def("ggml_linear(Tensor x, Tensor w, int qtype, int out_features, int small_m=4) -> Tensor");
   m.def("rms_norm(Tensor x, Tensor w, float eps) -> Tensor");
   m.def("silu_mul(Tensor gate_up) -> Tensor");
   m.def(

@@ -68,9 +68,16 @@ def quantize_rows(w: torch.Tensor, qtype: int) -> torch.Tensor:
 class GGMLLinear(nn.Module):
     """`y = x @ W^T (+ bias)` with W kept as GGUF blocks; float32 compute on the CPU.
 
-    Row results do not depend on how many rows share a call (see ggml_cpu.cpp), so a token's logits
+    Row results do not depend on how many rows share a call (see cpu_kernels.cpp), so a token's logits
     are the same whether it is decoded alone or verified in a chunk of k + 1.
+
+    `small_batch_rows`: calls of 2 up to this many rows (at most 4) read each weight block once for
+    all rows (the kernel's small-batch path); larger calls use the tiled GEMM. 0 sends every call of
+    2+ rows to the tiled GEMM, the path before the small-batch one (benchmarks/bench_step.py compares
+    them); the results are bit-identical either way.
     """
+
+    small_batch_rows = 4
 
     def __init__(self, blocks: torch.Tensor, qtype: int, in_features: int, bias: torch.Tensor | None = None):
         super().__init__()
@@ -85,10 +92,10 @@ class GGMLLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2 and x.dtype == torch.float32 and x.is_contiguous():  # the decoder's case: no reshaping
-            y = self._ops.ggml_linear(x, self.blocks, self.qtype, self.out_features)
+            y = self._ops.ggml_linear(x, self.blocks, self.qtype, self.out_features, self.small_batch_rows)
             return y if self.bias is None else y + self.bias
         x2 = x.reshape(-1, self.in_features).float().contiguous()
-        y = self._ops.ggml_linear(x2, self.blocks, self.qtype, self.out_features)
+        y = self._ops.ggml_linear(x2, self.blocks, self.qtype, self.out_features, self.small_batch_rows)
         if self.bias is not None:
             y = y + self.bias
         return y.view(*x.shape[:-1], self.out_features).to(x.dtype)
