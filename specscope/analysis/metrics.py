@@ -1,6 +1,6 @@
 """The study's numbers: tables computed from a loaded study, one function per metric.
 
-Words as in DESIGN.md's glossary. Measured speedup is a cell's throughput over the throughput of
+Words as in the glossary of docs/design.md. Measured speedup is a cell's throughput over the throughput of
 the `none` cell with the same model, workload and batch size. Trace-based metrics use the
 per-position acceptance trace (acc_len[i] with lookahead k_max). Every function is pure: tables
 in, tables out; nothing here draws or writes.
