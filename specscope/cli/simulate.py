@@ -29,6 +29,7 @@ from typer.core import TyperCommand
 from specscope.costs.presets import load_cost_model
 from specscope.errors import SpecscopeError
 from specscope.formats.files import atomic_open, check_output_file
+from specscope.simulator.memory import fit_batch_sizes
 from specscope.simulator.replay_trace import ngram_caps_known
 from specscope.simulator.grid import (
     COLUMNS,
@@ -195,7 +196,14 @@ def simulate_and_report(
     _, skipped = plan(sets, policies)
     for s in skipped:
         err.print(f"note: skipped {s.policy} for {s.proposers}: {s.reason}")
-    total = count_configs(sets, policies, batch_sizes, len(traces))
+    if costs.target.form == "roofline":
+        err.print(f"note: cost model '{costs.name}' is analytic ({costs.description or 'roofline'}): predicted from the "
+                  "model's shape and the hardware's datasheet, not measured")
+    fits = [fit_batch_sizes(trace, batch_sizes, costs) for trace in traces]
+    for trace, fit in zip(traces, fits):
+        if fit.note(trace, costs):
+            err.print(f"note: {fit.note(trace, costs)}")
+    total = sum(count_configs(sets, policies, fit.sizes, 1) for fit in fits)
     columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as progress:
         task = progress.add_task("simulate", total=total)

@@ -190,10 +190,12 @@ def _finish(root: Path, config: SweepConfig, console: Console) -> dict:
                       + ", ".join(f"{k} {v:.1%}" for k, v in errors.items()) + ")")
     traces = [root / s.output for s in config.of_kind(TRACE) if (root / s.output).is_file()]
     if config.simulate is not None and traces:
-        rows, skipped = finish.simulate(root, config.simulate, traces)
+        rows, skipped, capped = finish.simulate(root, config.simulate, traces)
         out["simulation_rows"] = rows
         console.print(f"simulated {len(traces)} trace(s): {rows} rows in simulation.csv"
                       + (f"; {len(skipped)} policy x proposer pair(s) do not apply and were left out" if skipped else ""))
+        for note in capped:
+            console.print(f"note: {note}")
     try:
         result = finish.report(root)
     except ImportError as err:

@@ -10,9 +10,12 @@
     `VerifyFraction`   fraction * T(N, KV) of the same step (cheap host-side proposers such as n-gram).
 - overhead      a constant per step (scheduling, bookkeeping, sampling), plus `switching` per
                 sequence whose proposer differs from the one it drafted with last.
+- memory        optional: `max_kv_tokens`, the KV tokens the device memory holds next to the weights
+                (analytic models know it); the simulator caps the batch so the longest request fits.
 
 Consumers (the simulator, the adaptive decision) use only the `StepCost` interface, so a new form
-(a measured surface, an analytic roofline) is one class here plus one entry in `STEP_FORMS`. The
+(a measured surface, an analytic roofline) is one class plus one entry in `STEP_FORMS` (the roofline
+form lives in `specscope/costs/analytic.py`). The
 file format (TOML) is `specscope/formats/cost_model.py`; presets `specscope/costs/presets.py`.
 No torch here.
 """
@@ -115,6 +118,7 @@ class CostModel:
     drafts: dict[str, DraftCost]
     switching: float = 0.0  # seconds per sequence that changes proposer
     description: str = ""
+    max_kv_tokens: int | None = None  # KV tokens the device memory holds (the simulator caps the batch); None: unbounded
     provenance: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None
 
@@ -137,4 +141,10 @@ class CostModel:
                        **self.target.as_dict()},
             "overhead": {"per_step": self.overhead, "switching": self.switching},
             "draft": {name: {"form": form.form, **form.as_dict()} for name, form in self.drafts.items()},
+            **({"memory": {"max_kv_tokens": self.max_kv_tokens}} if self.max_kv_tokens is not None else {}),
         }
+
+
+# Forms defined in their own modules: each adds itself to STEP_FORMS and DRAFT_FORMS when imported (it
+# imports StepCost from here, hence the import at the end).
+import specscope.costs.analytic  # noqa: E402,F401  (form "roofline")

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from dataclasses import fields
+from dataclasses import MISSING, fields
 
 from specscope.costs.model import DRAFT_FORMS, STEP_FORMS, CostModel, DraftCost, LinearCost
 from specscope.errors import SpecscopeError
@@ -37,6 +37,7 @@ def read_cost_model(path: Path) -> CostModel:
         if not isinstance(table, dict):
             raise SpecscopeError(f"{path}: [{section}] must be a table")
         drafts[name] = _form(table, section, path, DRAFT_FORMS)
+    max_kv_tokens = _max_kv_tokens(data, path)
     name = data.get("name", path.stem)
     provenance = data.get("provenance", {})
     if not isinstance(provenance, dict):
@@ -50,7 +51,20 @@ def read_cost_model(path: Path) -> CostModel:
         description=str(data.get("description", "")),
         provenance=provenance,
         source=path,
+        max_kv_tokens=max_kv_tokens,
     )
+
+
+def _max_kv_tokens(data: dict, path: Path) -> int | None:
+    """`[memory] max_kv_tokens` (optional): KV tokens the device memory holds; a positive integer."""
+    table = _table(data, "memory", path, default={})
+    if "max_kv_tokens" not in table:
+        return None
+    value = table["max_kv_tokens"]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpecscopeError(f"{path}: [memory] max_kv_tokens = {value!r} must be a positive integer (KV tokens "
+                             "that fit in device memory); delete the table for no limit")
+    return value
 
 
 def _table(data: dict, key: str, path: Path, default=None) -> dict:
@@ -70,7 +84,8 @@ def _form(table: dict, section: str, path: Path, forms: dict[str, type]):
     if kind not in forms:
         raise SpecscopeError(f"{path}: [{section}] form = {kind!r} is unknown. Available: {', '.join(forms)}")
     cls = forms[kind]
-    params = {f.name: _coefficient(table, f.name, section, path) for f in fields(cls)}
+    params = {f.name: _coefficient(table, f.name, section, path, default=None if f.default is MISSING else f.default)
+              for f in fields(cls)}
     try:
         return cls(**params)
     except ValueError as err:
