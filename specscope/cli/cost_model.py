@@ -65,6 +65,19 @@ def _hardware(name: str, threads: int | None):
     return load_hardware(name)
 
 
+def _shape(model: str, spec):
+    """The model's shape; on a CPU the engine's default model is its GGUF file, as `specscope run` loads it."""
+    from specscope.costs.shapes import load_shape
+    from specscope.engine.loading import DEFAULT_MODEL, default_model_path
+
+    if model == DEFAULT_MODEL and spec.kind == "cpu":
+        try:
+            return load_shape(default_model_path())
+        except SpecscopeError:
+            pass  # not installed: its published shape
+    return load_shape(model)
+
+
 def build(
     ctx: typer.Context,
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Shipped model name (see `cost-model list`), a "
@@ -96,13 +109,12 @@ def build(
     if (batch is None) != (context is None):
         raise SpecscopeError("--batch and --context go together: the KV cache holds batch x context tokens")
     from specscope.costs.pricing import analytic_cost_model
-    from specscope.costs.shapes import load_shape
     from specscope.formats.cost_model import write_cost_model
     from specscope.formats.files import check_output_file
 
     check_output_file(output, "cost.toml")
-    shape = load_shape(model)
     spec = _hardware(hardware, threads)
+    shape = _shape(model, spec)
     priced = analytic_cost_model(shape, spec, tp=tp, precision=dtype, drafts=draft, draft_k=draft_k,
                                  name=name or output.stem, batch=batch, context=context)
     write_cost_model(output, priced.model, header_comment=(
@@ -207,7 +219,6 @@ def calibrate(
 ) -> None:
     """Fit the analytic model's efficiencies to measured step times of one model on one device."""
     from specscope.costs.calibrate import calibrate_against
-    from specscope.costs.shapes import load_shape
     from specscope.formats.files import check_output_file
 
     if output is not None:
@@ -221,8 +232,8 @@ def calibrate(
             sep = ""
         if not sep:
             raise SpecscopeError(f"--hold '{item}': write NAME=VALUE, e.g. --hold layer_latency_s=0")
-    shape = load_shape(model)
     spec = _hardware(hardware, threads)
+    shape = _shape(model, spec)
     result = calibrate_against(shape, spec, against, tp=tp, precision=dtype, hold=held or None)
     console = Console()
     table = Table(title=f"efficiencies of {shape.name} on {spec.name}, fitted to {against} ({result.calibration.points} "

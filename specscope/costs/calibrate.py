@@ -160,7 +160,7 @@ def calibrate_against(shape: ModelShape, hardware: HardwareSpec, against: str, t
                       ) -> CalibrationResult:
     """Calibrate on a profile CSV (its target rows; overhead from its overhead/sample rows, the n-gram
     fraction from its draft:ngram rows) or on a cost model (its target over tokens 1-2048 x KV 0-262,144,
-    its overhead and n-gram fraction). Default hold on a GPU: layer_latency_s = 0 (see `calibrate`)."""
+    its overhead and n-gram fraction). Default hold: layer_latency_s = 0 (`DEFAULT_HOLD`)."""
     from specscope.costs.efficiency import efficiencies_for
     from specscope.costs.pricing import default_precision, precision_named
 
@@ -182,7 +182,10 @@ def calibrate_against(shape: ModelShape, hardware: HardwareSpec, against: str, t
     return CalibrationResult(cal, eff)
 
 
-DEFAULT_HOLD = {"gpu": {"layer_latency_s": 0.0}}  # CUDA graphs: no per-layer launch cost; weights absorb c_fixed
+# With one model the per-layer latency and the weight bandwidth are both constant per step and cannot be told
+# apart: hold the latency at 0 so the weight efficiency takes the whole fixed cost (on a GPU, vLLM's CUDA graphs
+# make launches nearly free; on a CPU the per-layer host work is real but only another model could separate it).
+DEFAULT_HOLD = {"gpu": {"layer_latency_s": 0.0}, "cpu": {"layer_latency_s": 0.0}}
 
 
 def _profile_points(path: Path):
@@ -212,6 +215,12 @@ def _model_points(name: str):
     model = load_cost_model(name)
     n, k = np.meshgrid(PRESET_TOKENS, PRESET_KV)
     n, k = n.ravel(), k.ravel()
+    target = np.asarray(model.target(n, k), dtype=np.float64)
     ngram = model.drafts.get("ngram")
-    fraction = ngram.fraction if ngram is not None and ngram.scales_verify else None
-    return n, k, np.asarray(model.target(n, k), dtype=np.float64), model.overhead, fraction
+    if ngram is None:
+        fraction = None
+    elif ngram.scales_verify:
+        fraction = ngram.fraction
+    else:  # a fitted n-gram step: its mean share of the target step over the grid
+        fraction = float(np.mean(np.asarray(ngram(n, k)) / target))
+    return n, k, target, model.overhead, fraction

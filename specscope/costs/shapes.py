@@ -280,7 +280,7 @@ def load_shape(name_or_path: str | os.PathLike) -> ModelShape:
         if not path.is_file():
             raise SpecscopeError(f"model file '{path}' does not exist")
         fields, tensors = read_gguf_metadata(path)
-        return shape_from_gguf(fields, tensors, fields.get("general.name") or path.stem, str(path))
+        return shape_from_gguf(fields, tensors, path.stem, str(path))
     if path.exists() or text.endswith(".json"):
         if not path.exists():
             raise SpecscopeError(f"model config '{path}' does not exist")

@@ -5,12 +5,15 @@
 
 What it measures (torch, on the CPU, with the threads torch uses, or `threads`):
 - copy bandwidth: `dst.copy_(src)` of two float32 buffers far larger than any cache (256 MiB each);
-  bytes moved = read + write = 2 x the buffer; the best of several repetitions (as STREAM reports);
-- matmul FLOP rate: `torch.mm` of two float32 square matrices (1024 x 1024, 2 n^3 FLOPs); the best
-  of several repetitions. This is the precision the built-in engine computes in on the CPU (fp32).
-It takes a few seconds. Best-of, because a shared machine only ever makes a probe slower: the
-spec is a ceiling, and the efficiencies in `specscope/data/efficiency.toml` say how much of it a
-real step reaches. `specscope probe -o my-cpu.toml` writes the result; `specscope cost-model
+  bytes moved = read + write = 2 x the buffer; the best of several repetitions (as STREAM reports),
+  with all threads and with one (the larger counts: one core can often stream the whole socket);
+- matmul FLOP rate: `torch.mm` of two float32 square matrices (1024 x 1024, 2 n^3 FLOPs), the best
+  of several repetitions, with all threads and with one thread times the thread count (the larger
+  counts). This is the precision the built-in engine computes in on the CPU (fp32).
+It takes a few seconds. Best-of and the one-thread figures, because a machine shared with other
+work only ever makes a probe slower, and a multi-threaded one collapses when another process holds
+a core (its threads wait for each other): the spec is the machine's ceiling, and the efficiencies in
+`specscope/data/efficiency.toml` say how much of it a real step reaches. `specscope probe -o my-cpu.toml` writes the result; `specscope cost-model
 --hardware my-cpu.toml` (or `--hardware local`, which probes on the spot) prices models with it.
 """
 
@@ -84,7 +87,8 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def probe_cpu(threads: int | None = None, name: str = "local-cpu") -> HardwareSpec:
+def probe_cpu(threads: int | None = None, name: str = "local-cpu", copy_bytes: int = COPY_BYTES,
+              matmul_n: int = MATMUL_N, reps: int = REPS) -> HardwareSpec:
     """Measure this CPU (see the module docstring) and return it as a hardware spec."""
     import torch
 
@@ -93,21 +97,30 @@ def probe_cpu(threads: int | None = None, name: str = "local-cpu") -> HardwareSp
             raise SpecscopeError(f"--threads {threads}: give a number of threads >= 1")
         torch.set_num_threads(threads)
     used = torch.get_num_threads()
-    bandwidth = copy_bandwidth()
-    flops = matmul_flops()
+    bandwidth, flops = copy_bandwidth(copy_bytes, reps), matmul_flops(matmul_n, reps)
+    if used > 1:
+        torch.set_num_threads(1)
+        try:
+            bandwidth_1, flops_1 = copy_bandwidth(copy_bytes, reps), matmul_flops(matmul_n, reps)
+        finally:
+            torch.set_num_threads(used)
+    else:
+        bandwidth_1, flops_1 = bandwidth, flops
     return HardwareSpec(
         name=name,
         description=f"{cpu_name()}, {used} threads (measured by specscope probe)",
         kind="cpu",
         memory_bytes=total_memory_bytes(),
-        bandwidth=bandwidth,
-        flops={"fp32": flops},
+        bandwidth=max(bandwidth, bandwidth_1),
+        flops={"fp32": max(flops, flops_1 * used)},
         provenance={
             "source": "specscope probe: torch copy bandwidth (read + write, best of "
-                      f"{REPS} x {COPY_BYTES // 2**20} MiB) and float32 torch.mm FLOP rate (best of {REPS}, "
-                      f"n = {MATMUL_N})",
+                      f"{reps} x {copy_bytes // 2**20} MiB) and float32 torch.mm FLOP rate (best of {reps}, "
+                      f"n = {matmul_n})",
             "measured_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
             "threads": used,
+            "copy_gbs": {"all threads": round(bandwidth / 1e9, 2), "one thread": round(bandwidth_1 / 1e9, 2)},
+            "fp32_gflops": {"all threads": round(flops / 1e9, 2), "one thread": round(flops_1 / 1e9, 2)},
             "cpu": cpu_name(),
             "machine": f"{platform.machine()} {platform.system()}",
             "torch": torch.__version__,

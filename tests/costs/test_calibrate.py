@@ -33,3 +33,19 @@ def test_the_shipped_gpu_efficiencies_are_the_preset_calibration():
     for key in ("weight_bandwidth", "kv_bandwidth", "compute", "step_overhead_s", "ngram_fraction"):
         assert getattr(result.efficiencies, key) == pytest.approx(getattr(stored, key), rel=1e-4), key
     assert result.calibration.by_overlap[1.0] > 0.05  # the max() form cannot follow the additive preset
+
+
+def test_the_shipped_cpu_efficiencies_are_the_reference_profile_calibration():
+    loading = pytest.importorskip("specscope.engine.loading")
+    pytest.importorskip("gguf")
+    from specscope.errors import SpecscopeError
+
+    try:
+        shape = load_shape(loading.default_model_path())
+    except SpecscopeError:
+        pytest.skip("the default model is not installed")
+    hw = load_hardware("reference-cpu")
+    result = calibrate_against(shape, hw, "smollm2-135m-cpu")
+    stored = efficiencies_for(hw)
+    for key in ("weight_bandwidth", "kv_bandwidth", "compute", "step_overhead_s", "ngram_fraction"):
+        assert getattr(result.efficiencies, key) == pytest.approx(getattr(stored, key), rel=1e-4), key

@@ -21,8 +21,11 @@ def test_every_shipped_spec_loads_with_its_datasheet():
     assert EXPECTED <= set(available_hardware())
     for name in available_hardware():
         spec = load_hardware(name)
-        assert spec.memory_bytes > 1e9 and spec.bandwidth > 1e11 and spec.flops["bf16"] > 1e13
-        assert "datasheet" in spec.provenance["source"]
+        assert spec.memory_bytes > 1e9 and spec.provenance["source"]
+        if spec.kind == "gpu":
+            assert spec.bandwidth > 1e11 and spec.flops["bf16"] > 1e13 and "datasheet" in spec.provenance["source"]
+        else:  # the reference CPU the cpu efficiencies were calibrated on: a probe's figures
+            assert spec.flops["fp32"] > 1e10 and "specscope probe" in spec.provenance["source"]
 
 
 def test_h100_sxm_figures():
