@@ -23,6 +23,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from specscope.costs.pricing import DEFAULT_DRAFT_K
 from specscope.errors import SpecscopeError
 
 SHOW_TOKENS = "1,8,64,512,2048"
@@ -92,7 +93,7 @@ def build(
                                               "traces: PROPOSER=DRAFT or DRAFT, DRAFT one of ngram, eagle, eagle3, mtp, "
                                               "draft (the target's usual draft model) or a model; repeat the option. "
                                               "Default: ngram, eagle, eagle3, mtp and draft."),
-    draft_k: int = typer.Option(3, "--draft-k", help="Draft tokens per step a chain drafter runs passes for."),
+    draft_k: int = typer.Option(DEFAULT_DRAFT_K, "--draft-k", help="Draft tokens per step a chain drafter runs passes for."),
     batch: Optional[int] = typer.Option(None, "--batch", min=1, help="With --context: check that this many sequences fit (exit 2 if not)."),
     context: Optional[int] = typer.Option(None, "--context", min=1, help="With --batch: tokens per sequence (prompt + output)."),
     name: Optional[str] = typer.Option(None, "--name", help="Cost model name (default: the output file's stem)."),

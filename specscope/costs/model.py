@@ -127,7 +127,8 @@ class CostModel:
             have = ", ".join(sorted(self.drafts)) or "none"
             raise SpecscopeError(
                 f"cost model '{self.name}' has no draft cost for proposer '{proposer}' (it has: {have}); "
-                f"add a [draft.{proposer}] table to the cost model or fit one with `specscope fit-cost`"
+                f"add a [draft.{proposer}] table to the cost model, fit one with `specscope fit-cost`, or price "
+                f"one with `specscope cost-model --draft {proposer}=MODEL`"
             )
         return self.drafts[proposer]
 
