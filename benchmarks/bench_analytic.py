@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark: the analytic (roofline) cost model against measured and published step times, and memory fit.
 
-    .venv/bin/python benchmarks/bench_analytic.py                  # probe + 2 profiles of the default model, 1 thread
+    .venv/bin/python benchmarks/bench_analytic.py                  # probe, profile the default model, probe; 1 thread
     .venv/bin/python benchmarks/bench_analytic.py --threads 0      # at torch's thread count, as the engine runs
     .venv/bin/python benchmarks/bench_analytic.py --profile p.csv  # reuse profiles (made with the same --threads)
     .venv/bin/python benchmarks/bench_analytic.py --skip-cpu       # only the H100 and memory parts (seconds)
@@ -17,11 +17,11 @@ What it prints, side by side in one run:
 2. This machine. `specscope probe` (copy bandwidth, fp32 matmul) gives the hardware; the default model's
    GGUF gives the shape; the analytic model (shipped CPU efficiencies, calibrated at 2 threads on the
    project's quiet-machine fit smollm2-135m-cpu) is compared at the target points of a fresh profile of
-   the default model (the per-row minimum of --profile-runs runs) with the linear model `fit-cost` fits
+   the default model (probed before and after it; the mean of the two) with the linear model `fit-cost` fits
    to it (goal: mean error <= 20 %) and with its measured times; per point, the parts of the
    prediction. Probe and profile run with --threads (default 1): on a machine shared with other work a
    2-thread step collapses whenever another process holds a core (its threads wait for each other, 10x
-   and more), which a best-of probe does not see; one thread degrades the same way in both. At 1 thread
+   and more), which the probe's single kernels see far less; one thread degrades alike in both. At 1 thread
    this is an out-of-sample check (other thread count, other day, fresh probe). Then the efficiencies
    re-calibrated on this profile (in-sample) next to the stored ones.
 3. Memory fit. Llama-3.1-70B bf16 on one H100 (refused, by how much) and on 4 x H100 with --tp 4 (the
@@ -89,8 +89,8 @@ def h100_goal() -> dict:
 
 
 def run_profiles(threads: int | None, runs: int) -> Path:
-    """`specscope profile` of the default model, `runs` times; the per-row minimum (a shared machine only ever
-    makes a step slower, as the probe's best-of) is written next to them and returned."""
+    """`specscope profile` of the default model, `runs` times; with several, their per-row minimum (a shared
+    machine only ever makes a step slower) is written next to them and returned."""
     folder = Path(tempfile.mkdtemp(prefix="bench-analytic-"))
     paths = []
     for i in range(runs):
@@ -124,14 +124,19 @@ def this_machine(profile_paths: list[Path] | None, threads: int | None, runs: in
     from specscope.study.probe import probe_cpu
 
     print("\n2. This machine: analytic model from `specscope probe` vs the profile of the default model")
-    spec = probe_cpu(threads)
-    print(f"   probe: {spec.bandwidth / 1e9:.1f} GB/s copy, {spec.flops['fp32'] / 1e9:.1f} GFLOP/s fp32 matmul, "
-          f"{spec.provenance['threads']} threads ({spec.description})")
+    before = probe_cpu(threads)
+    print(f"   probe before: {before.bandwidth / 1e9:.1f} GB/s copy, {before.flops['fp32'] / 1e9:.1f} GFLOP/s fp32 "
+          f"matmul, {before.provenance['threads']} thread(s) ({before.description})")
     if profile_paths:
         profile_path = profile_paths[0] if len(profile_paths) == 1 else min_profile(
             profile_paths, Path(tempfile.mkdtemp(prefix="bench-analytic-")) / "profile-min.csv")
     else:
         profile_path = run_profiles(threads, runs)
+    after = probe_cpu(threads)
+    spec = replace(before, bandwidth=(before.bandwidth + after.bandwidth) / 2,
+                   flops={"fp32": (before.flops["fp32"] + after.flops["fp32"]) / 2})
+    print(f"   probe after: {after.bandwidth / 1e9:.1f} GB/s, {after.flops['fp32'] / 1e9:.1f} GFLOP/s; the analytic model "
+          f"uses their mean, {spec.bandwidth / 1e9:.1f} GB/s and {spec.flops['fp32'] / 1e9:.1f} GFLOP/s")
     prof = read_profile(profile_path)
     rows = np.isin(prof["step_kind"], TARGET_KINDS)
     n, kv, seconds = prof["num_batched_tokens"][rows], prof["num_kv_tokens"][rows], prof["seconds"][rows]
@@ -213,7 +218,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", type=Path, nargs="+", help="Profile CSV(s) of the default model from the same "
                         "sweep; several: their per-row minimum (default: run --profile-runs of them)")
-    parser.add_argument("--profile-runs", type=int, default=2, help="Profiles to run when none is given (per-row minimum)")
+    parser.add_argument("--profile-runs", type=int, default=1, help="Profiles to run when none is given (several: "
+                        "their per-row minimum)")
     parser.add_argument("--threads", type=int, default=1, help="Threads for the probe and the profile (default 1; "
                         "0: torch's choice, as the engine uses)")
     parser.add_argument("--skip-cpu", action="store_true", help="Only the H100 and memory parts (no torch needed)")

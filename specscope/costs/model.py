@@ -118,9 +118,9 @@ class CostModel:
     drafts: dict[str, DraftCost]
     switching: float = 0.0  # seconds per sequence that changes proposer
     description: str = ""
-    max_kv_tokens: int | None = None  # KV tokens the device memory holds (the simulator caps the batch); None: unbounded
     provenance: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None
+    max_kv_tokens: int | None = None  # KV tokens the device memory holds (the simulator caps the batch); None: unbounded
 
     def draft(self, proposer: str) -> DraftCost:
         if proposer not in self.drafts:

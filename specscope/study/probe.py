@@ -5,15 +5,17 @@
 
 What it measures (torch, on the CPU, with the threads torch uses, or `threads`):
 - copy bandwidth: `dst.copy_(src)` of two float32 buffers far larger than any cache (256 MiB each);
-  bytes moved = read + write = 2 x the buffer; the best of several repetitions (as STREAM reports),
-  with all threads and with one (the larger counts: one core can often stream the whole socket);
-- matmul FLOP rate: `torch.mm` of two float32 square matrices (1024 x 1024, 2 n^3 FLOPs), the best
-  of several repetitions, with all threads and with one thread times the thread count (the larger
-  counts). This is the precision the built-in engine computes in on the CPU (fp32).
-It takes a few seconds. Best-of and the one-thread figures, because a machine shared with other
-work only ever makes a probe slower, and a multi-threaded one collapses when another process holds
-a core (its threads wait for each other): the spec is the machine's ceiling, and the efficiencies in
-`specscope/data/efficiency.toml` say how much of it a real step reaches. `specscope probe -o my-cpu.toml` writes the result; `specscope cost-model
+  bytes moved = read + write = 2 x the buffer; with all threads and with one (the larger counts: one
+  core can often stream the whole socket);
+- matmul FLOP rate: `torch.mm` of two float32 square matrices (1024 x 1024, 2 n^3 FLOPs), with all
+  threads and with one thread times the thread count (the larger counts). This is the precision the
+  built-in engine computes in on the CPU (fp32).
+Each figure is the median of 15 repetitions after a warm-up, as `specscope profile` times steps: on
+a machine shared with other work both then see the same share of it (a best-of probe would catch
+the quiet moments a profile's medians do not). The one-thread figures guard against the collapse of
+a multi-threaded kernel when another process holds a core (its threads wait for each other). It
+takes a few seconds; the efficiencies in `specscope/data/efficiency.toml` say how much of these
+rates a real step reaches. `specscope probe -o my-cpu.toml` writes the result; `specscope cost-model
 --hardware my-cpu.toml` (or `--hardware local`, which probes on the spot) prices models with it.
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
+import statistics
 import time
 from typing import Callable
 
@@ -33,15 +36,16 @@ MATMUL_N = 1024
 REPS = 15
 
 
-def best_seconds(fn: Callable[[], None], reps: int) -> float:
-    """The shortest wall time of `fn()` over `reps` calls, after one untimed warm-up call."""
+def median_seconds(fn: Callable[[], None], reps: int) -> float:
+    """The median wall time of `fn()` over `reps` calls, after one untimed warm-up call (as `specscope profile`
+    times its steps, so that the two see a busy machine alike)."""
     fn()
-    best = float("inf")
+    times = []
     for _ in range(reps):
         start = time.perf_counter()
         fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def copy_bandwidth(nbytes: int = COPY_BYTES, reps: int = REPS) -> float:
@@ -50,7 +54,7 @@ def copy_bandwidth(nbytes: int = COPY_BYTES, reps: int = REPS) -> float:
 
     src = torch.ones(nbytes // 4, dtype=torch.float32)
     dst = torch.empty_like(src)
-    seconds = best_seconds(lambda: dst.copy_(src), reps)
+    seconds = median_seconds(lambda: dst.copy_(src), reps)
     return 2 * src.nbytes / seconds
 
 
@@ -62,7 +66,7 @@ def matmul_flops(n: int = MATMUL_N, reps: int = REPS) -> float:
     a = torch.randn(n, n, generator=gen)
     b = torch.randn(n, n, generator=gen)
     out = torch.empty(n, n)
-    seconds = best_seconds(lambda: torch.mm(a, b, out=out), reps)
+    seconds = median_seconds(lambda: torch.mm(a, b, out=out), reps)
     return 2.0 * n**3 / seconds
 
 
@@ -114,9 +118,9 @@ def probe_cpu(threads: int | None = None, name: str = "local-cpu", copy_bytes: i
         bandwidth=max(bandwidth, bandwidth_1),
         flops={"fp32": max(flops, flops_1 * used)},
         provenance={
-            "source": "specscope probe: torch copy bandwidth (read + write, best of "
-                      f"{reps} x {copy_bytes // 2**20} MiB) and float32 torch.mm FLOP rate (best of {reps}, "
-                      f"n = {matmul_n})",
+            "source": "specscope probe: torch copy bandwidth (read + write, median of "
+                      f"{reps} x {copy_bytes // 2**20} MiB) and float32 torch.mm FLOP rate (median of {reps}, "
+                      f"n = {matmul_n}), the larger of all threads and one thread (x threads)",
             "measured_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
             "threads": used,
             "copy_gbs": {"all threads": round(bandwidth / 1e9, 2), "one thread": round(bandwidth_1 / 1e9, 2)},
