@@ -20,6 +20,8 @@ DIR/
                                speedup, sd_throughput, ar_throughput, mean_acc_len, ...
   profile.csv                  `specscope profile` output (step timings for the cost model)
   cost_model.toml              the fitted cost model the simulation used
+  simulation_cost_model.toml   the cost model the simulation used when it is not the fitted one
+                               (a preset, a file, an analytic model), as `specscope sweep` copies it
 ```
 
 A folder holding only `traces/` (say, imported SpecDecode-Bench traces) is a valid study: the
@@ -39,7 +41,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from specscope.costs.model import CostModel
 from specscope.errors import SpecscopeError
+from specscope.costs.presets import read_cost_model
 from specscope.formats.files import read_jsonl_objects
 from specscope.formats.trace import Trace, read_trace
 
@@ -48,6 +52,7 @@ TRACES_DIR = "traces"
 SIMULATION_CSV = "simulation.csv"
 PROFILE_CSV = "profile.csv"
 COST_MODEL_TOML = "cost_model.toml"
+SIMULATION_COST_MODEL_TOML = "simulation_cost_model.toml"
 
 # The four phases of a step's time (see the glossary's "time breakdown").
 PHASES = ("draft", "verify", "sample", "overhead")
@@ -69,6 +74,7 @@ class Study:
     profile: pd.DataFrame | None
     cost_model: dict | None
     notes: list[str] = field(default_factory=list)  # what was skipped, in plain words
+    simulation_cost_model: CostModel | None = None  # simulation_cost_model.toml, parsed
 
     @property
     def is_empty(self) -> bool:
@@ -104,7 +110,9 @@ def load_study(root: str | Path) -> Study:
     simulation = load_simulation(root / SIMULATION_CSV, traces)
     profile = _read_csv(root / PROFILE_CSV) if (root / PROFILE_CSV).is_file() else None
     cost_model = load_cost_model(root / COST_MODEL_TOML)
-    return Study(root, runs, requests, traces, simulation, profile, cost_model, notes)
+    used = root / SIMULATION_COST_MODEL_TOML
+    simulation_cost_model = read_cost_model(used) if used.is_file() else None
+    return Study(root, runs, requests, traces, simulation, profile, cost_model, notes, simulation_cost_model)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import pandas as pd
 from specscope import __version__
 from specscope.analysis import figures, metrics
 from specscope.analysis.loaders import BASELINE_METHOD, PHASES, Study, load_study, trace_workload
+from specscope.analysis.roofline import analytic_sections
 from specscope.errors import SpecscopeError
 from specscope.formats.files import write_text_atomic
 from specscope.formats.trace import Trace
@@ -91,6 +92,7 @@ def build_sections(study: Study) -> list[Section]:
         _bleu_overlap(study, counter),
         _proposer_difference(study, counter),
         _simulated(study, counter),
+        *analytic_sections(study, counter),  # only when the simulation's cost model is analytic
         _combine(study, counter),
         _fidelity(study, runs, counter),
     ]
