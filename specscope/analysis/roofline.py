@@ -31,10 +31,10 @@ def analytic_model(study: Study) -> CostModel | None:
     if model is None and isinstance(study.cost_model, dict):
         target = study.cost_model.get("target")
         if isinstance(target, dict) and target.get("form") == RooflineCost.form:
-            from specscope.analysis.loaders import COST_MODEL_TOML
             from specscope.costs.presets import read_cost_model
+            from specscope.formats.layout import StudyFolder
 
-            model = read_cost_model(study.root / COST_MODEL_TOML)
+            model = read_cost_model(StudyFolder(study.root).cost_model)
     return model if model is not None and isinstance(model.target, RooflineCost) else None
 
 
