@@ -78,10 +78,18 @@ def available_hardware() -> list[str]:
     return sorted(p.stem for p in HARDWARE_DIR.glob("*.toml"))
 
 
+def read_hardware(path: Path) -> HardwareSpec:
+    """The spec in a hardware TOML file (`specscope/formats/hardware.py`), one-line errors naming the file."""
+    from specscope.formats.hardware import read_hardware_fields
+
+    try:
+        return HardwareSpec(**read_hardware_fields(path))
+    except ValueError as err:
+        raise SpecscopeError(f"{path}: {err}") from None
+
+
 def load_hardware(name_or_path: str | os.PathLike) -> HardwareSpec:
     """A shipped spec by name, or a hardware TOML by path (`local` is the CLI's: it runs the probe)."""
-    from specscope.formats.hardware import read_hardware
-
     text = str(name_or_path)
     path = Path(text).expanduser()
     if text.endswith(".toml") or path.is_file():

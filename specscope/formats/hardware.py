@@ -30,7 +30,6 @@ import os
 import sys
 from pathlib import Path
 
-from specscope.costs.hardware import HardwareSpec
 from specscope.errors import SpecscopeError
 
 if sys.version_info >= (3, 11):
@@ -41,8 +40,9 @@ else:  # pragma: no cover - Python 3.10
 GB, TERA, MICRO = 1e9, 1e12, 1e-6
 
 
-def read_hardware(path: Path) -> HardwareSpec:
-    """Parse and validate a hardware TOML file."""
+def read_hardware_fields(path: Path) -> dict:
+    """Parse and validate a hardware TOML file: the fields of `specscope.costs.hardware.HardwareSpec`, in SI units
+    (bytes, bytes/s, FLOP/s, seconds); the spec checks their consistency itself."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
@@ -53,23 +53,20 @@ def read_hardware(path: Path) -> HardwareSpec:
     link = _table(data, "interconnect", path)
     efficiency = _table(data, "efficiency", path)
     provenance = _table(data, "provenance", path)
-    try:
-        return HardwareSpec(
-            name=str(data.get("name", path.stem)),
-            description=str(data.get("description", "")),
-            kind=str(data.get("kind", "gpu")),
-            memory_bytes=_number(data, "memory_gb", path) * GB,
-            bandwidth=_number(data, "bandwidth_gbs", path) * GB,
-            flops={str(k): _number(flops, k, path, "flops_tflops") * TERA for k in flops},
-            link_bandwidth=_number(link, "bandwidth_gbs", path, "interconnect", default=0.0, zero_ok=True) * GB,
-            link_latency_s=_number(link, "latency_us", path, "interconnect", default=0.0, zero_ok=True) * MICRO,
-            max_devices=int(_number(link, "devices", path, "interconnect", default=1)),
-            efficiency={str(k): _number(efficiency, k, path, "efficiency", zero_ok=True) for k in efficiency},
-            provenance=provenance,
-            source=path,
-        )
-    except ValueError as err:
-        raise SpecscopeError(f"{path}: {err}") from None
+    return dict(
+        name=str(data.get("name", path.stem)),
+        description=str(data.get("description", "")),
+        kind=str(data.get("kind", "gpu")),
+        memory_bytes=_number(data, "memory_gb", path) * GB,
+        bandwidth=_number(data, "bandwidth_gbs", path) * GB,
+        flops={str(k): _number(flops, k, path, "flops_tflops") * TERA for k in flops},
+        link_bandwidth=_number(link, "bandwidth_gbs", path, "interconnect", default=0.0, zero_ok=True) * GB,
+        link_latency_s=_number(link, "latency_us", path, "interconnect", default=0.0, zero_ok=True) * MICRO,
+        max_devices=int(_number(link, "devices", path, "interconnect", default=1)),
+        efficiency={str(k): _number(efficiency, k, path, "efficiency", zero_ok=True) for k in efficiency},
+        provenance=provenance,
+        source=path,
+    )
 
 
 def _table(data: dict, key: str, path: Path, required: bool = False) -> dict:
@@ -98,8 +95,8 @@ def _number(table: dict, key: str, path: Path, section: str = "", default: float
     return float(value)
 
 
-def hardware_to_toml_dict(spec: HardwareSpec) -> dict:
-    """The TOML tables of `spec` (the units of the file: GB, GB/s, TFLOPS, microseconds)."""
+def hardware_to_toml_dict(spec) -> dict:
+    """The TOML tables of a `HardwareSpec` (the units of the file: GB, GB/s, TFLOPS, microseconds)."""
     out = {
         "name": spec.name,
         "description": spec.description,
@@ -117,8 +114,8 @@ def hardware_to_toml_dict(spec: HardwareSpec) -> dict:
     return out
 
 
-def write_hardware(path: str | os.PathLike, spec: HardwareSpec, header_comment: str = "") -> None:
-    """Write `spec` as a hardware TOML file, atomically."""
+def write_hardware(path: str | os.PathLike, spec, header_comment: str = "") -> None:
+    """Write a `HardwareSpec` as a hardware TOML file, atomically."""
     import tomli_w
 
     from specscope.formats.files import write_text_atomic
