@@ -132,14 +132,13 @@ def load_runs(runs_dir: Path, notes: list[str] | None = None) -> tuple[pd.DataFr
 def read_summary(path: Path) -> dict:
     """One `summary.json` as a flat row of RUN_COLUMNS (settings may sit under "settings").
 
-    `method` is the proposer's registry name (`proposer`, else `method`): it matches trace and
-    simulation names. `label` names the cell for people, from `method` as `specscope run` writes it
-    (e.g. `draft(self:8)`) and k. A `--k adaptive` run is method `adaptive(<proposers>)` with no k
+    `method` is the proposer's registry name: it matches trace and simulation names. `label` names the
+    cell for people, from the summary's `label` (e.g. `draft(self:16)`) and k. A `--k adaptive` run is method `adaptive(<proposers>)` with no k
     (its summary's k is only the cap), so it is neither joined with nor taken for a fixed k.
     """
     flat = summary_format.read_summary(path)
     breakdown = flat.get("time_breakdown_s") or {}
-    method = str(flat.get("proposer") or flat["method"])
+    method = str(flat["method"])
     k = 0 if method == BASELINE else int(flat.get("k") or 0)
     if flat.get("adaptive"):  # `--k adaptive`: k varies per step (the summary's k is the cap)
         method, k = f"adaptive({method})", math.nan
@@ -148,7 +147,7 @@ def read_summary(path: Path) -> dict:
         "workload": str(flat.get("workload", "")),
         "method": method,
         "k": k,
-        "label": method_label(str(flat["method"]), k),
+        "label": method_label(str(flat.get("label") or method), k),
         "batch_size": int(flat["batch_size"]),
         "threads": flat.get("threads"),
         "device": str(flat.get("device", "")),

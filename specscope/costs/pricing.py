@@ -40,8 +40,9 @@ from specscope.costs.shapes import (
     shipped_shape,
 )
 from specscope.errors import SpecscopeError, unknown_name
+from specscope.ngram import NAME
 
-NGRAM = "ngram"
+NGRAM = NAME  # the n-gram: a fraction of the verify step
 DRAFT = "draft"  # the proposer name a draft model has in the engine's traces
 DEFAULT_DRAFT_K = 3  # dependent passes per draft step of a chain drafter (the middle of fixed-1/3/5)
 ALLREDUCES_PER_LAYER = 2

@@ -221,6 +221,6 @@ class EngineBackend:
         engine, _, _ = self._last
         _, target, _, name = self.load()
         policy = engine.drafter.policy
-        return {"model": name, "method": engine.drafter.label, "k": settings.draft_budget,
+        return {"model": name, "label": engine.drafter.label, "k": settings.draft_budget,
                 "cost_model": policy.costs.name if settings.adaptive is not None else None,
                 "tree": engine.tree.label if engine.tree is not None else None, "device": str(target.device)}
