@@ -19,6 +19,16 @@ lets others take two (asserted). They run ADAPTIVE_MAX_NEW tokens (only the firs
 sequence that ends at its length limit teaches the policy nothing, so at 4 tokens every fully accepted
 chain of the first step would be hidden from its calibration.
 
+Where adaptive decides how many drafts a row keeps, the marginals dilute what the decision could bias,
+so `test_adaptive_second_drafts_match_target` checks the decision's own population: every decoding
+row-step that kept two drafts and accepted the first, the token the engine committed at the second
+draft's position against the exact next-token distribution of its context (expected counts: the sum
+of those rows' distributions; a pooled chi-square at 1e-6, conservative for unequal rows). Correct
+code decides to keep a draft before it is drawn, so the token there is distributed as p; a policy that
+drops a sampled draft on its own confidence (q at the drawn token, as the post-hoc stop once did) keeps
+it only where q favours it, and the check sees it (chi-square distance 0.026 per row over the head's
+~5,500 rows, 0.006 over the n-gram + draft run's ~17,500: p < 1e-16 in both).
+
 Power: with 6,000 tokens per position and ~14 degrees of freedom, each position's test rejects any
 distortion of chi-square distance sum((f - p)^2 / p) >= 0.014 with probability >= 0.99
 (`test_stated_power`). A draft that reports q at temperature 1 while sampling at 0.8 is far above
@@ -38,6 +48,7 @@ from specscope.costs.model import CostModel, LinearCost
 from specscope.engine.drafting import Drafter
 from specscope.engine.engine import Engine
 from specscope.engine.proposers import build_proposer
+from specscope.engine.sampling import sampling_probs
 from specscope.engine.scheduler import Request
 from specscope.policy.adaptive import Adaptive
 from specscope.policy.confidence import ConfidenceParams
@@ -101,14 +112,19 @@ def run_engine(model, method: str, seed: int, heads: dict | None = None, request
     return torch.from_numpy(np.stack([s.output[:POSITIONS] for s in seqs])), engine, seqs
 
 
-def e2e_results(model, marginals, method: str, seed: int, heads: dict | None = None):
-    """[(position, samples, chi-square, degrees of freedom, critical value)], engine, sequences."""
-    tokens, engine, seqs = run_engine(model, method, seed, heads)
+def marginal_rows(tokens: torch.Tensor, marginals: torch.Tensor) -> list[tuple]:
+    """[(position, samples, chi-square, degrees of freedom, critical value)] of tokens [n, POSITIONS]."""
     rows = []
     for j in range(POSITIONS):
         stat, df, crit = chi2_detail(token_counts(tokens[:, j], VOCAB), marginals[j])
         rows.append((j, len(tokens), stat, df, crit))
-    return rows, engine, seqs
+    return rows
+
+
+def e2e_results(model, marginals, method: str, seed: int, heads: dict | None = None):
+    """[(position, samples, chi-square, degrees of freedom, critical value)], engine, sequences."""
+    tokens, engine, seqs = run_engine(model, method, seed, heads)
+    return marginal_rows(tokens, marginals), engine, seqs
 
 
 @pytest.fixture(scope="module")
@@ -122,9 +138,26 @@ def single_thread():
         yield
 
 
+@pytest.fixture(scope="module")
+def runs(small_model, fitted_heads):
+    """method -> run_engine(method, seed 0); the adaptive runs are kept for the second-draft test."""
+    kept = {}
+
+    def get(method: str):
+        if method in kept:
+            return kept[method]
+        run = run_engine(small_model, method, 0, fitted_heads)
+        if method in ADAPTIVE:
+            kept[method] = run
+        return run
+
+    return get
+
+
 @pytest.mark.parametrize("method", METHODS)
-def test_sampled_sd_matches_plain_sampling_at_every_position(small_model, fitted_heads, marginals, method):
-    rows, engine, seqs = e2e_results(small_model, marginals, method, seed=0, heads=fitted_heads)
+def test_sampled_sd_matches_plain_sampling_at_every_position(marginals, runs, method):
+    tokens, engine, seqs = runs(method)
+    rows = marginal_rows(tokens, marginals)
     for j, n, stat, _, crit in rows:
         assert stat < crit, f"{method} position {j}: chi-square {stat:.1f} >= {crit:.1f} on {n} tokens"
     if method == "none":
@@ -148,6 +181,56 @@ def test_sampled_sd_matches_plain_sampling_at_every_position(small_model, fitted
         assert lengths.count(1) > 0.1 * len(lengths) and lengths.count(K) > 0.1 * len(lengths), "chains of 1 and 2"
 
 
+# ---------------------------------------------------------------------------------------------
+# Adaptive: the population whose draft count the policy decided.
+
+SECOND_DRAFT_ROWS = {"adaptive:ngram,draft": 12_000, "adaptive:eagle": 4_000}  # rows each run is guaranteed
+SECOND_DRAFT_DISTANCE = {"adaptive:ngram,draft": 0.008, "adaptive:eagle": 0.024}  # power >= 0.99 from here
+
+
+def second_draft_rows(seqs) -> tuple[list[list[int]], list[int]]:
+    """(context, committed token) at the second draft's position of every decoding row-step that kept two drafts
+    and accepted the first (the step's first token is at output index o, the second draft's at o + 1)."""
+    contexts, tokens = [], []
+    for seq in seqs:
+        o = 1  # the prefill's token is output 0
+        for proposed, accepted in zip(seq.proposed, seq.accepted):
+            if proposed >= 2 and accepted >= 1:
+                contexts.append(PROMPT + seq.output[: o + 1].tolist())
+                tokens.append(int(seq.output[o + 1]))
+            o += accepted + 1
+    return contexts, tokens
+
+
+@torch.inference_mode()
+def next_token_probs(model, contexts: list[list[int]], rows: int = 512) -> torch.Tensor:
+    """[len(contexts), VOCAB] float64: the target's sampling distribution after each context, exactly."""
+    out = []
+    for i in range(0, len(contexts), rows):
+        part = contexts[i : i + rows]
+        cache = model.new_cache(len(part), max(len(c) for c in part))
+        logits = model.forward_chunks(cache, list(range(len(part))), [torch.tensor(c) for c in part]).logits
+        out.append(sampling_probs(torch.stack([x[-1] for x in logits]), TEMPERATURE, TOP_P).double())
+    return torch.cat(out)
+
+
+def second_draft_result(model, seqs) -> tuple[int, float, int, float]:
+    """(rows, chi-square, degrees of freedom, critical value) of the second-draft tokens against their p."""
+    contexts, tokens = second_draft_rows(seqs)
+    expected = next_token_probs(model, contexts).sum(0)
+    stat, df, crit = chi2_detail(token_counts(tokens, VOCAB), expected)
+    return len(tokens), stat, df, crit
+
+
+@pytest.mark.parametrize("method", ADAPTIVE)
+def test_adaptive_second_drafts_match_target(small_model, runs, method):
+    _, _, seqs = runs(method)
+    n, stat, df, crit = second_draft_result(small_model, seqs)
+    assert n >= SECOND_DRAFT_ROWS[method], (method, n)
+    assert stat < crit, f"{method} second drafts: chi-square {stat:.1f} >= {crit:.1f} on {n} row-steps"
+    assert detectable_distance(SECOND_DRAFT_ROWS[method], df) <= SECOND_DRAFT_DISTANCE[method], (method, df)
+
+
 def test_stated_power(marginals):
     """Every position's test has power >= 0.99 against any distortion of chi-square distance >= MAX_DISTANCE."""
     for j in range(POSITIONS):
@@ -157,8 +240,6 @@ def test_stated_power(marginals):
 
 def test_exact_marginals_match_a_direct_computation(small_model, marginals):
     """The reference itself: position 1's marginal from 16 explicit forward passes agrees with the batched sum."""
-    from specscope.engine.sampling import sampling_probs
-
     cache = small_model.new_cache(1, len(PROMPT) + 1)
     first = sampling_probs(small_model.forward_chunks(cache, [0], [torch.tensor(PROMPT)]).logits[0][-1],
                            TEMPERATURE, TOP_P).double()
