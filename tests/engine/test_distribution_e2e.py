@@ -204,14 +204,17 @@ def second_draft_rows(seqs) -> tuple[list[list[int]], list[int]]:
 
 @torch.inference_mode()
 def next_token_probs(model, contexts: list[list[int]], rows: int = 512) -> torch.Tensor:
-    """[len(contexts), VOCAB] float64: the target's sampling distribution after each context, exactly."""
+    """[len(contexts), VOCAB] float64: the target's sampling distribution after each context, exactly (one
+    forward per distinct context)."""
+    distinct = list(dict.fromkeys(map(tuple, contexts)))
     out = []
-    for i in range(0, len(contexts), rows):
-        part = contexts[i : i + rows]
+    for i in range(0, len(distinct), rows):
+        part = distinct[i : i + rows]
         cache = model.new_cache(len(part), max(len(c) for c in part))
         logits = model.forward_chunks(cache, list(range(len(part))), [torch.tensor(c) for c in part]).logits
         out.append(sampling_probs(torch.stack([x[-1] for x in logits]), TEMPERATURE, TOP_P).double())
-    return torch.cat(out)
+    where = {c: i for i, c in enumerate(distinct)}
+    return torch.cat(out)[[where[tuple(c)] for c in contexts]]
 
 
 def second_draft_result(model, seqs) -> tuple[int, float, int, float]:
