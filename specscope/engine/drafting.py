@@ -14,7 +14,8 @@ simulator replays); this module only carries them out on real proposers:
 - every other proposer drafts for the sequences that chose it; a feature head (EAGLE) sees every
   sequence every step, drafting or not, to keep its cache in step with the target's features;
 - a proposer that reports its confidence per draft gets the policy's in-step stop (`keep_drafting`)
-  where the policy planned chains, and the drafts the policy keeps (`stop_drafting`);
+  where the policy planned chains, and the drafts the policy keeps (`stop_drafting`; told which chains
+  were sampled, whose drafts it may not cut on their own confidence);
 - a proposer that returns fewer drafts than asked is charged for what it returned.
 
 The engine tells the policy what was accepted (`observe`): no proposer or policy reads it back from
@@ -154,7 +155,9 @@ class Drafter:
         ran = np.fromiter((len(drafts[b]) for b in decoding), dtype=np.int64, count=len(decoding))
         if chained.any():
             index = np.flatnonzero(chained)
-            kept = self.policy.stop_drafting(view, index, confidence[index], ran=ran, drafted=ran[index])
+            sampled = np.array([int(decoding[r]) in probs for r in index], dtype=bool)
+            kept = self.policy.stop_drafting(view, index, confidence[index], ran=ran, drafted=ran[index],
+                                             sampled=sampled)
             for r, n in zip(index, kept):
                 drafts[decoding[r]] = drafts[decoding[r]][:n]
                 confidence[r, n:] = np.nan

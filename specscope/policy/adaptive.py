@@ -13,7 +13,9 @@ so the decision sequence exists once. Each step:
    chain on offer, stopped where the calibrated survival of its drafts no longer pays for their
    seconds at the batch's expected rate (`confidence.py`): after drafting (`stop_drafting`, both) and,
    in the engine, already between draft passes (`keep_drafting`), where a deeper pass costs its
-   measured seconds; the guard charges the cut chain to every expert that would have drafted it.
+   measured seconds; the guard charges the cut chain to every expert that would have drafted it. A
+   sampled chain (temperature > 0) stops only between passes: after drafting, a draft's confidence is q
+   at its own draw, and cutting on it would bias the sampled output (`stop_drafting`).
 
 What a decision may read (`StepView`): the sequences (`request`) and their batch (`batch_size`,
 `batch_kv`), how many drafts each proposer can offer each sequence now (`caps`: the n-gram's match,
@@ -199,10 +201,14 @@ class Adaptive(Policy):
         return keep
 
     def stop_drafting(self, view: StepView, index: np.ndarray, confidence: np.ndarray, ran: np.ndarray | None = None,
-                      drafted: np.ndarray | None = None) -> np.ndarray:
+                      drafted: np.ndarray | None = None, sampled: np.ndarray | None = None) -> np.ndarray:
         """Drafts kept [m] of the chains of rows `index`, given their drafts' confidences [m, K] (NaN past each
-        row's drafts); the guard is charged the cut chains. The engine gives what each row ran (`ran` [n]) and
-        each chain drafted (`drafted` [m]); a replay's chains ran the decision's k."""
+        row's drafts); the guard is charged the cut chains. The engine gives what each row ran (`ran` [n]), each
+        chain drafted (`drafted` [m]) and which chains were sampled (`sampled` [m]): those keep every draft, as
+        their in-step stop (`keep_drafting`) already decided each one before it was drawn, on the same floor and
+        the survival known then (a sampled draft's own confidence is q at its draw: cutting on it would keep the
+        draft only where q favours it, and rejection sampling would no longer reproduce the target). A replay's
+        chains ran the decision's k."""
         k, p, prices, floor, chained = self._step
         survival = self.calibration.survival(p[index], confidence)
         if drafted is None:
@@ -212,6 +218,8 @@ class Adaptive(Policy):
         else:
             width = min(survival.shape[1], floor.shape[1])
             kept = kept_drafts(survival[:, :width], drafted, floor[index, :width])
+            if sampled is not None:
+                kept = np.where(sampled, drafted, kept)
             done = np.asarray(ran).copy()
         done[index] = kept
         self.guard.chains_ran(done, chained, prices)

@@ -89,10 +89,13 @@ class Policy:
         raise NotImplementedError
 
     def stop_drafting(self, view: StepView, index: np.ndarray, confidence: np.ndarray, ran: np.ndarray | None = None,
-                      drafted: np.ndarray | None = None) -> np.ndarray:
+                      drafted: np.ndarray | None = None, sampled: np.ndarray | None = None) -> np.ndarray:
         """Drafts to keep [m] for the view's rows `index` [m], given the confidences [m, K] of the drafts they
         proposed (NaN past each row's k). Only asked when `reads_confidence`; the default keeps them all.
-        The engine also gives `ran` [n] (drafts each row of the step ran) and `drafted` [m] (drafts each chain got)."""
+        The engine also gives `ran` [n] (drafts each row of the step ran), `drafted` [m] (drafts each chain got)
+        and `sampled` [m] (chains drawn from q, verified by rejection sampling): a sampled draft's confidence is
+        q at its own draw, so it must not decide whether that draft is kept (kept only where q favours it, the
+        draft is no longer drawn from the q it is verified with); such chains keep what they drafted."""
         return np.sum(~np.isnan(confidence), axis=1)
 
     def observe(self, view: StepView, decision: Decision, committed: np.ndarray,
