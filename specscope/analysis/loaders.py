@@ -30,7 +30,7 @@ be read is the user's to fix: `SpecscopeError` naming the file.
 
 from __future__ import annotations
 
-import json
+import io
 import math
 import re
 from dataclasses import dataclass, field
@@ -39,8 +39,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from specscope.errors import SpecscopeError
-from specscope.formats.files import read_jsonl_objects
+from specscope.errors import SpecscopeError, shorten
+from specscope.formats import requests as request_format
+from specscope.formats import summary as summary_format
+from specscope.formats.files import read_text, read_toml
 from specscope.formats.trace import Trace, read_trace
 
 RUNS_DIR = "runs"
@@ -138,11 +140,7 @@ def read_summary(path: Path) -> dict:
     (e.g. `draft(self:8)`) and k. A `--k adaptive` run is method `adaptive(<proposers>)` with no k
     (its summary's k is only the cap), so it is neither joined with nor taken for a fixed k.
     """
-    raw = _read_json(path)
-    flat = {**raw.get("settings", {}), **{k: v for k, v in raw.items() if k != "settings"}}
-    for key in ("method", "batch_size", "throughput_tok_s"):
-        if key not in flat:
-            raise SpecscopeError(f"{path}: missing '{key}'; re-run the cell with `specscope run`")
+    flat = summary_format.read_summary(path)  # validated: the types below hold
     breakdown = flat.get("time_breakdown_s") or {}
     method = str(flat.get("proposer") or flat["method"])
     k = 0 if method == BASELINE_METHOD else int(flat.get("k") or 0)
@@ -175,10 +173,10 @@ def read_summary(path: Path) -> dict:
 def read_requests(path: Path, run: dict) -> list[dict]:
     """Per-request rows of one cell's `requests.jsonl` (failed requests, with an `error`, left out)."""
     rows = []
-    for lineno, rec in read_jsonl_objects(path):
+    for lineno, rec in request_format.read_requests(path):  # validated records
         if rec.get("error"):  # a failed request: no output to measure
             continue
-        proposed, accepted = step_counts(rec.get("steps"), path, lineno)
+        proposed, accepted = request_format.step_counts(rec.get("steps"), f"{path}:{lineno}")
         n_steps = len(accepted)
         rows.append({
             "cell": run["cell"], "workload": rec.get("workload") or run["workload"], "method": run["method"],
@@ -190,26 +188,6 @@ def read_requests(path: Path, run: dict) -> list[dict]:
             "bleu4": rec.get("bleu4_prompt_overlap", np.nan),
         })
     return rows
-
-
-def step_counts(steps, path: Path, lineno: int) -> tuple[list[int], list[int]]:
-    """(proposed, accepted) per step from a request's `steps` field.
-
-    Accepts a list of {"proposed", "accepted"} objects, a list of [proposed, accepted] pairs, or
-    {"proposed": [...], "accepted": [...]}.
-    """
-    if steps is None:
-        return [], []
-    try:
-        if isinstance(steps, dict):
-            return [int(x) for x in steps["proposed"]], [int(x) for x in steps["accepted"]]
-        if steps and isinstance(steps[0], dict):
-            return [int(s["proposed"]) for s in steps], [int(s["accepted"]) for s in steps]
-        return [int(s[0]) for s in steps], [int(s[1]) for s in steps]
-    except (KeyError, TypeError, ValueError, IndexError):
-        raise SpecscopeError(
-            f"{path}:{lineno}: 'steps' must list proposed/accepted counts per step; re-run the cell"
-        ) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,31 +286,18 @@ def load_cost_model(path: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        import tomli as tomllib
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise SpecscopeError(f"{path}: not valid TOML ({err}); re-run `specscope fit-cost`") from None
+        return read_toml(path, "cost model file")
+    except SpecscopeError as err:
+        raise SpecscopeError(f"{err}; re-run `specscope fit-cost`") from None
 
 
 # ---------------------------------------------------------------------------------------------
 # Low-level readers: each turns a broken file into one clear line.
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise SpecscopeError(f"{path}: not valid JSON ({err}); delete the cell and re-run it") from None
-    if not isinstance(obj, dict):
-        raise SpecscopeError(f"{path}: expected a JSON object; delete the cell and re-run it")
-    return obj
-
-
 def _read_csv(path: Path) -> pd.DataFrame:
+    text = read_text(path, "CSV file")
     try:
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise SpecscopeError(f"{path}: not a readable CSV ({err}); re-create it") from None
+        return pd.read_csv(io.StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        raise SpecscopeError(f"{path}: not a readable CSV ({shorten(err)}); re-create it") from None

@@ -66,6 +66,9 @@ class LinearCost(StepCost):
     c_tok: float
     c_kv: float
 
+    def __post_init__(self):
+        _numbers(self)
+
     def __call__(self, tokens, kv):
         return self.c_fixed + self.c_tok * tokens + self.c_kv * kv
 
@@ -91,6 +94,9 @@ class VerifyFraction:
 
     fraction: float
 
+    def __post_init__(self):
+        _numbers(self)
+
     def __call__(self, verify_time):
         return self.fraction * verify_time
 
@@ -98,7 +104,17 @@ class VerifyFraction:
         return {"fraction": self.fraction}
 
 
+def _numbers(form) -> None:
+    """A ValueError unless every field of the form is one number (a file may hold lists; these forms take none)."""
+    for f in fields(form):
+        value = getattr(form, f.name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{f.name} = {value!r} must be one number (the {form.form} form)")
+
+
 DraftCost = Union[StepCost, VerifyFraction]
+
+MIN_STEP_SECONDS = 1e-9  # the least a target forward pass of one token may cost (a nanosecond)
 
 # Form name (the TOML's `form` key) -> class; the target takes a step form, a draft any of them.
 STEP_FORMS: dict[str, type[StepCost]] = {LinearCost.form: LinearCost}
@@ -130,12 +146,24 @@ class CostModel:
     @classmethod
     def from_toml_dict(cls, data: dict, source: Path | None = None) -> "CostModel":
         """A cost model from the tables `specscope/formats/cost_model.py` reads (coefficients already validated)."""
-        return cls(
+        model = cls(
             name=data["name"], target=_form(data["target"], "target", source, STEP_FORMS),
             overhead=data["overhead"]["per_step"], switching=data["overhead"]["switching"],
             drafts={name: _form(table, f"draft.{name}", source, DRAFT_FORMS) for name, table in data["draft"].items()},
             description=data["description"], provenance=data["provenance"], source=source,
         )
+        model.check_target(source)
+        return model
+
+    def check_target(self, source=None) -> None:
+        """A one-line SpecscopeError unless the smallest target step (one token, no KV) takes at least
+        MIN_STEP_SECONDS: every speedup divides by the time of target steps."""
+        seconds = float(self.target(1, 0))
+        if not seconds >= MIN_STEP_SECONDS:
+            raise SpecscopeError(
+                f"{source or self.name}: [target] a one-token step takes {seconds:g} s; a forward pass takes time "
+                f"(at least {MIN_STEP_SECONDS:g} s): give the target step a fixed or per-token cost"
+            )
 
     def to_toml_dict(self) -> dict[str, Any]:
         return {

@@ -91,12 +91,15 @@ def test_broken_summary_names_the_file(tmp_path, text, needle):
 
 
 def test_step_counts_accepts_the_three_shapes():
+    from specscope.formats.requests import step_counts
+
     expected = ([3, 3], [1, 2])
-    assert loaders.step_counts([{"proposed": 3, "accepted": 1}, {"proposed": 3, "accepted": 2}], "f", 1) == expected
-    assert loaders.step_counts([[3, 1], [3, 2]], "f", 1) == expected
-    assert loaders.step_counts({"proposed": [3, 3], "accepted": [1, 2]}, "f", 1) == expected
-    with pytest.raises(SpecscopeError, match="f:4: 'steps'"):
-        loaders.step_counts([{"proposed": 3}], "f", 4)
+    assert step_counts([{"proposed": 3, "accepted": 1}, {"proposed": 3, "accepted": 2}], "f:1") == expected
+    assert step_counts([[3, 1], [3, 2]], "f:1") == expected
+    assert step_counts({"proposed": [3, 3], "accepted": [1, 2]}, "f:1") == expected
+    for bad in ([{"proposed": 3}], {"proposed": [3], "accepted": [4]}, [[3, 1.5]], {"proposed": [1e400], "accepted": [0]}):
+        with pytest.raises(SpecscopeError, match="f:4: 'steps'"):
+            step_counts(bad, "f:4")
 
 
 def test_simulation_needs_its_columns(tmp_path):
@@ -124,7 +127,7 @@ def test_simulation_policy_kind_k_and_workload(tmp_path):
 def test_traces_only_folder_in_specdecode_bench_format(tmp_path):
     (tmp_path / "traces").mkdir()
     lines = [{"prompt_token_ids": [1, 2], "generated_token_ids": [3, 4, 5],
-              "acc_eagle": {"acc_len": [1, 2, 1]}, "acc_ngram": {"acc_len": [1, 1, 3]}}] * 2
+              "acc_eagle": {"acc_len": [1, 2, 1]}, "acc_ngram": {"acc_len": [3, 1, 1]}}] * 2
     (tmp_path / "traces" / "sdb.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
     study = loaders.load_study(tmp_path)
     assert study.runs.empty and study.simulation is None and not study.is_empty

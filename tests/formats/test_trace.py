@@ -37,7 +37,7 @@ def sdb_line(i, prompt, acc_eagle, acc_ngram, **extra):
 def test_specdecode_bench_import(tmp_path):
     path = tmp_path / "combined_gsm8k.jsonl"
     path.write_text("\n".join([
-        sdb_line(134, 5, [1, 5, 4, 3, 2, 1], [1, 1, 1, 4, 3, 2]),
+        sdb_line(134, 5, [1, 5, 4, 3, 2, 1], [1, 1, 4, 3, 2, 1]),
         sdb_line(256, 3, [1, 2, 1], [1, 1]),
         sdb_line(7, 4, [], []),  # nothing generated: skipped, as the published simulator does
     ]) + "\n")
@@ -61,13 +61,13 @@ HEADER = {"specscope_trace": 1, "model": "m", "proposers": ["ngram", "eagle"], "
 
 def request(**over):
     rec = {"id": "0", "prompt_token_ids": [1, 2, 3], "output_token_ids": [4, 5, 6],
-           "acc_len": {"ngram": [1, 2, 1], "eagle": [1, 3, 2]}}
+           "acc_len": {"ngram": [1, 2, 1], "eagle": [3, 2, 1]}}
     rec.update(over)
     return rec
 
 
 @pytest.mark.parametrize("lines,message", [
-    ([HEADER, "{not json"], r"bad.jsonl:2: malformed JSON"),
+    ([HEADER, "{not json"], r"bad.jsonl:2: not valid JSON \(Expecting property name enclosed in double quotes at column 2\)"),
     ([HEADER, request(id="0"), request(id="0")], r"bad.jsonl:3: field 'id': request id '0' appears twice"),
     ([HEADER, {"id": "0", "output_token_ids": [1], "acc_len": {}}], r":2: missing field 'prompt_token_ids'"),
     ([HEADER, request(acc_len={"ngram": [1, 1, 1]})], r":2: missing field 'acc_len.eagle'"),
@@ -102,7 +102,7 @@ def test_bad_files_and_formats(tmp_path):
         read_trace(tmp_path / "missing.jsonl")
     with pytest.raises(SpecscopeError, match=r"Unknown trace format 'csv'. Available: specscope, specdecode-bench"):
         read_trace(empty, "csv")
-    sdb = write(tmp_path, [sdb_line(0, 3, [1, 2], [1, 1]), json.dumps({"id": "1", "prompt_token_ids": [1],
+    sdb = write(tmp_path, [sdb_line(0, 3, [2, 1], [1, 1]), json.dumps({"id": "1", "prompt_token_ids": [1],
                                                                         "generated_token_ids": [2],
                                                                         "acc_eagle": {"acc_len": [1]}})])
     with pytest.raises(SpecscopeError, match=r"bad.jsonl:2: missing field 'acc_ngram' \(present on line 1\)"):
