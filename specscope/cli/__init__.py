@@ -10,6 +10,7 @@ Every verb prints a short human summary; `--json` adds its result as one JSON li
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 
@@ -56,10 +57,16 @@ def version() -> None:
     print(__version__)
 
 
+@functools.cache
+def command():
+    """The app as one click command, built once (building it inspects every verb's signature)."""
+    return typer.main.get_command(app)
+
+
 def main() -> None:
     """Entry point of the `specscope` script."""
     try:
-        code = app(standalone_mode=False)
+        code = command()(standalone_mode=False)
     except SpecscopeError as err:
         print(f"specscope: error: {one_line(str(err))}", file=sys.stderr)
         sys.exit(err.exit_code)

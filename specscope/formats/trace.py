@@ -138,9 +138,9 @@ def _read_native(path: Path, lines: list[tuple[int, dict]]) -> Trace:
             f"{where}: missing field '{HEADER_KEY}': the first line of a native trace is its header "
             f"(or pass --trace-format {SPECDECODE_BENCH} for a SpecDecode-Bench file)"
         )
-    if header[HEADER_KEY] != SCHEMA_VERSION:
+    if not _is_int(header[HEADER_KEY]) or header[HEADER_KEY] != SCHEMA_VERSION:
         raise SpecscopeError(
-            f"{where}: field '{HEADER_KEY}' is {header[HEADER_KEY]!r}; this specscope reads version {SCHEMA_VERSION}"
+            f"{where}: field '{HEADER_KEY}' is {brief(header[HEADER_KEY])}; this specscope reads version {SCHEMA_VERSION}"
         )
     proposers = header.get("proposers")
     if not isinstance(proposers, list) or not proposers or not all(isinstance(p, str) and p for p in proposers):
