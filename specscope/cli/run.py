@@ -85,7 +85,7 @@ def run(
 
         def on_request(record, made, seconds):
             if record.get("error"):
-                err_console.print(f"[yellow]request {record['id']}: {record['error']}[/yellow]")
+                err_console.print(f"[yellow]request {record['id']}: {record['error']}[/yellow]", soft_wrap=True)
             progress.update(task, advance=1, tokens=f"{made / seconds:.1f} tok/s" if seconds > 0 else "")
 
         summary = measure(backend, settings, prompts, output, on_request=on_request)

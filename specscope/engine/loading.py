@@ -19,6 +19,7 @@ GGUF notes:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -560,14 +561,22 @@ def _unpermute_rows(w, num_heads: int):
     return w.reshape(num_heads, shape[0] // num_heads // 2, 2, *shape[1:]).swapaxes(1, 2).reshape(shape)
 
 
-def read_gguf_tensors(path: Path):
-    """(fields, {our name: gguf ReaderTensor}) of a GGUF file, with readable errors."""
+@functools.lru_cache(maxsize=2)
+def _gguf_reader(path: str, mtime_ns: int, size: int):
+    """A parsed GGUF file, kept for the next call on the same unchanged file: parsing the metadata takes seconds
+    (a sweep checks the target's metadata before it runs, then loads it)."""
     from gguf import GGUFReader
 
-    size = path.stat().st_size
+    return GGUFReader(path)
+
+
+def read_gguf_tensors(path: Path):
+    """(fields, {our name: gguf ReaderTensor}) of a GGUF file, with readable errors."""
+    info = path.stat()
+    size = info.st_size
     try:
-        reader = GGUFReader(str(path))
-    except (ValueError, IndexError) as err:  # numpy reading past the end: the header promises more than is there
+        reader = _gguf_reader(str(path.resolve()), info.st_mtime_ns, size)
+    except (ValueError, IndexError):  # numpy reading past the end: the header promises more than is there
         raise SpecscopeError(f"cannot read GGUF file '{path}': the file is truncated or damaged (its {size} bytes "
                              "end before the data its header describes); copy or download it again") from None
     except Exception as err:
