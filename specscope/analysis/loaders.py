@@ -42,7 +42,9 @@ import pandas as pd
 from specscope.errors import SpecscopeError, shorten
 from specscope.formats import requests as request_format
 from specscope.formats import summary as summary_format
-from specscope.formats.files import read_text, read_toml
+from specscope.formats.cost_model import read_cost_model_toml
+from specscope.formats.files import read_text
+from specscope.formats.profile import read_profile
 from specscope.formats.trace import Trace, read_trace
 
 RUNS_DIR = "runs"
@@ -104,7 +106,7 @@ def load_study(root: str | Path) -> Study:
     runs, requests = load_runs(root / RUNS_DIR, notes)
     traces = load_traces(root / TRACES_DIR)
     simulation = load_simulation(root / SIMULATION_CSV, traces)
-    profile = _read_csv(root / PROFILE_CSV) if (root / PROFILE_CSV).is_file() else None
+    profile = pd.DataFrame(read_profile(root / PROFILE_CSV)) if (root / PROFILE_CSV).is_file() else None
     cost_model = load_cost_model(root / COST_MODEL_TOML)
     return Study(root, runs, requests, traces, simulation, profile, cost_model, notes)
 
@@ -282,11 +284,11 @@ def _number_in(text: str) -> float:
 
 
 def load_cost_model(path: Path) -> dict | None:
-    """The fitted cost model's TOML as a dict, or None when absent."""
+    """The fitted cost model's tables (validated, `formats/cost_model.py`), or None when absent."""
     if not path.is_file():
         return None
     try:
-        return read_toml(path, "cost model file")
+        return read_cost_model_toml(path)
     except SpecscopeError as err:
         raise SpecscopeError(f"{err}; re-run `specscope fit-cost`") from None
 

@@ -114,7 +114,7 @@ def _numbers(form) -> None:
 
 DraftCost = Union[StepCost, VerifyFraction]
 
-MIN_STEP_SECONDS = 1e-9  # the least a target forward pass of one token may cost (a nanosecond)
+MIN_STEP_SECONDS = 1e-9  # the least the cheapest step (one token, no KV, with its overhead) may cost: a nanosecond
 
 # Form name (the TOML's `form` key) -> class; the target takes a step form, a draft any of them.
 STEP_FORMS: dict[str, type[StepCost]] = {LinearCost.form: LinearCost}
@@ -156,13 +156,14 @@ class CostModel:
         return model
 
     def check_target(self, source=None) -> None:
-        """A one-line SpecscopeError unless the smallest target step (one token, no KV) takes at least
-        MIN_STEP_SECONDS: every speedup divides by the time of target steps."""
-        seconds = float(self.target(1, 0))
+        """A one-line SpecscopeError unless the cheapest step — the target on one token with no KV, plus the
+        per-step overhead — takes at least MIN_STEP_SECONDS: every throughput divides by a sum of steps."""
+        seconds = float(self.target(1, 0)) + self.overhead
         if not seconds >= MIN_STEP_SECONDS:
             raise SpecscopeError(
-                f"{source or self.name}: [target] a one-token step takes {seconds:g} s; a forward pass takes time "
-                f"(at least {MIN_STEP_SECONDS:g} s): give the target step a fixed or per-token cost"
+                f"{source or self.name}: the cheapest step ([target] on one token with no KV, plus [overhead] "
+                f"per_step) takes {seconds:g} s; a step takes time (at least {MIN_STEP_SECONDS:g} s): give the target "
+                "a fixed or per-token cost, or the overhead a per-step cost"
             )
 
     def to_toml_dict(self) -> dict[str, Any]:

@@ -91,7 +91,7 @@ def test_2_simulate_seed_minus_one(tmp_path, trace):
 
 # 3. Cost models that would divide by zero.
 @pytest.mark.parametrize("mode", ["serve", "paper"])
-@pytest.mark.parametrize("value, needle", [("0.0", r"\[target\] a one-token step takes 0 s"),
+@pytest.mark.parametrize("value, needle", [("0.0", r"the cheapest step .* takes 0 s; a step takes time"),
                                            ("1e308", r"c_fixed = 1e\+308 is more than 1e\+06 seconds")])
 def test_3_zero_and_huge_coefficients(tmp_path, trace, mode, value, needle):
     text = re.sub(r"(c_fixed|c_tok|c_kv|per_step) = [0-9.e+-]+", rf"\1 = {value}", CPU_PRESET.read_text())

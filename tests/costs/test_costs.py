@@ -145,9 +145,11 @@ def test_a_profile_without_target_rows_cannot_be_fitted(tmp_path):
 
 # Issue 24: cases 3 (costs that divide by zero), 4 (denormal seconds), 12 (BOM, repeated column, runaway quote).
 @pytest.mark.parametrize("edit,message", [
-    (("c_fixed = 0.01\nc_tok = 1e-5\nc_kv = 1e-8", "c_fixed = 0.0\nc_tok = 0.0\nc_kv = 0.0"),
-     r"\[target\] a one-token step takes 0 s; a forward pass takes time"),
-    (("c_fixed = 0.01\nc_tok = 1e-5", "c_fixed = 1e-320\nc_tok = 0.0"), r"\[target\] a one-token step takes 9.99989e-321 s"),
+    (("c_fixed = 0.01\nc_tok = 1e-5\nc_kv = 1e-8\n[overhead]\nper_step = 0.001",
+      "c_fixed = 0.0\nc_tok = 0.0\nc_kv = 1e-8\n[overhead]\nper_step = 0.0"),
+     r"the cheapest step \(\[target\] on one token with no KV, plus \[overhead\] per_step\) takes 0 s; a step takes time"),
+    (("c_fixed = 0.01\nc_tok = 1e-5\nc_kv = 1e-8\n[overhead]\nper_step = 0.001",
+      "c_fixed = 1e-320\nc_tok = 0.0\nc_kv = 0.0\n[overhead]\nper_step = 0.0"), r"the cheapest step .* takes 9.99989e-321 s"),
     (("c_fixed = 0.01", "c_fixed = 1e308"), r"\[target\] c_fixed = 1e\+308 is more than 1e\+06 seconds"),
     (("per_step = 0.001", "per_step = [0.001]"), r"\[overhead\] per_step = \[0.001\] is not a finite number"),
     (("c_tok = 1e-5", "c_tok = [1e-5, 2e-5]"), r"\[target\] c_tok = \[1e-05, 2e-05\] must be one number"),
@@ -161,6 +163,12 @@ def test_cost_files_out_of_range(tmp_path, edit, message):
     path.write_text(GOOD.replace(*edit, 1))
     with pytest.raises(SpecscopeError, match=rf"mine.toml: .*{message}"):
         load_cost_model(path)
+
+
+def test_a_target_priced_by_its_kv_alone_is_fine_with_a_per_step_overhead(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(GOOD.replace("c_fixed = 0.01\nc_tok = 1e-5", "c_fixed = 0.0\nc_tok = 0.0", 1))
+    assert load_cost_model(path).target == LinearCost(0.0, 0.0, 1e-8)  # as a fit on a noisy machine may give
 
 
 def test_a_bom_is_read_in_cost_files_and_profiles(tmp_path):

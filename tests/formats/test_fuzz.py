@@ -413,8 +413,10 @@ def mutate_cost(rng: random.Random) -> tuple[str, str, bool]:
         label, valid = "coefficient in range", True
         tables[name][key] = rng.choice([0, 0.0, 1e-3, 5, 1e6])
     elif m == 2:
-        label, valid = "target step of no time", False
+        valid = rng.random() < 0.5  # the cheapest step still takes time through the per-step overhead
+        label = "target priced by its KV alone, " + ("with a per-step overhead" if valid else "and no overhead")
         tables["target"] = {"c_fixed": 0.0, "c_tok": 0.0, "c_kv": rng.choice([0.0, 1e-6])}
+        tables["overhead"]["per_step"] = 0.0003 if valid else 0.0
     elif m == 3:
         label, valid = "required part missing", False
         choice = rng.randrange(4)
