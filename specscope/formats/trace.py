@@ -13,8 +13,13 @@ Native format (JSON Lines), written by `write_trace` and by the engine:
 SpecDecode-Bench format (read only; no header): one request per line with `prompt_token_ids`,
 `generated_token_ids` and one `acc_<proposer>: {"acc_len": [...]}` field per proposer.
 
-Everything is validated while reading: a problem raises `SpecscopeError` naming the file, the line
-and the field. No torch here: traces are read and written anywhere.
+Everything is validated while reading (the file's bytes by `files.read_json_lines`): a problem raises
+`SpecscopeError` naming the file, the line and the field. The rules beyond types:
+- acc_len[i] >= 1, <= k_max + 1 (when the header has k_max), and <= G - i, the output positions left
+  (a step cannot commit past the end; `specscope trace` records exactly that);
+- header k_max an integer in [1, MAX_K]; ngram_min / ngram_max both or neither, integers >= 1, min <= max;
+  model, hardware, workload strings; a request's prompt at least one token; ids unique.
+No torch here: traces are read and written anywhere.
 """
 
 from __future__ import annotations

@@ -251,6 +251,8 @@ def test_9_the_same_sweep_with_good_values_passes_its_dry_run(tiny, tmp_path):
     config.write_text(SWEEP.format(model=tiny["model"], prompts=tiny["prompts"]))
     result = main("sweep", config, "-o", tmp_path / "study", "--dry-run")
     assert result.returncode == 0, result.stderr
+    plan = result.stdout.splitlines()[0]  # one line, however long the paths (case 12: no wrapping mid-sentence)
+    assert plan.startswith(f"sweep {config} -> ") and plan.endswith("2 measured cells (0 done), 1 traces (0 done)")
     assert not (tmp_path / "study").exists()
 
 

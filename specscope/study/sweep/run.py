@@ -4,8 +4,9 @@
 
 Before any work every input is checked (`config.py`, then `preflight.py` with the target's metadata), in
 `--dry-run` too; a real run holds the study folder's lock (`lock.py`). What happens is reported through
-`SweepEvents` (the CLI draws a progress bar and a table from them); `QuietEvents` reports nothing. The returned dict is the sweep's machine-readable summary (what the
-CLI prints with `--json`). Resume and change rules: `state.py`; the config: `config.py`.
+`SweepEvents` (the CLI draws a progress bar and a table from them); `QuietEvents` reports nothing. The
+returned dict is the sweep's machine-readable summary (what the CLI prints with `--json`). Resume and
+change rules: `state.py`; the config: `config.py`.
 """
 
 from __future__ import annotations
