@@ -32,6 +32,7 @@ be read is the user's to fix: `SpecscopeError` naming the file.
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from dataclasses import dataclass, field
@@ -42,11 +43,14 @@ import pandas as pd
 
 from specscope.costs.model import CostModel
 from specscope.costs.presets import read_cost_model
-from specscope.errors import SpecscopeError
+from specscope.errors import SpecscopeError, shorten
 from specscope.formats import requests as request_format
 from specscope.formats import simulation as simulation_format
 from specscope.formats import summary as summary_format
+from specscope.formats.cost_model import read_cost_model_toml
+from specscope.formats.files import read_text
 from specscope.formats.layout import REQUESTS_JSONL, SUMMARY_JSON, StudyFolder
+from specscope.formats.profile import read_profile
 from specscope.formats.summary import PHASES
 from specscope.formats.trace import Trace, read_trace
 from specscope.settings import BASELINE
@@ -99,7 +103,7 @@ def load_study(root: str | Path) -> Study:
     runs, requests = load_runs(folder.runs, notes)
     traces = load_traces(folder.traces)
     simulation = load_simulation(folder.simulation, traces)
-    profile = _read_csv(folder.profile) if folder.profile.is_file() else None
+    profile = pd.DataFrame(read_profile(folder.profile)) if folder.profile.is_file() else None
     cost_model = load_cost_model(folder.cost_model)
     used = folder.simulation_cost_model
     simulation_cost_model = read_cost_model(used) if used.is_file() else None
@@ -136,7 +140,7 @@ def read_summary(path: Path) -> dict:
     cell for people, from the summary's `label` (e.g. `draft(self:16)`) and k. A `--k adaptive` run is method `adaptive(<proposers>)` with no k
     (its summary's k is only the cap), so it is neither joined with nor taken for a fixed k.
     """
-    flat = summary_format.read_summary(path)
+    flat = summary_format.read_summary(path)  # validated: the types below hold
     breakdown = flat.get("time_breakdown_s") or {}
     method = str(flat["method"])
     k = 0 if method == BASELINE else int(flat.get("k") or 0)
@@ -169,10 +173,10 @@ def read_summary(path: Path) -> dict:
 def read_requests(path: Path, run: dict) -> list[dict]:
     """Per-request rows of one cell's `requests.jsonl` (failed requests, with an `error`, left out)."""
     rows = []
-    for lineno, rec in request_format.read_requests(path):
+    for lineno, rec in request_format.read_requests(path):  # validated records
         if rec.get("error"):  # a failed request: no output to measure
             continue
-        proposed, accepted = request_format.step_counts(rec.get("steps"), path, lineno)
+        proposed, accepted = request_format.step_counts(rec.get("steps"), f"{path}:{lineno}")
         n_steps = len(accepted)
         rows.append({
             "cell": run["cell"], "workload": rec.get("workload") or run["workload"], "method": run["method"],
@@ -278,17 +282,13 @@ def _number_in(text: str) -> float:
 
 
 def load_cost_model(path: Path) -> dict | None:
-    """The fitted cost model's TOML as a dict, or None when absent."""
+    """The fitted cost model's tables (validated, `formats/cost_model.py`), or None when absent."""
     if not path.is_file():
         return None
     try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        import tomli as tomllib
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise SpecscopeError(f"{path}: not valid TOML ({err}); re-run `specscope fit-cost`") from None
+        return read_cost_model_toml(path)
+    except SpecscopeError as err:
+        raise SpecscopeError(f"{err}; re-run `specscope fit-cost`") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,7 +296,8 @@ def load_cost_model(path: Path) -> dict | None:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
+    text = read_text(path, "CSV file")
     try:
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise SpecscopeError(f"{path}: not a readable CSV ({err}); re-create it") from None
+        return pd.read_csv(io.StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        raise SpecscopeError(f"{path}: not a readable CSV ({shorten(err)}); re-create it") from None

@@ -10,6 +10,7 @@ Every verb prints a short human summary; `--json` adds its result as one JSON li
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 
@@ -20,7 +21,7 @@ try:  # typer >= 0.26 carries its own copy of click
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_errors
 
-from specscope.errors import SpecscopeError
+from specscope.errors import SpecscopeError, one_line
 
 # Verb modules, in the order `specscope --help` lists them.
 COMMAND_MODULES = [
@@ -58,19 +59,25 @@ def version() -> None:
     print(__version__)
 
 
+@functools.cache
+def command():
+    """The app as one click command, built once (building it inspects every verb's signature)."""
+    return typer.main.get_command(app)
+
+
 def main() -> None:
     """Entry point of the `specscope` script."""
     try:
-        code = app(standalone_mode=False)
+        code = command()(standalone_mode=False)
     except SpecscopeError as err:
-        print(f"specscope: error: {err}", file=sys.stderr)
+        print(f"specscope: error: {one_line(str(err))}", file=sys.stderr)
         sys.exit(err.exit_code)
     except click_errors.NoArgsIsHelpError as err:  # `specscope` alone: the help
         print(err.ctx.get_help())
         sys.exit(0)
     except click_errors.UsageError as err:  # a bad flag or value: one line, as for SpecscopeError
         hint = f" (see `{err.ctx.command_path} --help`)" if err.ctx is not None else ""
-        print(f"specscope: error: {' '.join(err.format_message().split())}{hint}", file=sys.stderr)
+        print(f"specscope: error: {one_line(err.format_message())}{hint}", file=sys.stderr)
         sys.exit(2)
     except typer.Abort:
         print("specscope: interrupted", file=sys.stderr)

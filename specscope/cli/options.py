@@ -133,13 +133,16 @@ def run_settings(*, k: str | int | None = None, cost_model: str | None = None, f
     check_proposers(settings)
     if adaptive is not None and cost_model is None and console is not None:
         console.print(f"note: --k adaptive: no --cost-model given; using the {ADAPTIVE_COST_MODEL} preset (a 2-core "
-                      "CPU). Fit this machine's: specscope profile -o p.csv && specscope fit-cost p.csv -o cost.toml")
+                      "CPU). Fit this machine's: specscope profile -o p.csv && specscope fit-cost p.csv -o cost.toml",
+                      soft_wrap=True)
     return settings
 
 
-def check_output_dir(path: Path) -> None:
-    if path.exists() and not path.is_dir():
-        raise SpecscopeError(f"-o {path}: exists and is not a folder; pass a folder path")
+def check_output_dir(path: Path, files=()) -> None:
+    """`-o DIR` can be a result folder (and `files` in it can be written): one line before any work if not."""
+    from specscope.formats.files import check_output_folder
+
+    check_output_folder(path, "-o", files)
 
 
 def int_list(text: str, flag: str, minimum: int) -> list[int]:

@@ -8,7 +8,8 @@
 
 Writes DIR/requests.jsonl (one record per request, written as requests finish) and DIR/summary.json
 (`specscope/formats/`). Prints a table (`--json`: and the summary as one JSON line). Ctrl-C keeps the
-finished requests and writes a summary marked `"partial": true`.
+finished requests and writes a summary marked `"partial": true`. A run in which no request completed (every
+prompt too long for the model, say) keeps its files and exits 2 with one line saying why.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from specscope.cli.options import (ChatOpt, DeviceOpt, DraftModelOpt, FieldOpt, 
                                    ModelOpt, NgramMaxOpt, NgramMinOpt, NumPromptsOpt, OutputDirOpt, PromptFieldOpt,
                                    QuantOpt, SeedOpt, SourceOpt, ThreadsOpt, TreeOpt, WorkloadOpt, check_output_dir,
                                    print_json, run_settings)
+from specscope.errors import SpecscopeError, shorten
+from specscope.formats.layout import REQUESTS_JSONL, SUMMARY_JSON
 from specscope.settings import ADAPTIVE_COST_MODEL, DEFAULT_WORKLOAD
 
 
@@ -67,7 +70,7 @@ def run(
     from specscope.study.prompts import run_prompts
 
     err_console = Console(stderr=True)
-    check_output_dir(output)  # everything cheap is checked before anything loads
+    check_output_dir(output, (REQUESTS_JSONL, SUMMARY_JSON))  # everything cheap is checked before anything loads
     settings = run_settings(
         model=model, device=device, threads=threads, quant=quant, workload=workload, source=source,
         prompt_field=prompt_field, field=field, num_prompts=num_prompts, seed=seed, chat=chat, method=method, k=k,
@@ -82,7 +85,7 @@ def run(
 
         def on_request(record, made, seconds):
             if record.get("error"):
-                err_console.print(f"[yellow]request {record['id']}: {record['error']}[/yellow]")
+                err_console.print(f"[yellow]request {record['id']}: {record['error']}[/yellow]", soft_wrap=True)
             progress.update(task, advance=1, tokens=f"{made / seconds:.1f} tok/s" if seconds > 0 else "")
 
         summary = measure(backend, settings, prompts, output, on_request=on_request)
@@ -90,6 +93,20 @@ def run(
     print_json(json_out, summary)
     if summary["partial"]:
         raise typer.Exit(130)
+    if summary["num_completed"] == 0:
+        raise SpecscopeError(f"no request completed: all {summary['num_requests']} failed (the first: "
+                             f"{_first_error(output)}); the records are in {output / REQUESTS_JSONL} and "
+                             f"{output / SUMMARY_JSON}")
+
+
+def _first_error(output) -> str:
+    """The first failed request's error, from the records just written."""
+    from specscope.formats.requests import read_requests
+
+    for _, record in read_requests(output / REQUESTS_JSONL):
+        if record.get("error"):
+            return shorten(record["error"], 160)
+    return "no error recorded"
 
 
 def _progress(console: Console) -> Progress:

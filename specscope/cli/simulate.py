@@ -136,9 +136,9 @@ def simulate_and_report(trace_paths: list[Path], proposers: list[str] | None, po
         result = simulate(trace_paths, proposers, policies, batch_sizes, cost_model, mode, seed, ngram_match,
                           trace_format, output, on_progress=lambda total: progress.update(task, total=total, advance=1))
     for note in result.notes + result.capped:
-        err.print(f"note: {note}")
+        err.print(f"note: {note}", soft_wrap=True)
     for s in result.skipped:
-        err.print(f"note: skipped {s.policy} for {s.proposers}: {s.reason}")
+        err.print(f"note: skipped {s.policy} for {s.proposers}: {s.reason}", soft_wrap=True)
     rows = result.rows
     print_speedup_table(rows, out, f"Speedup vs plain decoding ({mode} mode, cost model {result.costs.name})")
     if output is not None:

@@ -74,10 +74,10 @@ class ConsoleEvents(SweepEvents):
             if steps:
                 done = sum(statuses[s.name] == state.DONE for s in steps)
                 parts.append(f"{len(steps)} {label} ({done} done)")
-        self.console.print(f"sweep {config.path} -> {root}: " + ", ".join(parts))
+        self.console.print(f"sweep {config.path} -> {root}: " + ", ".join(parts), soft_wrap=True)
         for name, st in statuses.items():
             if st == state.CHANGED:
-                self.console.print(f"  {name}: settings changed since it ran; it will run again")
+                self.console.print(f"  {name}: settings changed since it ran; it will run again", soft_wrap=True)
 
     def note(self, text: str) -> None:
         self.console.print(f"[yellow]note: {text}[/yellow]", soft_wrap=True)
@@ -99,7 +99,7 @@ class ConsoleEvents(SweepEvents):
 
     def step_done(self, index: int, step, result: dict, seconds: float) -> None:
         self.progress.update(self.task, completed=self._before + step.units, done=index + 1)
-        self.progress.console.print(f"  {step.name:<36} {describe(result)} ({seconds:.1f} s)")
+        self.progress.console.print(f"  {step.name:<36} {describe(result)} ({seconds:.1f} s)", soft_wrap=True)
 
     def stop(self) -> None:
         if self.progress is not None:
@@ -109,12 +109,12 @@ class ConsoleEvents(SweepEvents):
 def _print_summary(console: Console, config: SweepConfig, result: dict) -> None:
     if "cost_model_fit_error" in result:
         console.print("fitted cost_model.toml (mean relative error: "
-                      + ", ".join(f"{k} {v:.1%}" for k, v in result["cost_model_fit_error"].items()) + ")")
+                      + ", ".join(f"{k} {v:.1%}" for k, v in result["cost_model_fit_error"].items()) + ")", soft_wrap=True)
     if "simulation_rows" in result:
         skipped = result["simulation_skipped"]
         console.print(f"simulated {result['simulated_traces']} trace(s): {result['simulation_rows']} rows in "
                       "simulation.csv" + (f"; {len(skipped)} policy x proposer pair(s) do not apply and were left out"
-                                          if skipped else ""))
+                                          if skipped else ""), soft_wrap=True)
     ran = set(result["ran"])
     table = Table(title=f"specscope sweep: {result['wall_seconds']:.0f} s", title_justify="left")
     for col in ("steps", "total", "ran", "already done"):
@@ -128,4 +128,4 @@ def _print_summary(console: Console, config: SweepConfig, result: dict) -> None:
     if "report" in result:
         missing = result["missing_sections"]
         console.print(f"report: {result['report']} ({result['figures']} figures"
-                      + (f"; sections without data: {', '.join(missing)}" if missing else "") + ")")
+                      + (f"; sections without data: {', '.join(missing)}" if missing else "") + ")", soft_wrap=True)

@@ -82,7 +82,7 @@ def trace(
         def traced(seq):
             progress.advance(task)
             if seq.error:
-                console.print(f"[yellow]request {seq.request.id}: {seq.error}[/yellow]")
+                console.print(f"[yellow]request {seq.request.id}: {seq.error}[/yellow]", soft_wrap=True)
 
         result = record_traces(backend, settings, names, k_max, output, on_traced=traced, keep_partial=True,
                                prompts=prompts)

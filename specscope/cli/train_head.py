@@ -33,7 +33,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from specscope.cli.options import DeviceOpt, JsonOpt, ModelOpt, QuantOpt, ThreadsOpt, print_json, run_settings
+from specscope.cli.options import (DeviceOpt, JsonOpt, ModelOpt, QuantOpt, ThreadsOpt, check_output_dir, print_json,
+                                   run_settings)
 from specscope.cli.progress import rich_tasks
 from specscope.errors import SpecscopeError, unknown_name
 
@@ -80,8 +81,7 @@ def train_head(
 
     if kind not in KINDS:
         raise unknown_name("kind", kind, KINDS)
-    if output.exists() and not output.is_dir():
-        raise SpecscopeError(f"-o {output}: exists and is not a folder; pass a folder path")
+    check_output_dir(output)
     for flag, value, low in (("--synthetic", synthetic, 0), ("--sampled-prompts", sampled, 0), ("--holdout", holdout, 0),
                              ("--max-new-tokens", max_new_tokens, 1), ("--batch-size", batch_size, 1),
                              ("--epochs", epochs, 1), ("--max-steps", max_steps, 0), ("--draft-vocab", draft_vocab, 0),

@@ -60,7 +60,10 @@ def nonnegative_least_squares(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def _fit_linear(kind: str, tokens: np.ndarray, kv: np.ndarray, seconds: np.ndarray) -> FitTerm:
     # Relative least squares: minimise sum(((pred - y) / y)^2), so short steps count as much as long ones.
     x = np.column_stack([np.ones_like(seconds), tokens, kv])
-    coef = nonnegative_least_squares(x / seconds[:, None], np.ones_like(seconds))
+    try:
+        coef = nonnegative_least_squares(x / seconds[:, None], np.ones_like(seconds))
+    except np.linalg.LinAlgError as err:  # the profile reader bounds every value; this is a last guard
+        raise SpecscopeError(f"the {kind} rows cannot be fitted ({err}); check the profile's seconds") from None
     rel = np.abs(x @ coef - seconds) / seconds
     return FitTerm(kind, len(seconds), dict(zip(("c_fixed", "c_tok", "c_kv"), map(float, coef))),
                    float(rel.mean()), float(rel.max()))
@@ -114,6 +117,7 @@ def fit_cost_model(profile: dict[str, np.ndarray], name: str, source: str = "") 
             "mean_relative_error": {t.kind: round(t.mean_relative_error, 6) for t in terms},
         },
     )
+    model.check_target(f"{source or 'profile'}: the fit")
     return model, terms
 
 

@@ -21,7 +21,7 @@ DRAFT_FORMS: dict[str, type] = {**STEP_FORMS, VerifyFraction.form: VerifyFractio
 
 def cost_model_from_tables(data: dict, source: Path | None = None) -> CostModel:
     """A cost model from the tables `specscope/formats/cost_model.py` reads (coefficients already validated)."""
-    return CostModel(
+    model = CostModel(
         name=data["name"], target=form_from_table(data["target"], "target", source, STEP_FORMS),
         overhead=data["overhead"]["per_step"], switching=data["overhead"]["switching"],
         drafts={name: form_from_table(table, f"draft.{name}", source, DRAFT_FORMS)
@@ -29,6 +29,8 @@ def cost_model_from_tables(data: dict, source: Path | None = None) -> CostModel:
         description=data["description"], provenance=data["provenance"], source=source,
         max_kv_tokens=data.get("memory", {}).get("max_kv_tokens"),
     )
+    model.check_target(source)
+    return model
 
 
 def form_from_table(table: dict, section: str, source: Path | None, forms: dict[str, type]):

@@ -68,6 +68,9 @@ class LinearCost(StepCost):
     c_tok: float
     c_kv: float
 
+    def __post_init__(self):
+        _numbers(self)
+
     def __call__(self, tokens, kv):
         return self.c_fixed + self.c_tok * tokens + self.c_kv * kv
 
@@ -93,6 +96,9 @@ class VerifyFraction:
 
     fraction: float
 
+    def __post_init__(self):
+        _numbers(self)
+
     def __call__(self, verify_time):
         return self.fraction * verify_time
 
@@ -100,7 +106,18 @@ class VerifyFraction:
         return {"fraction": self.fraction}
 
 
+def _numbers(form) -> None:
+    """A ValueError unless every field of the form is one number (a file may hold lists; these forms take none)."""
+    for f in fields(form):
+        value = getattr(form, f.name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{f.name} = {value!r} must be one number (the {form.form} form)")
+
+
 DraftCost = Union[StepCost, VerifyFraction]
+
+MIN_STEP_SECONDS = 1e-9  # the least the cheapest step (one token, no KV, with its overhead) may cost: a nanosecond
+
 
 @dataclass(frozen=True)
 class CostModel:
@@ -125,6 +142,17 @@ class CostModel:
                 f"one with `specscope cost-model --draft {proposer}=MODEL`"
             )
         return self.drafts[proposer]
+
+    def check_target(self, source=None) -> None:
+        """A one-line SpecscopeError unless the cheapest step — the target on one token with no KV, plus the
+        per-step overhead — takes at least MIN_STEP_SECONDS: every throughput divides by a sum of steps."""
+        seconds = float(self.target(1, 0)) + self.overhead
+        if not seconds >= MIN_STEP_SECONDS:
+            raise SpecscopeError(
+                f"{source or self.name}: the cheapest step ([target] on one token with no KV, plus [overhead] "
+                f"per_step) takes {seconds:g} s; a step takes time (at least {MIN_STEP_SECONDS:g} s): give the target "
+                "a fixed or per-token cost, or the overhead a per-step cost"
+            )
 
     def to_toml_dict(self) -> dict[str, Any]:
         return {

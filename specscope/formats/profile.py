@@ -8,77 +8,54 @@ measured: `specscope/engine/profiling.py`.
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from pathlib import Path
 
 import numpy as np
 
-from specscope.errors import SpecscopeError
-from specscope.formats.files import atomic_open
-
-
+from specscope.errors import SpecscopeError, brief, shorten
+from specscope.formats.files import atomic_open, read_csv_records
 
 PROFILE_COLUMNS = ("step_kind", "num_batched_tokens", "num_kv_tokens", "num_draft_tokens", "seconds")
 
-
 TARGET_KINDS = ("target", "prefill", "decode", "verify")  # target forward passes
-
 
 CONSTANT_KINDS = ("overhead", "sample")  # per-step constants, added together
 
-
 COLUMNS = PROFILE_COLUMNS + ("batch_size", "k", "context")  # as `specscope profile` writes them
-
 
 DRAFT_PREFIX = "draft:"  # e.g. draft:eagle, draft:ngram
 
+MAX_TOKENS = 10**9  # most tokens a step (or its KV cache) holds: more is not a measurement
+MIN_SECONDS, MAX_SECONDS = 1e-9, 1e6  # a timed step takes at least a nanosecond (a timer's resolution), under 12 days
+
 
 def read_profile(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a profile CSV into column arrays (plus `step_kind` as an object array), validating every row."""
+    """Read a profile CSV into column arrays (plus `step_kind` as an object array), validating every row.
+
+    Token counts are integers in [0, MAX_TOKENS]; seconds a duration in [MIN_SECONDS, MAX_SECONDS]; columns
+    beyond PROFILE_COLUMNS are allowed (and not read). One-line errors name the file and the line.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise SpecscopeError(f"profile file '{path}' does not exist")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None:
-            raise SpecscopeError(f"{path}: the file is empty; expected a CSV header {','.join(PROFILE_COLUMNS)}")
-        missing = [c for c in PROFILE_COLUMNS if c not in reader.fieldnames]
-        if missing:
+    header, records = read_csv_records(path, "profile file", exact=True)
+    missing = [c for c in PROFILE_COLUMNS if c not in header]
+    if missing:
+        raise SpecscopeError(
+            f"{path}:1: missing column(s) {', '.join(missing)}; a profile CSV has {','.join(PROFILE_COLUMNS)}"
+        )
+    kinds, ints, secs = [], [], []
+    for lineno, row in records:
+        kind = row["step_kind"].strip()
+        if not (kind in TARGET_KINDS or kind in CONSTANT_KINDS or
+                (kind.startswith(DRAFT_PREFIX) and len(kind) > len(DRAFT_PREFIX))):
             raise SpecscopeError(
-                f"{path}:1: missing column(s) {', '.join(missing)}; a profile CSV has {','.join(PROFILE_COLUMNS)}"
+                f"{path}:{lineno}: step_kind {brief(kind)} is unknown; use one of "
+                f"{', '.join(TARGET_KINDS + CONSTANT_KINDS)} or {DRAFT_PREFIX}<proposer>"
             )
-        kinds, ints, secs = [], [], []
-        for row in reader:
-            lineno = reader.line_num
-            kind = (row["step_kind"] or "").strip()
-            if not (kind in TARGET_KINDS or kind in CONSTANT_KINDS or
-                    (kind.startswith(DRAFT_PREFIX) and len(kind) > len(DRAFT_PREFIX))):
-                raise SpecscopeError(
-                    f"{path}:{lineno}: step_kind {kind!r} is unknown; use one of "
-                    f"{', '.join(TARGET_KINDS + CONSTANT_KINDS)} or {DRAFT_PREFIX}<proposer>"
-                )
-            values = []
-            for col in PROFILE_COLUMNS[1:4]:
-                text = (row[col] or "").strip()
-                try:
-                    value = int(text) if text else 0
-                except ValueError:
-                    raise SpecscopeError(f"{path}:{lineno}: {col} = {text!r} is not an integer") from None
-                if value < 0:
-                    raise SpecscopeError(f"{path}:{lineno}: {col} = {value} is negative")
-                values.append(value)
-            text = (row["seconds"] or "").strip()
-            try:
-                seconds = float(text)
-            except ValueError:
-                raise SpecscopeError(f"{path}:{lineno}: seconds = {text!r} is not a number") from None
-            if not math.isfinite(seconds) or seconds <= 0:
-                raise SpecscopeError(f"{path}:{lineno}: seconds = {text} must be a positive duration")
-            kinds.append(kind)
-            ints.append(values)
-            secs.append(seconds)
+        ints.append([_count(row[col], col, path, lineno) for col in PROFILE_COLUMNS[1:4]])
+        secs.append(_seconds(row["seconds"], path, lineno))
+        kinds.append(kind)
     if not kinds:
         raise SpecscopeError(f"{path}: no data rows after the header")
     arr = np.array(ints, dtype=np.float64).reshape(-1, 3)
@@ -89,6 +66,32 @@ def read_profile(path: str | os.PathLike) -> dict[str, np.ndarray]:
         "num_draft_tokens": arr[:, 2],
         "seconds": np.array(secs),
     }
+
+
+def _count(text: str, column: str, path: Path, lineno: int) -> int:
+    """A token count: an integer in [0, MAX_TOKENS] (an empty cell is 0)."""
+    text = text.strip()
+    try:
+        value = int(text) if text else 0
+    except ValueError:
+        raise SpecscopeError(f"{path}:{lineno}: {column} = {brief(text)} is not an integer") from None
+    if not 0 <= value <= MAX_TOKENS:
+        raise SpecscopeError(f"{path}:{lineno}: {column} = {brief(value)} is not a token count "
+                             f"(an integer from 0 to {MAX_TOKENS:.0e})")
+    return value
+
+
+def _seconds(text: str, path: Path, lineno: int) -> float:
+    """A step's duration: a number of seconds in [MIN_SECONDS, MAX_SECONDS]."""
+    text = text.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise SpecscopeError(f"{path}:{lineno}: seconds = {brief(text)} is not a number") from None
+    if not (math.isfinite(seconds) and MIN_SECONDS <= seconds <= MAX_SECONDS):
+        raise SpecscopeError(f"{path}:{lineno}: seconds = {shorten(text, 40)} must be a positive duration, from "
+                             f"{MIN_SECONDS:g} to {MAX_SECONDS:g} seconds")
+    return seconds
 
 
 def profile_row(kind, batched, kv, drafts, seconds, batch_size, k, context) -> dict:

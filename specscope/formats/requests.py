@@ -15,11 +15,14 @@ Readers also take `steps` as a list of {"proposed", "accepted"} objects or of [p
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Iterator
 
-from specscope.errors import SpecscopeError
+from specscope.errors import SpecscopeError, brief
 from specscope.formats.files import read_jsonl_objects
+
+FIX = "delete the cell and re-run it"
 
 
 def record_line(record: dict) -> str:
@@ -28,24 +31,51 @@ def record_line(record: dict) -> str:
 
 
 def read_requests(path: str | Path) -> Iterator[tuple[int, dict]]:
-    """(line number, record) per request of a `requests.jsonl`."""
-    return read_jsonl_objects(path)
+    """(line number, record) per request of a `requests.jsonl`, each validated (`check_record`)."""
+    for lineno, record in read_jsonl_objects(path, "requests file"):
+        check_record(record, f"{path}:{lineno}")
+        yield lineno, record
 
 
-def step_counts(steps, path: Path, lineno: int) -> tuple[list[int], list[int]]:
-    """(proposed, accepted) per decode step from a record's `steps` field (any of the accepted shapes)."""
+def check_record(record: dict, where: str) -> None:
+    """The fields readers compute with have their types: `id` a string or integer, `workload` / `error` text,
+    token lists of integers, `bleu4_prompt_overlap` in [0, 1], `steps` one of its shapes (`step_counts`)."""
+    if "id" in record and (isinstance(record["id"], bool) or not isinstance(record["id"], (str, int))):
+        raise SpecscopeError(f"{where}: field 'id' = {brief(record['id'])} must be a string or an integer; {FIX}")
+    for key in ("workload", "error", "finish_reason", "output_text"):
+        if record.get(key) is not None and not isinstance(record[key], str):
+            raise SpecscopeError(f"{where}: field '{key}' = {brief(record[key])} must be text; {FIX}")
+    for key in ("prompt_token_ids", "output_token_ids"):
+        value = record.get(key)
+        if value is not None and not (isinstance(value, list) and all(type(t) is int and t >= 0 for t in value)):
+            raise SpecscopeError(f"{where}: field '{key}' must be a list of token ids; {FIX}")
+    overlap = record.get("bleu4_prompt_overlap")
+    if overlap is not None and not (isinstance(overlap, (int, float)) and not isinstance(overlap, bool)
+                                    and math.isfinite(overlap) and 0 <= overlap <= 1):
+        raise SpecscopeError(f"{where}: field 'bleu4_prompt_overlap' = {brief(overlap)} must be in [0, 1]; {FIX}")
+    if not record.get("error"):
+        step_counts(record.get("steps"), where)
+
+
+def step_counts(steps, where: str) -> tuple[list[int], list[int]]:
+    """(proposed, accepted) per decode step from a record's `steps` field (any of the accepted shapes):
+    integers, 0 <= accepted <= proposed, as many of each; else a one-line error at `where` (`file:line`)."""
     if steps is None:
         return [], []
     try:
         if isinstance(steps, dict):
-            return [int(x) for x in steps["proposed"]], [int(x) for x in steps["accepted"]]
-        if steps and isinstance(steps[0], dict):
-            return [int(s["proposed"]) for s in steps], [int(s["accepted"]) for s in steps]
-        return [int(s[0]) for s in steps], [int(s[1]) for s in steps]
-    except (KeyError, TypeError, ValueError, IndexError):
-        raise SpecscopeError(
-            f"{path}:{lineno}: 'steps' must list proposed/accepted counts per step; re-run the cell"
-        ) from None
+            proposed, accepted = list(steps["proposed"]), list(steps["accepted"])
+        elif steps and isinstance(steps[0], dict):
+            proposed, accepted = [s["proposed"] for s in steps], [s["accepted"] for s in steps]
+        else:
+            proposed, accepted = [s[0] for s in steps], [s[1] for s in steps]
+    except (KeyError, TypeError, IndexError):
+        proposed = accepted = None
+    if (proposed is None or len(proposed) != len(accepted)
+            or not all(type(p) is int and type(a) is int and 0 <= a <= p for p, a in zip(proposed, accepted))):
+        raise SpecscopeError(f"{where}: 'steps' must list proposed/accepted counts per step "
+                             f"(integers, 0 <= accepted <= proposed); re-run the cell")
+    return proposed, accepted
 
 
 def totals(records: list[dict], wall_seconds: float) -> dict:

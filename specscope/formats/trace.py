@@ -13,8 +13,13 @@ Native format (JSON Lines), written by `write_trace` and by the engine:
 SpecDecode-Bench format (read only; no header): one request per line with `prompt_token_ids`,
 `generated_token_ids` and one `acc_<proposer>: {"acc_len": [...]}` field per proposer.
 
-Everything is validated while reading: a problem raises `SpecscopeError` naming the file, the line
-and the field. No torch here: traces are read and written anywhere.
+Everything is validated while reading (the file's bytes by `files.read_json_lines`): a problem raises
+`SpecscopeError` naming the file, the line and the field. The rules beyond types:
+- acc_len[i] >= 1, <= k_max + 1 (when the header has k_max), and <= G - i, the output positions left
+  (a step cannot commit past the end; `specscope trace` records exactly that);
+- header k_max an integer in [1, MAX_K]; ngram_min / ngram_max both or neither, integers >= 1, min <= max;
+  model, hardware, workload strings; a request's prompt at least one token; ids unique.
+No torch here: traces are read and written anywhere.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from specscope.errors import SpecscopeError
-from specscope.formats.files import atomic_open
+from specscope.errors import SpecscopeError, brief
+from specscope.formats.files import atomic_open, read_json_lines
+from specscope.settings import MAX_K
 
 SCHEMA_VERSION = 1
 NATIVE = "specscope"
@@ -107,9 +113,8 @@ def read_trace(path: str | os.PathLike, trace_format: str | None = None) -> Trac
     path = Path(path)
     if trace_format is not None and trace_format not in FORMATS:
         raise SpecscopeError(f"Unknown trace format '{trace_format}'. Available: {', '.join(FORMATS)}")
-    if not path.is_file():
-        raise SpecscopeError(f"trace file '{path}' does not exist")
-    lines = list(_json_lines(path))
+    lines = [(lineno, obj, "true" in text or "false" in text)  # whether a line has booleans: `_int_array`
+             for lineno, obj, text in read_json_lines(path, "trace file")]
     if not lines:
         raise SpecscopeError(f"{path}: the file is empty; a trace needs at least one request line")
     fmt = trace_format or detect_format(path, lines[0][1])
@@ -130,32 +135,6 @@ def detect_format(path: Path, first: dict) -> str:
     )
 
 
-def _json_lines(path: Path) -> Iterator[tuple[int, dict, bool]]:
-    """(line number, object, whether the line has a JSON boolean) for every non-blank line.
-
-    Malformed JSON names the line. The boolean flag lets integer-list checks skip their (slow)
-    per-element test for `true`/`false` on lines that have none.
-    """
-    try:
-        fh = open(path, encoding="utf-8")
-    except OSError as err:
-        raise SpecscopeError(f"{path}: cannot read the trace file ({err.strerror})") from None
-    with fh:
-        for lineno, text in enumerate(fh, start=1):
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as err:
-                raise SpecscopeError(
-                    f"{path}:{lineno}: malformed JSON ({err.msg} at column {err.colno}); "
-                    "each line of a trace must be one JSON object"
-                ) from None
-            if not isinstance(obj, dict):
-                raise SpecscopeError(f"{path}:{lineno}: expected a JSON object, found {type(obj).__name__}")
-            yield lineno, obj, "true" in text or "false" in text
-
-
 def _read_native(path: Path, lines: list[tuple[int, dict]]) -> Trace:
     lineno, header, _ = lines[0]
     where = f"{path}:{lineno}"
@@ -164,9 +143,9 @@ def _read_native(path: Path, lines: list[tuple[int, dict]]) -> Trace:
             f"{where}: missing field '{HEADER_KEY}': the first line of a native trace is its header "
             f"(or pass --trace-format {SPECDECODE_BENCH} for a SpecDecode-Bench file)"
         )
-    if header[HEADER_KEY] != SCHEMA_VERSION:
+    if not _is_int(header[HEADER_KEY]) or header[HEADER_KEY] != SCHEMA_VERSION:
         raise SpecscopeError(
-            f"{where}: field '{HEADER_KEY}' is {header[HEADER_KEY]!r}; this specscope reads version {SCHEMA_VERSION}"
+            f"{where}: field '{HEADER_KEY}' is {brief(header[HEADER_KEY])}; this specscope reads version {SCHEMA_VERSION}"
         )
     proposers = header.get("proposers")
     if not isinstance(proposers, list) or not proposers or not all(isinstance(p, str) and p for p in proposers):
@@ -174,8 +153,10 @@ def _read_native(path: Path, lines: list[tuple[int, dict]]) -> Trace:
     if len(set(proposers)) != len(proposers):
         raise SpecscopeError(f"{where}: field 'proposers' lists a proposer twice")
     k_max = header.get("k_max")
-    if k_max is not None and (not _is_int(k_max) or k_max < 1):
-        raise SpecscopeError(f"{where}: field 'k_max' must be a positive integer, got {k_max!r}")
+    if k_max is not None and (not _is_int(k_max) or not 1 <= k_max <= MAX_K):
+        raise SpecscopeError(f"{where}: field 'k_max' = {brief(k_max)}: the lookahead is an integer between 1 and "
+                             f"{MAX_K}")
+    _check_header(header, where)
     known = {HEADER_KEY, "model", "proposers", "k_max", "hardware", "workload"}
     trace = Trace(
         requests=[],
@@ -225,6 +206,8 @@ def _read_native(path: Path, lines: list[tuple[int, dict]]) -> Trace:
         if confidence is not None:
             _check_confidence(confidence, acc, where)
         workload = obj.get("workload", trace.workload)
+        if workload is not None and not isinstance(workload, str):
+            raise SpecscopeError(f"{where}: field 'workload' = {brief(workload)} must be a name (a string)")
         trace.requests.append(RequestTrace(req_id, prompt, output, acc, workload, confidence))
     return trace
 
@@ -280,7 +263,7 @@ def _is_int(value) -> bool:
 def _request_id(obj: dict, where: str) -> str:
     value = _field(obj, "id", where)
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise SpecscopeError(f"{where}: field 'id' must be a string or an integer, got {value!r}")
+        raise SpecscopeError(f"{where}: field 'id' must be a string or an integer, got {brief(value)}")
     return str(value)
 
 
@@ -289,6 +272,8 @@ def _token_ids(obj: dict, key: str, where: str, bools: bool = True) -> list[int]
     arr = _int_array(value, bools)
     if arr is None or (arr.size and arr.min() < 0):
         raise SpecscopeError(f"{where}: field '{key}' must be a list of non-negative integer token ids")
+    if key == "prompt_token_ids" and not arr.size:
+        raise SpecscopeError(f"{where}: field '{key}' is empty; a request has a prompt of at least one token")
     return value
 
 
@@ -316,7 +301,7 @@ def _acc_list(value, name: str, where: str, k_max: int | None, allow_empty: bool
     arr = _int_array(value, bools)
     if arr is None:
         bad = _first_bad(value, lambda v: _is_int(v)) if isinstance(value, list) else None
-        at = f"[{bad}] = {value[bad]!r}" if bad is not None else f" = {type(value).__name__}"
+        at = f"[{bad}] = {brief(value[bad])}" if bad is not None else f" = {type(value).__name__}"
         raise SpecscopeError(
             f"{where}: field '{name}'{at}: acc_len must be a list of integers >= 1 (tokens committed per step)"
         )
@@ -336,7 +321,32 @@ def _acc_list(value, name: str, where: str, k_max: int | None, allow_empty: bool
             raise SpecscopeError(
                 f"{where}: field '{name}'[{i}] = {int(arr[i])} exceeds k_max + 1 = {k_max + 1} from the header"
             )
+    past = np.flatnonzero(arr > len(arr) - np.arange(len(arr)))  # a step at i commits at most the G - i left
+    if past.size:
+        i = int(past[0])
+        raise SpecscopeError(
+            f"{where}: field '{name}'[{i}] = {int(arr[i])}: only {len(arr) - i} output position(s) are left from "
+            f"position {i} of {len(arr)}; a step cannot commit past the end of the output"
+        )
     return arr
+
+
+def _check_header(header: dict, where: str) -> None:
+    """The header's optional fields: names are strings, the n-gram settings a range of integers >= 1."""
+    for key in ("model", "hardware", "workload"):
+        value = header.get(key)
+        if value is not None and not isinstance(value, str):
+            raise SpecscopeError(f"{where}: field '{key}' = {brief(value)} must be a string (or null)")
+    low, high = header.get("ngram_min"), header.get("ngram_max")
+    for key, value in (("ngram_min", low), ("ngram_max", high)):
+        if value is not None and (not _is_int(value) or value < 1):
+            raise SpecscopeError(f"{where}: field '{key}' = {brief(value)}: n-gram lengths are integers >= 1 "
+                                 "(the settings the trace was recorded with)")
+    if (low is None) != (high is None):
+        raise SpecscopeError(f"{where}: field '{'ngram_max' if high is None else 'ngram_min'}' is missing; a trace "
+                             "records both n-gram lengths or neither")
+    if low is not None and low > high:
+        raise SpecscopeError(f"{where}: field 'ngram_min' = {low} is larger than 'ngram_max' = {high}")
 
 
 def _first_bad(values: list, ok) -> int | None:
@@ -361,7 +371,7 @@ def _check_confidence(confidence, acc: dict[str, np.ndarray], where: str) -> Non
             items = v if isinstance(v, list) else [v]
             if not all(_is_prob(x) for x in items):
                 raise SpecscopeError(
-                    f"{where}: field '{field_name}'[{i}] = {v!r}: confidences are numbers in [0, 1] (or lists of them)"
+                    f"{where}: field '{field_name}'[{i}] = {brief(v)}: confidences are numbers in [0, 1] (or lists of them)"
                 )
 
 

@@ -6,7 +6,8 @@ Nothing here is measured. The generator imitates the published traces' structure
   keeps at least acc_len[i] - 1 at position i + 1 (a deterministic draft re-proposes the same chain);
 - n-gram-like: mostly 1, with copy spans where a span of length v reads v, v - 1, ..., 1 (the match
   is consumed token by token), as in the published n-gram traces;
-- position 0 (the prefill token) has acc_len 1 by convention.
+- position 0 (the prefill token) has acc_len 1 by convention;
+- a step cannot commit past the end: acc_len[i] <= G - i, as `specscope trace` records it.
 Real traces come from `specscope trace` (the engine) or the SpecDecode-Bench import.
 """
 
@@ -55,9 +56,10 @@ def synthetic_trace(
         prompt_len = int(rng.integers(prompt_range[0], prompt_range[1] + 1))
         gen_len = int(rng.integers(output_range[0], output_range[1] + 1))
         alpha = float(rng.uniform(*alpha_range))
+        left = gen_len - np.arange(gen_len)  # output positions left from each position
         acc = {
-            "ngram": ngram_like(rng, gen_len, span_rate, k_max),
-            "eagle": eagle_like(rng, gen_len, alpha, k_max),
+            "ngram": np.minimum(ngram_like(rng, gen_len, span_rate, k_max), left),
+            "eagle": np.minimum(eagle_like(rng, gen_len, alpha, k_max), left),
         }
         requests.append(RequestTrace(
             id=str(i),

@@ -29,8 +29,7 @@ def measure(backend: MeasurementBackend, settings: RunSettings, prompts: list[Pr
             on_request: OnRequest | None = None, keep_partial: bool = True,
             summary_extra: Callable[[], dict] | None = None, command: str = "run") -> dict:
     """Run the cell into `output`; returns its summary. `summary_extra()` adds fields just before it is written."""
-    records, partial, made = [], False, 0
-    output.mkdir(parents=True, exist_ok=True)
+    records, partial, made = [], False, 0  # `atomic_open` makes `output` (and removes it again if the run fails)
     start = time.perf_counter()
     with atomic_open(output / REQUESTS_JSONL) as fh:
         try:

@@ -6,7 +6,6 @@ when the file's records have a `prompt` but no `message` field).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from specscope.settings import RunSettings
@@ -28,11 +27,14 @@ def run_prompts(settings: RunSettings) -> list[Prompt]:
 
 
 def _guess_prompt_field(path: Path) -> str | None:
-    """'prompt' when the file's first JSON record has a `prompt` but no `message` field."""
+    """'prompt' when the file's first JSON record has a `prompt` but no `message` field (read as every input is:
+    `formats/files.py`; a file that is not JSON Lines guesses nothing, and its reader reports why)."""
+    from specscope.errors import SpecscopeError
+    from specscope.formats.files import read_jsonl_objects
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            first = json.loads(next(line for line in fh if line.strip()))
-    except (OSError, StopIteration, ValueError, UnicodeDecodeError):
+        _, first = next(iter(read_jsonl_objects(path, "prompt file")))
+    except (SpecscopeError, StopIteration):
         return None
     if isinstance(first, dict) and "prompt" in first and "message" not in first:
         return "prompt"

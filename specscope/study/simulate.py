@@ -54,6 +54,8 @@ def simulate(trace_paths: list[Path], proposers: list[str] | None, policies: lis
         raise SpecscopeError(f"Unknown mode '{mode}'. Available: {', '.join(MODES)}")
     if trace_format is not None and trace_format not in FORMATS:
         raise SpecscopeError(f"Unknown trace format '{trace_format}'. Available: {', '.join(FORMATS)}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise SpecscopeError(f"--seed {seed}: must be an integer >= 0 (it seeds the n-gram miss draws)")
     costs = load_cost_model(cost_model)
     traces = [read_trace(p, trace_format) for p in trace_paths]
     sets = [parse_proposer_set(p) for p in proposers] if proposers else default_proposer_sets(traces)

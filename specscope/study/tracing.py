@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Callable
 
+from specscope.errors import SpecscopeError
 from specscope.formats.files import atomic_open
 from specscope.formats.trace import RequestTrace, Trace, request_record
 from specscope.settings import RunSettings
@@ -63,6 +64,10 @@ def record_traces(backend: EngineBackend, settings: RunSettings, proposers: list
         if not keep_partial:
             raise
         partial = True
+    if not lines:  # a trace holds at least one request (`formats/trace.py`): write nothing rather than that
+        if partial:
+            raise KeyboardInterrupt
+        raise SpecscopeError(f"no request could be traced (all {errors} failed); nothing was written to {path}")
     header["partial"] = partial
     with atomic_open(path) as fh:
         fh.write(json.dumps(header) + "\n")

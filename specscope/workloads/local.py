@@ -7,13 +7,11 @@ unreadable, malformed, empty — raise one clear `SpecscopeError`.
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 from pathlib import Path
 
 from specscope.errors import SpecscopeError
-from specscope.formats.files import read_jsonl_objects
+from specscope.formats.files import parse_json, read_csv_records, read_jsonl_objects, read_text
 
 PARQUET_INSTALL_HINT = "pip install 'specscope[parquet]'"
 FORMATS = ".jsonl, .ndjson, .json, .csv, .tsv, .parquet"
@@ -35,10 +33,7 @@ def read_rows(path: str | os.PathLike) -> list[tuple[str, dict]]:
     }
     if suffix not in readers:
         raise SpecscopeError(f"prompt file '{path}' has an unknown format '{suffix}'; use one of {FORMATS}")
-    try:
-        rows = readers[suffix](path)
-    except UnicodeDecodeError:
-        raise SpecscopeError(f"prompt file '{path}' is not UTF-8 text") from None
+    rows = readers[suffix](path)
     if not rows:
         raise SpecscopeError(f"prompt file '{path}' has no records; add at least one")
     return rows
@@ -51,17 +46,14 @@ def _object(value, where: str) -> dict:
 
 
 def _read_jsonl(path: Path) -> list[tuple[str, dict]]:
-    return [(f"{path}:{number}", obj) for number, obj in read_jsonl_objects(path)]
+    return [(f"{path}:{number}", obj) for number, obj in read_jsonl_objects(path, "prompt file")]
 
 
 def _read_json(path: Path) -> list[tuple[str, dict]]:
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text(path, "prompt file")
     if not text.strip():
         return []
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise SpecscopeError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+    value = parse_json(text, str(path), lines=True)
     if not isinstance(value, list):
         raise SpecscopeError(f"{path}: expected a JSON array of objects (or use JSONL, one object per line)")
     return [(f"{path} record {i}", _object(row, f"{path} record {i}")) for i, row in enumerate(value, start=1)]
@@ -69,20 +61,8 @@ def _read_json(path: Path) -> list[tuple[str, dict]]:
 
 def _read_csv(path: Path) -> list[tuple[str, dict]]:
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    rows = []
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh, delimiter=delimiter)
-        start = 2
-        try:
-            for row in reader:
-                where = f"{path}:{start}"
-                if None in row:
-                    raise SpecscopeError(f"{where}: more values than the header has columns")
-                rows.append((where, row))
-                start = reader.line_num + 1
-        except csv.Error as err:
-            raise SpecscopeError(f"{path}:{reader.line_num}: malformed CSV ({err})") from None
-    return rows
+    _, records = read_csv_records(path, "prompt file", delimiter, empty_ok=True)
+    return [(f"{path}:{lineno}", row) for lineno, row in records]
 
 
 def _read_parquet(path: Path) -> list[tuple[str, dict]]:

@@ -14,12 +14,16 @@ from specscope.errors import SpecscopeError
 def sample_indices(total: int, num_prompts: Optional[int], seed: int = 0) -> list[int]:
     """Indices of a reproducible subset of `num_prompts` out of `total`, in source order.
 
-    None, or a number at least `total`, keeps everything. The same (total, num_prompts, seed)
-    always gives the same subset.
+    None, or `total`, keeps everything; more than `total` is an error naming how many there are (a run
+    of fewer prompts than asked for would be measured as if it were the one asked for). The same
+    (total, num_prompts, seed) always gives the same subset.
     """
     if num_prompts is not None and num_prompts < 1:
         raise SpecscopeError(f"--num-prompts must be at least 1, got {num_prompts}")
-    if num_prompts is None or num_prompts >= total:
+    if num_prompts is not None and num_prompts > total:
+        raise SpecscopeError(f"--num-prompts {num_prompts}: only {total} prompt(s) are available; pass at most {total} "
+                             "(or leave it out to run them all)")
+    if num_prompts is None or num_prompts == total:
         return list(range(total))
     return sorted(random.Random(seed).sample(range(total), num_prompts))
 

@@ -66,6 +66,8 @@ def make_trace(workload: str, rng, n_requests: int = 12) -> Trace:
                   for j in range(length)]
         ngram = np.minimum(K_MAX + 1, 1 + rng.poisson(4 * copy, size=length))
         draft = np.minimum(K_MAX + 1, 1 + rng.poisson(1.5, size=length))
+        left = length - np.arange(length)  # a step cannot commit past the end of the output
+        ngram, draft = np.minimum(ngram, left), np.minimum(draft, left)
         ngram[0] = draft[0] = 1
         requests.append(RequestTrace(str(i), prompt, output, {"ngram": ngram, "draft": draft}, workload))
     return Trace(requests, list(PROPOSERS), model="tiny", k_max=K_MAX, hardware="cpu", workload=workload)

@@ -115,7 +115,7 @@ def test_simulation_policy_kind_k_and_workload(tmp_path):
 def test_traces_only_folder_in_specdecode_bench_format(tmp_path):
     (tmp_path / "traces").mkdir()
     lines = [{"prompt_token_ids": [1, 2], "generated_token_ids": [3, 4, 5],
-              "acc_eagle": {"acc_len": [1, 2, 1]}, "acc_ngram": {"acc_len": [1, 1, 3]}}] * 2
+              "acc_eagle": {"acc_len": [1, 2, 1]}, "acc_ngram": {"acc_len": [3, 1, 1]}}] * 2
     (tmp_path / "traces" / "sdb.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
     study = loaders.load_study(tmp_path)
     assert study.runs.empty and study.simulation is None and not study.is_empty

@@ -67,7 +67,7 @@ def test_bad_input_leaves_no_report(tmp_path):
     cell.mkdir(parents=True)
     (cell / "summary.json").write_text("{")
     (tmp_path / "report.html").write_text("old report")
-    with pytest.raises(SpecscopeError, match="summary.json: not valid JSON"):
+    with pytest.raises(SpecscopeError, match="summary.json:1: not valid JSON"):
         write_report(tmp_path)
     assert (tmp_path / "report.html").read_text() == "old report"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -70,7 +70,7 @@ def test_a_malformed_trace_names_file_and_line(tmp_path):
     out = tmp_path / "r.csv"
     result = run_cli("simulate", bad, "-o", out)
     assert result.returncode == 2
-    assert f"specscope: error: {bad}:2: malformed JSON" in result.stderr
+    assert f"specscope: error: {bad}:2: not valid JSON" in result.stderr
     assert not out.exists()
 
 
@@ -105,9 +105,10 @@ def test_specdecode_bench_file_in_paper_mode(tmp_path):
     lines = []
     for i in range(4):
         acc = [1, 3, 2, 1, 1, 4, 3, 2, 1, 1]
+        back = [1, 1, 2, 3, 4, 1, 1, 2, 1, 1]  # a step at i commits at most the 10 - i positions left
         lines.append(json.dumps({"id": str(i), "prompt_token_ids": list(range(20 + i)),
                                  "generated_token_ids": list(range(10)),
-                                 "acc_eagle": {"acc_len": acc}, "acc_ngram": {"acc_len": acc[::-1]}}))
+                                 "acc_eagle": {"acc_len": acc}, "acc_ngram": {"acc_len": back}}))
     path.write_text("\n".join(lines) + "\n")
     result = run_cli("simulate", "--json", path, "--policies", "fixed-2", "oracle", "--batch-sizes", "1", "4",
                      "--mode", "paper", "--trace-format", "specdecode-bench")

@@ -181,3 +181,72 @@ def test_bad_config_from_the_real_entry_point_exits_2_with_one_line(tiny, tmp_pa
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("specscope: error: ") and "k: 'three'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# Issue 24, case 7: two sweeps into one folder.
+def test_a_second_sweep_into_a_held_folder_exits_2_at_once_naming_the_holder(tiny, first_run):
+    import os
+
+    from specscope.study.sweep.lock import study_lock
+
+    out, _ = first_run
+    marker = out / "sweep" / "tmp" / "another-sweeps-cell"
+    marker.mkdir(parents=True)
+    before = sorted(p.relative_to(out) for p in out.rglob("*") if p.name != "lock")
+    with study_lock(out):  # the "first sweep"
+        code, _, text = sweep(write_config(tiny), "-o", out)
+    assert code == 2 and "\n" not in text
+    assert text == f"{out}: another sweep (pid {os.getpid()}) is writing this study folder; wait for it to finish " \
+                   "(or stop it), then run this again"
+    assert sorted(p.relative_to(out) for p in out.rglob("*") if p.name != "lock") == before  # its tmp/ untouched
+    marker.rmdir()
+
+
+def test_the_lock_of_a_killed_sweep_is_taken_over(tiny, first_run):
+    out, _ = first_run
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (out / "sweep" / "lock").write_text(dead.stdout)  # what a SIGKILLed sweep leaves
+    code, result, text = sweep(write_config(tiny), "-o", out)
+    assert code == 0, text  # (earlier tests changed the config: what ran depends on them)
+    assert (out / "sweep" / "lock").read_text() == ""  # released
+
+
+@pytest.mark.slow
+def test_two_concurrent_sweeps_the_second_stops_the_first_finishes_every_cell_valid(tiny, tmp_path):
+    """The real entry point in two processes: the second exits 2 at once, the first finishes every step."""
+    import os
+    import time
+
+    from specscope.study.sweep import state
+    from specscope.study.sweep.config import load_config
+    from specscope.study.sweep.lock import holder_pid
+
+    config = write_config(tiny, **{"max_new_tokens = 8": "max_new_tokens = 24", "num_prompts = 4\n": "num_prompts = 6\n"})
+    out = tmp_path / "study"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    first = subprocess.Popen([sys.executable, "-m", "specscope", "sweep", str(config), "-o", str(out)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 300
+        while holder_pid(out) != first.pid:
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the first sweep never took the lock"
+            time.sleep(0.05)
+        started = time.monotonic()
+        code, _, text = sweep(config, "-o", out)
+        assert code == 2 and f"another sweep (pid {first.pid})" in text and "\n" not in text
+        assert time.monotonic() - started < 30  # at once: nothing loaded, nothing run
+        assert first.poll() is None, "the first sweep finished before the second was tried; make it longer"
+        stdout, stderr = first.communicate(timeout=600)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0, stderr
+    steps = load_config(config).steps
+    assert {step.name: state.status(out, step) for step in steps} == {step.name: state.DONE for step in steps}
+    for cell in (out / "runs").iterdir():
+        summary = json.loads((cell / "summary.json").read_text())
+        assert summary["partial"] is False and summary["num_completed"] == summary["num_requests"] == 6
+    from specscope.analysis.loaders import load_study
+
+    assert len(load_study(out).runs) == len([s for s in steps if s.kind == "run"]) == 4

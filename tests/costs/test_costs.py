@@ -141,3 +141,59 @@ def test_a_profile_without_target_rows_cannot_be_fitted(tmp_path):
     path.write_text("step_kind,num_batched_tokens,num_kv_tokens,num_draft_tokens,seconds\noverhead,0,0,0,0.001\n")
     with pytest.raises(SpecscopeError, match="no target rows"):
         fit_cost_model(read_profile(path), "x")
+
+
+# Issue 24: cases 3 (costs that divide by zero), 4 (denormal seconds), 12 (BOM, repeated column, runaway quote).
+@pytest.mark.parametrize("edit,message", [
+    (("c_fixed = 0.01\nc_tok = 1e-5\nc_kv = 1e-8\n[overhead]\nper_step = 0.001",
+      "c_fixed = 0.0\nc_tok = 0.0\nc_kv = 1e-8\n[overhead]\nper_step = 0.0"),
+     r"the cheapest step \(\[target\] on one token with no KV, plus \[overhead\] per_step\) takes 0 s; a step takes time"),
+    (("c_fixed = 0.01\nc_tok = 1e-5\nc_kv = 1e-8\n[overhead]\nper_step = 0.001",
+      "c_fixed = 1e-320\nc_tok = 0.0\nc_kv = 0.0\n[overhead]\nper_step = 0.0"), r"the cheapest step .* takes 9.99989e-321 s"),
+    (("c_fixed = 0.01", "c_fixed = 1e308"), r"\[target\] c_fixed = 1e\+308 is more than 1e\+06 seconds"),
+    (("per_step = 0.001", "per_step = [0.001]"), r"\[overhead\] per_step = \[0.001\] is not a finite number"),
+    (("c_tok = 1e-5", "c_tok = [1e-5, 2e-5]"), r"\[target\] c_tok = \[1e-05, 2e-05\] must be one number"),
+    (("per_step = 0.001", "per_step = 0.001\nper_stpe = 0.002"), r"\[overhead\] has an unknown key 'per_stpe'"),
+    (("name = \"mine\"", "name = \"mine\"\nnmae = \"x\""), r"the top level has an unknown key 'nmae'"),
+    (("name = \"mine\"", "name = 3"), r"name = 3 must be a string"),
+])
+def test_cost_files_out_of_range(tmp_path, edit, message):
+    path = tmp_path / "mine.toml"
+    assert edit[0] in GOOD
+    path.write_text(GOOD.replace(*edit, 1))
+    with pytest.raises(SpecscopeError, match=rf"mine.toml: .*{message}"):
+        load_cost_model(path)
+
+
+def test_a_target_priced_by_its_kv_alone_is_fine_with_a_per_step_overhead(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(GOOD.replace("c_fixed = 0.01\nc_tok = 1e-5", "c_fixed = 0.0\nc_tok = 0.0", 1))
+    assert load_cost_model(path).target == LinearCost(0.0, 0.0, 1e-8)  # as a fit on a noisy machine may give
+
+
+def test_a_bom_is_read_in_cost_files_and_profiles(tmp_path):
+    (tmp_path / "mine.toml").write_text(GOOD, encoding="utf-8-sig")
+    assert load_cost_model(tmp_path / "mine.toml").name == "mine"
+    (tmp_path / "p.csv").write_text("step_kind,num_batched_tokens,num_kv_tokens,num_draft_tokens,seconds\n"
+                                    "verify,8,1,0,0.1\n", encoding="utf-8-sig")
+    assert list(read_profile(tmp_path / "p.csv")["step_kind"]) == ["verify"]
+
+
+HEADER_ROW = "step_kind,num_batched_tokens,num_kv_tokens,num_draft_tokens,seconds\n"
+
+
+@pytest.mark.parametrize("text,message", [
+    (HEADER_ROW + "verify,8,1,0,1e-320\n", r"p.csv:2: seconds = 1e-320 must be a positive duration, from 1e-09"),
+    (HEADER_ROW + "verify,8,1,0,2e6\n", r"p.csv:2: seconds = 2e6 must be a positive duration"),
+    (HEADER_ROW + "verify,8,10000000000,0,0.1\n", r"p.csv:2: num_kv_tokens = 10000000000 is not a token count"),
+    (HEADER_ROW.replace("seconds\n", "seconds,seconds\n") + "verify,8,1,0,0.1,0.2\n",
+     r"p.csv:1: column 'seconds' appears twice in the header"),
+    (HEADER_ROW + 'verify,"8,1,0,0.1\n' + "verify,8,1,0,0.1\n" * 400, r"p.csv:2: a quote that never closes"),
+    (HEADER_ROW + "verify,8,1,0\n", r"p.csv:2: fewer values \(4\) than the header has columns \(5"),
+])
+def test_profiles_out_of_range_or_malformed(tmp_path, text, message):
+    path = tmp_path / "p.csv"
+    path.write_text(text)
+    with pytest.raises(SpecscopeError, match=message) as err:
+        read_profile(path)
+    assert len(str(err.value)) < 300

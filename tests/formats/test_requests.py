@@ -8,11 +8,12 @@ from specscope.formats.requests import step_counts, totals
 
 def test_step_counts_accepts_the_three_shapes():
     expected = ([3, 3], [1, 2])
-    assert step_counts([{"proposed": 3, "accepted": 1}, {"proposed": 3, "accepted": 2}], "f", 1) == expected
-    assert step_counts([[3, 1], [3, 2]], "f", 1) == expected
-    assert step_counts({"proposed": [3, 3], "accepted": [1, 2]}, "f", 1) == expected
-    with pytest.raises(SpecscopeError, match="f:4: 'steps'"):
-        step_counts([{"proposed": 3}], "f", 4)
+    assert step_counts([{"proposed": 3, "accepted": 1}, {"proposed": 3, "accepted": 2}], "f:1") == expected
+    assert step_counts([[3, 1], [3, 2]], "f:1") == expected
+    assert step_counts({"proposed": [3, 3], "accepted": [1, 2]}, "f:1") == expected
+    for bad in ([{"proposed": 3}], {"proposed": [3], "accepted": [4]}, [[3, 1.5]], {"proposed": [1e400], "accepted": [0]}):
+        with pytest.raises(SpecscopeError, match="f:4: 'steps'"):
+            step_counts(bad, "f:4")
 
 
 def test_totals_count_completed_requests_and_decode_steps():

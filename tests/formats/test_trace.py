@@ -37,7 +37,7 @@ def sdb_line(i, prompt, acc_eagle, acc_ngram, **extra):
 def test_specdecode_bench_import(tmp_path):
     path = tmp_path / "combined_gsm8k.jsonl"
     path.write_text("\n".join([
-        sdb_line(134, 5, [1, 5, 4, 3, 2, 1], [1, 1, 1, 4, 3, 2]),
+        sdb_line(134, 5, [1, 5, 4, 3, 2, 1], [1, 1, 4, 3, 2, 1]),
         sdb_line(256, 3, [1, 2, 1], [1, 1]),
         sdb_line(7, 4, [], []),  # nothing generated: skipped, as the published simulator does
     ]) + "\n")
@@ -61,13 +61,13 @@ HEADER = {"specscope_trace": 1, "model": "m", "proposers": ["ngram", "eagle"], "
 
 def request(**over):
     rec = {"id": "0", "prompt_token_ids": [1, 2, 3], "output_token_ids": [4, 5, 6],
-           "acc_len": {"ngram": [1, 2, 1], "eagle": [1, 3, 2]}}
+           "acc_len": {"ngram": [1, 2, 1], "eagle": [3, 2, 1]}}
     rec.update(over)
     return rec
 
 
 @pytest.mark.parametrize("lines,message", [
-    ([HEADER, "{not json"], r"bad.jsonl:2: malformed JSON"),
+    ([HEADER, "{not json"], r"bad.jsonl:2: not valid JSON \(Expecting property name enclosed in double quotes at column 2\)"),
     ([HEADER, request(id="0"), request(id="0")], r"bad.jsonl:3: field 'id': request id '0' appears twice"),
     ([HEADER, {"id": "0", "output_token_ids": [1], "acc_len": {}}], r":2: missing field 'prompt_token_ids'"),
     ([HEADER, request(acc_len={"ngram": [1, 1, 1]})], r":2: missing field 'acc_len.eagle'"),
@@ -102,7 +102,7 @@ def test_bad_files_and_formats(tmp_path):
         read_trace(tmp_path / "missing.jsonl")
     with pytest.raises(SpecscopeError, match=r"Unknown trace format 'csv'. Available: specscope, specdecode-bench"):
         read_trace(empty, "csv")
-    sdb = write(tmp_path, [sdb_line(0, 3, [1, 2], [1, 1]), json.dumps({"id": "1", "prompt_token_ids": [1],
+    sdb = write(tmp_path, [sdb_line(0, 3, [2, 1], [1, 1]), json.dumps({"id": "1", "prompt_token_ids": [1],
                                                                         "generated_token_ids": [2],
                                                                         "acc_eagle": {"acc_len": [1]}})])
     with pytest.raises(SpecscopeError, match=r"bad.jsonl:2: missing field 'acc_ngram' \(present on line 1\)"):
@@ -118,3 +118,43 @@ def test_missing_proposer_lists_the_present_ones(tmp_path):
     trace = read_trace(write(tmp_path, [HEADER, request()]))
     with pytest.raises(SpecscopeError, match=r"bad.jsonl: no acc_len for proposer 'draft'. Present: ngram, eagle"):
         trace.require_proposers(["eagle", "draft"])
+
+
+# Issue 24, case 8: nonsense that used to pass with exit 0.
+@pytest.mark.parametrize("lines,message", [
+    ([{k: v for k, v in HEADER.items() if k != "k_max"}, request(acc_len={"ngram": [10**9, 1, 1], "eagle": [1, 1, 1]})],
+     r":2: field 'acc_len.ngram'\[0\] = 1000000000: only 3 output position\(s\) are left from position 0 of 3"),
+    ([HEADER, request(acc_len={"ngram": [1, 1, 2], "eagle": [1, 1, 1]})],
+     r"'acc_len.ngram'\[2\] = 2: only 1 output position\(s\) are left .*cannot commit past the end"),
+    ([{**HEADER, "ngram_min": 3, "ngram_max": 2}, request()], r":1: field 'ngram_min' = 3 is larger than 'ngram_max' = 2"),
+    ([{**HEADER, "ngram_min": "3", "ngram_max": 7}, request()], r":1: field 'ngram_min' = '3': n-gram lengths are integers"),
+    ([{**HEADER, "ngram_min": 0, "ngram_max": 7}, request()], r":1: field 'ngram_min' = 0: n-gram lengths are integers >= 1"),
+    ([{**HEADER, "ngram_min": 3}, request()], r":1: field 'ngram_max' is missing; a trace records both"),
+    ([{**HEADER, "k_max": 65}, request()], r":1: field 'k_max' = 65: the lookahead is an integer between 1 and 64"),
+    ([{**HEADER, "specscope_trace": True}, request()], r":1: field 'specscope_trace' is True"),
+    ([{**HEADER, "model": ["m"]}, request()], r":1: field 'model' = \['m'\] must be a string"),
+    ([HEADER, request(prompt_token_ids=[])], r":2: field 'prompt_token_ids' is empty"),
+    ([HEADER, request(id="x" * 500, workload=3)], r":2: field 'workload' = 3 must be a name"),
+])
+def test_nonsense_is_refused(tmp_path, lines, message):
+    with pytest.raises(SpecscopeError, match=message):
+        read_trace(write(tmp_path, lines))
+
+
+def test_specdecode_bench_acc_len_is_bounded_by_the_positions_left(tmp_path):
+    path = write(tmp_path, [sdb_line(0, 3, [10**9, 1, 1], [1, 1, 1])])
+    with pytest.raises(SpecscopeError, match=r":1: field 'acc_eagle.acc_len'\[0\] = 1000000000: only 3 output"):
+        read_trace(path)
+
+
+def test_the_shipped_traces_and_what_the_writers_write_validate(tmp_path):
+    from pathlib import Path
+
+    shipped = sorted((Path(__file__).resolve().parents[2] / "benchmarks" / "traces").glob("*.jsonl"))
+    assert len(shipped) == 4
+    for path in shipped:
+        trace = read_trace(path)
+        assert trace.k_max == 20 and (trace.extra["ngram_min"], trace.extra["ngram_max"]) == (3, 7)
+    synthetic = synthetic_trace(40, seed=5, prompt_range=(3, 20), output_range=(1, 40))
+    write_trace(tmp_path / "s.jsonl", synthetic)
+    assert len(read_trace(tmp_path / "s.jsonl").requests) == 40

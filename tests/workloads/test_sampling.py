@@ -17,9 +17,14 @@ def test_different_seeds_differ():
     assert sample_indices(100, 10, seed=1) != sample_indices(100, 10, seed=2)
 
 
-def test_all_when_none_or_too_many():
+def test_all_when_none_or_exactly_all():
     assert sample_indices(5, None) == [0, 1, 2, 3, 4]
-    assert sample_indices(5, 50, seed=3) == [0, 1, 2, 3, 4]
+    assert sample_indices(5, 5, seed=3) == [0, 1, 2, 3, 4]
+
+
+def test_more_than_there_are_is_one_line_naming_how_many():
+    with pytest.raises(SpecscopeError, match=r"^--num-prompts 50: only 5 prompt\(s\) are available; pass at most 5"):
+        sample_indices(5, 50, seed=3)
 
 
 def test_num_prompts_must_be_positive():

@@ -37,19 +37,15 @@ them beside the output and re-runs a step whose settings changed. Nothing here i
 
 from __future__ import annotations
 
+import math
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from specscope.errors import SpecscopeError, unknown_name
-from specscope.settings import (ADAPTIVE, ADAPTIVE_COST_MODEL, BASELINE, DEFAULT_DRAFT_MODEL, NGRAM_MAX, NGRAM_MIN,
-                                TOML_NAMES, AdaptiveSettings, RunSettings)
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from specscope.errors import SpecscopeError, brief, unknown_name
+from specscope.formats.files import read_toml
+from specscope.settings import (ADAPTIVE, ADAPTIVE_COST_MODEL, BASELINE, DEFAULT_DRAFT_MODEL, MAX_K, NGRAM_MAX,
+                                NGRAM_MIN, TOML_NAMES, AdaptiveSettings, RunSettings)
 
 ADAPTIVE_K = ADAPTIVE  # a measured cell's k under `adaptive`: chosen per step (`specscope run --k adaptive`)
 RUN, TRACE, PROFILE = "run", "trace", "profile"
@@ -136,11 +132,7 @@ def load_config(path: str | Path, methods=None, workloads=None) -> SweepConfig:
     path = Path(path)
     if not path.is_file():
         raise SpecscopeError(f"sweep config '{path}' does not exist; pass a TOML file such as specscope/configs/demo.toml")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise SpecscopeError(f"{path}: not valid TOML ({err})") from None
-    return parse_config(raw, path, methods, workloads)
+    return parse_config(read_toml(path, "sweep config"), path, methods, workloads)
 
 
 def parse_config(raw: dict, path: Path, methods=None, workloads=None) -> SweepConfig:
@@ -174,7 +166,8 @@ def parse_config(raw: dict, path: Path, methods=None, workloads=None) -> SweepCo
     if profile is not None and not profile_first:
         config.steps.append(profile)
     if "simulate" in sections:
-        config.simulate = _simulate_options(v, sections["simulate"], trace_proposers, "profile" in sections)
+        config.simulate = _simulate_options(v, sections["simulate"], trace_proposers,
+                                            profile.settings["proposers"] if profile is not None else None)
     for step in config.of_kind(RUN):  # the values every cell is run with, checked as `specscope run` checks them
         try:
             run_settings(step.settings).check(TOML_NAMES)
@@ -272,7 +265,7 @@ def _adaptive_cost_model(v: "_Validator", name, sets: list[str], profile: "Step 
     if name is None:  # as [simulate] cost_model: the sweep's own fit where it profiles
         name = FITTED if profile is not None else ADAPTIVE_COST_MODEL
     if not isinstance(name, str) or not name.strip():
-        raise v.error("adaptive_cost_model", f"{name!r}: name a preset, a cost-model TOML path or \"fitted\"")
+        raise v.error("adaptive_cost_model", f"{brief(name)}: name a preset, a cost-model TOML path or \"fitted\"")
     if name == FITTED:
         if profile is None:
             raise v.error("adaptive_cost_model", "\"fitted\" needs a [profile] section to fit the cost model from")
@@ -299,14 +292,14 @@ def _num_prompts(v: "_Validator", value, batch_sizes: list[int]) -> dict[int, in
         table = {}
         for key, count in value.items():
             if not re.fullmatch(r"\d+", str(key)) or not _is_int(count) or count < 1:
-                raise v.error("num_prompts", f"entry {key} = {count!r}: use batch size = count, e.g. {{ 1 = 4, 16 = 16 }}")
+                raise v.error("num_prompts", f"entry {key} = {brief(count)}: use batch size = count, e.g. {{ 1 = 4, 16 = 16 }}")
             table[int(key)] = count
         missing = [b for b in batch_sizes if b not in table]
         if missing:
             raise v.error("num_prompts", f"gives no count for batch size(s) {missing}")
         return {b: table[b] for b in batch_sizes}
     if not _is_int(value) or value < 1:
-        raise v.error("num_prompts", f"{value!r} must be an integer >= 1 or a table {{ batch size = count }}")
+        raise v.error("num_prompts", f"{brief(value)} must be an integer >= 1 or a table {{ batch size = count }}")
     return {b: value for b in batch_sizes}
 
 
@@ -316,7 +309,7 @@ def _trace_options(v, section: dict, run: dict, sd_methods: list[str], methods, 
         "workloads": ([_workload(v, "trace.workloads", w, workloads) for w in v.string_list(section["workloads"], "trace.workloads")]
                       if section["workloads"] is not None else run["workloads"]),
         "proposers": _methods(v, "trace.proposers", proposers, methods, allow_baseline=False),
-        "k_max": v.integer(section, "k_max", 1, where="trace"),
+        "k_max": v.integer(section, "k_max", 1, where="trace", maximum=MAX_K),
         "num_prompts": v.integer(section, "num_prompts", 1, where="trace"),
         "max_new_tokens": (v.integer(section, "max_new_tokens", 1, where="trace")
                            if section["max_new_tokens"] is not None else run["max_new_tokens"]),
@@ -332,16 +325,17 @@ def _profile_options(v, section: dict, run: dict, sd_methods: list[str], methods
     return {
         "batch_sizes": (v.int_list(section["batch_sizes"], "profile.batch_sizes", 1)
                         if section["batch_sizes"] is not None else run["batch_sizes"]),
-        "ks": v.int_list(section["ks"], "profile.ks", 0),
+        "ks": v.int_list(section["ks"], "profile.ks", 0, MAX_K),
         "contexts": v.int_list(section["contexts"], "profile.contexts", 1),
         "reps": v.integer(section, "reps", 1, where="profile"),
         "proposers": _methods(v, "profile.proposers", proposers, methods, allow_baseline=False),
     }
 
 
-def _simulate_options(v, section: dict, trace_proposers: list[str], has_profile: bool) -> SimulateSpec:
+def _simulate_options(v, section: dict, trace_proposers: list[str], profile_proposers: list[str] | None) -> SimulateSpec:
     from specscope.policy.registry import check_policy_name
 
+    has_profile = profile_proposers is not None
     if not trace_proposers:
         raise v.error("simulate", "needs a [trace] section: the simulator replays the sweep's traces")
     policies = v.string_list(section["policies"], "simulate.policies")
@@ -360,14 +354,44 @@ def _simulate_options(v, section: dict, trace_proposers: list[str], has_profile:
     if cost_model is None:
         raise v.error("simulate.cost_model", "is required without a [profile] section: a preset name or a TOML path")
     if not isinstance(cost_model, str):
-        raise v.error("simulate.cost_model", f"{cost_model!r} must be \"fitted\", a preset name or a TOML path")
+        raise v.error("simulate.cost_model", f"{brief(cost_model)} must be \"fitted\", a preset name or a TOML path")
     if cost_model == FITTED and not has_profile:
         raise v.error("simulate.cost_model", "\"fitted\" needs a [profile] section to fit the cost model from")
     if cost_model != FITTED and (v.path.parent / cost_model).is_file():
         cost_model = str((v.path.parent / cost_model).resolve())
+    _check_simulate_costs(v, cost_model, sets, policies, profile_proposers)
     return SimulateSpec(policies, sets, v.int_list(section["batch_sizes"], "simulate.batch_sizes", 1), cost_model,
                         v.choice(section, "mode", ("serve", "paper"), where="simulate"),
                         v.integer(section, "seed", 0, where="simulate"))
+
+
+def _check_simulate_costs(v, cost_model: str, sets: list[str], policies: list[str],
+                          profile_proposers: list[str] | None) -> None:
+    """The simulation's cost model loads and prices every proposer a drafting policy uses — checked here, not
+    after every step ran: a preset or TOML is loaded now; "fitted" prices what the [profile] times."""
+    from specscope.costs.presets import load_cost_model
+    from specscope.policy.registry import make_policy
+    from specscope.simulator.grid import plan
+
+    pairs, _ = plan([tuple(name.strip() for name in pset.split(",")) for pset in sets], policies)
+    if not pairs:
+        raise v.error("simulate.policies", f"no policy of {policies} applies to the proposer sets {sets} (fixed-K "
+                      "and adaptive need a single proposer, adaptive-combine two or more)")
+    if cost_model == FITTED:
+        for pset, _ in pairs:
+            for proposer in pset:
+                if proposer not in profile_proposers:
+                    raise v.error("simulate.cost_model", f"\"fitted\": the [profile] does not time '{proposer}'; add "
+                                  "it to profile.proposers or name a preset / cost-model TOML")
+        return
+    try:
+        costs = load_cost_model(cost_model)
+        for pset, name in pairs:
+            if make_policy(name, pset, costs).speculates:
+                for proposer in pset:
+                    costs.draft(proposer)
+    except SpecscopeError as err:
+        raise v.error("simulate.cost_model", str(err)) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -485,24 +509,27 @@ class _Validator:
     def _key(self, key: str, where: str) -> str:
         return f"{where}.{key}" if where else key
 
-    def integer(self, table: dict, key: str, minimum: int, optional: bool = False, where: str = ""):
+    def integer(self, table: dict, key: str, minimum: int, optional: bool = False, where: str = "",
+                maximum: int | None = None):
         value = table[key]
         if value is None and optional:
             return None
-        if not _is_int(value) or value < minimum:
-            raise self.error(self._key(key, where), f"{value!r} must be an integer >= {minimum}")
+        if not _is_int(value) or value < minimum or (maximum is not None and value > maximum):
+            limit = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+            raise self.error(self._key(key, where), f"{brief(value)} must be an integer {limit}")
         return value
 
     def number(self, table: dict, key: str, minimum: float, where: str = "") -> float:
         value = table[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-            raise self.error(self._key(key, where), f"{value!r} must be a number >= {minimum}")
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or value < minimum):
+            raise self.error(self._key(key, where), f"{brief(value)} must be a finite number >= {minimum}")
         return float(value)
 
     def string(self, table: dict, key: str, where: str = "") -> str:
         value = table[key]
         if not isinstance(value, str) or not value:
-            raise self.error(self._key(key, where), f"{value!r} must be a non-empty string")
+            raise self.error(self._key(key, where), f"{brief(value)} must be a non-empty string")
         return value
 
     def boolean(self, table: dict, key: str, optional: bool = False):
@@ -510,25 +537,26 @@ class _Validator:
         if value is None and optional:
             return None
         if not isinstance(value, bool):
-            raise self.error(key, f"{value!r} must be true or false")
+            raise self.error(key, f"{brief(value)} must be true or false")
         return value
 
     def choice(self, table: dict, key: str, options, where: str = "") -> str:
         value = table[key]
         if value not in options:
-            raise self.error(self._key(key, where), f"{value!r} is not one of {', '.join(options)}")
+            raise self.error(self._key(key, where), f"{brief(value)} is not one of {', '.join(options)}")
         return value
 
-    def int_list(self, value, key: str, minimum: int) -> list[int]:
+    def int_list(self, value, key: str, minimum: int, maximum: int | None = None) -> list[int]:
         values = value if isinstance(value, list) else [value]
-        if not values or not all(_is_int(x) and x >= minimum for x in values):
-            raise self.error(key, f"{value!r} must be a list of integers >= {minimum}, e.g. {key.split('.')[-1]} = [1, 4]")
+        if not values or not all(_is_int(x) and x >= minimum and (maximum is None or x <= maximum) for x in values):
+            limit = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+            raise self.error(key, f"{brief(value)} must be a list of integers {limit}, e.g. {key.split('.')[-1]} = [1, 4]")
         if len(set(values)) != len(values):
-            raise self.error(key, f"{value!r} repeats a value")
+            raise self.error(key, f"{brief(value)} repeats a value")
         return list(values)
 
     def string_list(self, value, key: str) -> list[str]:
         values = value if isinstance(value, list) else [value]
         if not values or not all(isinstance(x, str) and x.strip() for x in values):
-            raise self.error(key, f"{value!r} must be a list of names, e.g. {key.split('.')[-1]} = [\"a\", \"b\"]")
+            raise self.error(key, f"{brief(value)} must be a list of names, e.g. {key.split('.')[-1]} = [\"a\", \"b\"]")
         return [x.strip() for x in values]

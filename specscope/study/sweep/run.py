@@ -2,9 +2,11 @@
 
     result = run_sweep(Path("specscope/configs/demo.toml"), Path("study"), events=MyEvents())
 
-What happens is reported through `SweepEvents` (the CLI draws a progress bar and a table from them);
-`QuietEvents` reports nothing. The returned dict is the sweep's machine-readable summary (what the
-CLI prints with `--json`). Resume and change rules: `state.py`; the config: `config.py`.
+Before any work every input is checked (`config.py`, then `preflight.py` with the target's metadata), in
+`--dry-run` too; a real run holds the study folder's lock (`lock.py`). What happens is reported through
+`SweepEvents` (the CLI draws a progress bar and a table from them); `QuietEvents` reports nothing. The
+returned dict is the sweep's machine-readable summary (what the CLI prints with `--json`). Resume and
+change rules: `state.py`; the config: `config.py`.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import time
 from pathlib import Path
 
 from specscope.errors import SpecscopeError
-from specscope.formats.files import write_text_atomic
+from specscope.formats.files import check_output_folder, read_text, write_text_atomic
 from specscope.formats.layout import StudyFolder
 from specscope.study.sweep import finish, state
 from specscope.study.sweep.config import FITTED, PROFILE, RUN, TRACE, Step, SweepConfig, load_config
+from specscope.study.sweep.lock import study_lock
+from specscope.study.sweep.preflight import preflight
 
 
 class SweepEvents:
@@ -57,23 +61,32 @@ def read_config(path: Path) -> SweepConfig:
 
 def run_sweep(config_path: Path, root: Path, dry_run: bool = False, events: SweepEvents | None = None,
               command: str = "sweep") -> dict:
-    """Plan, run what is not done, finish (fit, simulate, report); returns the sweep's summary."""
+    """Check everything (`config.py`, `preflight.py`), plan, run what is not done, finish (fit, simulate, report);
+    returns the sweep's summary. `dry_run`: the checks and the plan only. A real run holds the study folder's
+    lock (`lock.py`) throughout: a second sweep into `root` stops at once."""
     events = events or QuietEvents()
     config = read_config(config_path)
-    if root.exists() and not root.is_dir():
-        raise SpecscopeError(f"-o {root}: exists and is not a folder; pass a folder path")
+    check_output_folder(root)
+    preflight(config)
+    if dry_run:
+        statuses = {step.name: state.status(root, step) for step in config.steps}
+        events.plan(config, statuses, root)
+        return {"command": command, "output": str(root), "config": str(config_path), "dry_run": True,
+                "steps": {s.name: statuses[s.name] for s in config.steps}}
+    root.mkdir(parents=True, exist_ok=True)
+    with study_lock(root):
+        return _run_locked(config, config_path, root, events, command)
+
+
+def _run_locked(config: SweepConfig, config_path: Path, root: Path, events: SweepEvents, command: str) -> dict:
+    """The sweep itself, with the study folder held."""
     statuses = {step.name: state.status(root, step) for step in config.steps}
     todo = [s for s in config.steps if statuses[s.name] != state.DONE]
     changed = [s.name for s in todo if statuses[s.name] == state.CHANGED]
     events.plan(config, statuses, root)
-    if dry_run:
-        return {"command": command, "output": str(root), "config": str(config_path), "dry_run": True,
-                "steps": {s.name: statuses[s.name] for s in config.steps}}
-
     start = time.perf_counter()
-    root.mkdir(parents=True, exist_ok=True)
     state.clean_temporaries(root)
-    write_text_atomic(StudyFolder(root).state / "config.toml", config_path.read_text(encoding="utf-8"))
+    write_text_atomic(StudyFolder(root).state / "config.toml", read_text(config_path, "sweep config"))
     for name in state.stray_cells(root, config.steps):
         events.note(f"runs/{name} is not in {config_path.name}; it stays and appears in the report "
                     "(delete the folder to drop it)")
