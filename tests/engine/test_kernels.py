@@ -161,3 +161,17 @@ def test_quantised_model_logits_do_not_depend_on_chunking(qtype):
         cache.set_length(0, start + len(piece))
     assert torch.equal(torch.cat(singles), whole)
     assert torch.equal(torch.cat(chunked), whole)
+
+
+def test_a_build_killed_half_way_does_not_block_later_loads():
+    """torch's build baton (`lock`) left by a killed build: the next load removes it instead of waiting forever."""
+    import subprocess
+    import sys
+
+    from specscope.engine.kernels.build import build_folder
+
+    (build_folder() / "lock").touch()
+    code = "from specscope.engine.kernels.build import cpu_ops; cpu_ops(); print('loaded')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip() == "loaded", done.stderr
+    assert not (build_folder() / "lock").exists()

@@ -3,7 +3,9 @@
 The extension is built with torch's own C++ extension machinery (needs a C++ compiler and ninja)
 into `~/.cache/specscope/kernels/<hash>/`, keyed by the source text, the torch version and the
 Python version, so the ~30-60 s compile happens once per machine; later loads take milliseconds.
-Concurrent builds are serialised by torch's lock file in the build folder.
+Concurrent builds are serialised by an advisory lock (`flock`) on `build.lock` in the build folder,
+which the kernel releases when its holder dies: a build killed half-way leaves torch's own `lock` file
+behind, which would make every later load wait forever, so whoever holds `build.lock` removes it.
 
 `cpu_ops()` returns the loaded op namespace, or raises `KernelsUnavailable` with a one-line
 reason (not an x86-64 CPU with AVX2, no compiler, build failure); callers fall back to float32.
@@ -11,6 +13,7 @@ reason (not an x86-64 CPU with AVX2, no compiler, build failure); callers fall b
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import platform
@@ -32,6 +35,15 @@ def _cache_dir() -> Path:
     return Path(base) / "kernels"
 
 
+def build_folder() -> Path:
+    """Where this source, with these flags, this torch and this Python, is built (and its lock files live)."""
+    import torch
+
+    source = _SOURCE.read_text()
+    key = hashlib.sha1(f"{source}|{_FLAGS}|{torch.__version__}|{sys.version_info[:2]}".encode()).hexdigest()[:12]
+    return _cache_dir() / key
+
+
 _loaded: dict = {}  # "ops" or "error", so a failed build is not retried in the same process
 
 
@@ -42,17 +54,18 @@ def _build():
         raise KernelsUnavailable(f"the CPU kernels need x86-64 (this is {platform.machine()})")
     if torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"):
         raise KernelsUnavailable("the CPU kernels need a CPU with AVX2/FMA/F16C")
-    source = _SOURCE.read_text()
-    key = hashlib.sha1(f"{source}|{_FLAGS}|{torch.__version__}|{sys.version_info[:2]}".encode()).hexdigest()[:12]
-    name = f"specscope_cpu_{key}"
-    build_dir = _cache_dir() / key
+    build_dir = build_folder()
+    name = f"specscope_cpu_{build_dir.name}"
     try:
         from torch.utils.cpp_extension import load
 
         build_dir.mkdir(parents=True, exist_ok=True)
-        # Compiles on the first call; afterwards ninja finds the library up to date and it is just loaded.
-        load(name=name, sources=[str(_SOURCE)], extra_cflags=_FLAGS, build_directory=str(build_dir),
-             is_python_module=False, verbose=False)
+        with open(build_dir / "build.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released on close, or by the kernel if this process dies
+            (build_dir / "lock").unlink(missing_ok=True)  # torch's baton: only a dead build can have left it
+            # Compiles on the first call; afterwards ninja finds the library up to date and it is just loaded.
+            load(name=name, sources=[str(_SOURCE)], extra_cflags=_FLAGS, build_directory=str(build_dir),
+                 is_python_module=False, verbose=False)
     except Exception as err:  # compiler missing, headers missing, ninja missing, ...
         reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
         raise KernelsUnavailable(f"could not build the CPU kernels ({reason})") from None
