@@ -149,3 +149,24 @@ def test_the_simulated_adaptive_line_groups_cells_by_workload_proposers_and_mode
     worse = sim.assign(speedup=np.where(sim["policy_kind"] == "adaptive", 0.5, 1.0))
     assert _adaptive_note(worse) == ("Simulated adaptive policies do not beat the best fixed k (plain decoding included) "
                                      "in any cell of simulation.csv.")
+
+
+def test_bleu_panel_is_omitted_with_the_reason_when_the_brevity_penalty_caps_every_score():
+    from specscope.analysis import metrics
+    from specscope.analysis.sections.traces import brevity_capped
+    from specscope.formats.trace import RequestTrace, Trace
+
+    rng = np.random.default_rng(0)
+    requests = []
+    for i in range(6):
+        prompt = [int(t) for t in rng.integers(0, 50, size=200)]
+        output = prompt[:20]  # copies the prompt, but is 10x shorter
+        acc = np.minimum(9, 1 + rng.poisson(3, size=20))
+        requests.append(RequestTrace(str(i), prompt, output, {"ngram": acc, "draft": acc[::-1].copy()}, "chat"))
+    trace = Trace(requests, ["ngram", "draft"], model="tiny", k_max=8, workload="chat")
+    _, per_bin = metrics.bleu_bins(metrics.trace_requests([trace]), "ngram", "draft")
+    reason = brevity_capped(trace, per_bin)
+    assert "brevity penalty alone caps every score at 0.00" in reason and "median 20 tokens" in reason
+    spread = make_trace("chat", rng)  # outputs as long as the prompts: the bins separate
+    _, per_bin = metrics.bleu_bins(metrics.trace_requests([spread]), "ngram", "draft")
+    assert brevity_capped(spread, per_bin) == ""
