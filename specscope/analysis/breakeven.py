@@ -70,7 +70,7 @@ def _median_over_contexts(rows: pd.DataFrame) -> pd.DataFrame:
 
 def measured_acceptance(runs: pd.DataFrame) -> pd.DataFrame:
     """Fixed-k SD cells' mean acceptance length and speedup: workload, method, k, batch_size, mean_acc_len, speedup."""
-    cells = runs[(runs["method"] != BASELINE_METHOD) & runs["k"].notna()].copy()
+    cells = runs[(runs["method"] != BASELINE_METHOD) & (pd.to_numeric(runs["k"], errors="coerce") > 0)].copy()
     cells["mean_acc_len"] = pd.to_numeric(cells["mean_acc_len"], errors="coerce")
     cells = cells.dropna(subset=["mean_acc_len"])
     keep = ["workload", "method", "k", "batch_size", "mean_acc_len"] + (["speedup"] if "speedup" in cells else [])
@@ -83,28 +83,26 @@ def break_even_at(costs: pd.DataFrame, batch_size: int, k: int, proposer: str) -
     return float(row["break_even"].iloc[0]) if len(row) else np.nan
 
 
-def summary_lines(costs: pd.DataFrame, acceptance: pd.DataFrame) -> list[str]:
-    """One sentence per profiled batch size that has measured cells: what a step of each measured k costs
-    relative to a plain step (verify alone and with each measured proposer's drafting) against the acceptance
-    lengths measured there."""
-    lines = []
-    for batch in sorted(costs["batch_size"].unique()):
-        here = acceptance[acceptance["batch_size"] == batch]
-        if here.empty:
+PAYS, DOES_NOT_PAY, SOME = "pays", "does not pay", "pays on some workloads"
+
+
+def summary(costs: pd.DataFrame, acceptance: pd.DataFrame) -> pd.DataFrame:
+    """Per profiled batch size, measured method and k: a step's cost relative to a plain step (verify alone, and with
+    the method's drafting: the break-even acceptance length), the measured acceptance lengths (over workloads) and
+    whether they clear it.
+
+    Columns: batch_size, method, k, verify_cost, break_even (NaN where the method's drafting was not profiled),
+    acc_low, acc_high, pays (PAYS / DOES_NOT_PAY / SOME / "").
+    """
+    rows = []
+    for (batch, method, k), cells in acceptance.groupby(["batch_size", "method", "k"]):
+        verify = break_even_at(costs, int(batch), int(k), VERIFY_ONLY)
+        if np.isnan(verify):
             continue
-        parts = []
-        for (method, k), cells in here.groupby(["method", "k"]):
-            need = break_even_at(costs, batch, int(k), method)
-            verify = break_even_at(costs, batch, int(k), VERIFY_ONLY)
-            if np.isnan(verify):
-                continue
-            low, high = cells["mean_acc_len"].min(), cells["mean_acc_len"].max()
-            measured = f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}-{high:.2f}"
-            cost = (f"{need:.2f}x with its drafting" if not np.isnan(need) else "its drafting not profiled")
-            verdict = ("pays" if low > need else "does not pay" if high < need else "pays on some workloads"
-                       ) if not np.isnan(need) else ""
-            parts.append(f"{method} k={int(k)}: verifying {int(k) + 1} tokens costs {verify:.2f}x a plain step, "
-                         f"{cost}; measured acceptance length {measured}" + (f", so it {verdict}" if verdict else ""))
-        if parts:
-            lines.append(f"Batch {batch}: " + "; ".join(parts) + ".")
-    return lines
+        need = break_even_at(costs, int(batch), int(k), method)
+        low, high = float(cells["mean_acc_len"].min()), float(cells["mean_acc_len"].max())
+        pays = "" if np.isnan(need) else PAYS if low > need else DOES_NOT_PAY if high < need else SOME
+        rows.append({"batch_size": int(batch), "method": method, "k": int(k), "verify_cost": verify,
+                     "break_even": need, "acc_low": low, "acc_high": high, "pays": pays})
+    return pd.DataFrame(rows, columns=["batch_size", "method", "k", "verify_cost", "break_even", "acc_low", "acc_high",
+                                       "pays"])

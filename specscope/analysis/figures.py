@@ -222,7 +222,7 @@ def break_even(costs: pd.DataFrame, acceptance: pd.DataFrame) -> Figure:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlim(-0.2, kmax + 0.2)
         ax.grid(True, axis="y", color="#eeeeee")
-    axes[0].set_ylabel("step time / plain step time\n(= break-even acceptance length)")
+    axes[0].set_ylabel("break-even acceptance length\n(= step time / plain step)")
     handles, labels = axes[0].get_legend_handles_labels()
     for proposer in sorted(set(acceptance["method"].unique())):
         handles.append(Line2D([], [], marker="o", color=colours[proposer], linestyle="none", markersize=8,
@@ -284,7 +284,7 @@ def memory_overhead(table: pd.DataFrame) -> Figure:
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_xticks(x)
         ax.set_xticklabels(pivot.index, rotation=30, ha="right")
-        ax.set_ylabel("peak RSS over none (MB)")
+        ax.set_ylabel("RSS over none (MB)")
         ax.set_title(workload)
     _legend_below(fig, axes)
     return fig

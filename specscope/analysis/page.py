@@ -22,6 +22,7 @@ from specscope import __version__
 from specscope.analysis.loaders import Study
 
 FIGURE_DPI = 100  # figures are drawn at most figures.MAX_FIG_W inches wide: they fit the page unscaled
+FOLD_ROWS = 24  # longer tables are folded (<details>): the figure above them is the overview
 
 
 @dataclass
@@ -47,8 +48,12 @@ class Section:
     def paragraph(self, text_html: str, css: str = "") -> None:
         self.blocks.append(Block(f"<p{f' class={css!r}' if css else ''}>{text_html}</p>"))
 
-    def table(self, table: pd.DataFrame, css: str = "") -> None:
-        self.blocks.append(Block(table_html(table, css)))
+    def table(self, table: pd.DataFrame, css: str = "", fold_over: int | None = FOLD_ROWS) -> None:
+        """A table; one longer than `fold_over` rows is folded under a one-line summary the reader opens."""
+        body = table_html(table, css)
+        if fold_over is not None and len(table) > fold_over:
+            body = f"<details><summary>The values: a table of {len(table)} rows (open)</summary>{body}</details>"
+        self.blocks.append(Block(body))
 
 
 class FigureCounter:
@@ -149,6 +154,7 @@ th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; } th {
 table.verdict { font-size: 1em; } table.verdict td:nth-child(3) { font-weight: 600; }
 .missing p { color: #8a5a00; background: #fff8e6; padding: 0.5em 0.8em; border-left: 3px solid #e0a800; }
 .settings, .meta { font-size: 0.9em; color: #555; }
+details { margin: 1em 0; } summary { cursor: pointer; color: #1a4f8a; }
 nav.contents { font-size: 0.9em; display: flex; flex-wrap: wrap; gap: 0.2em 1em; } nav.contents a { white-space: nowrap; }
 """
 

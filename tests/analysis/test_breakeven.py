@@ -36,10 +36,14 @@ def test_summary_says_whether_the_measured_acceptance_pays():
     costs = breakeven.step_costs(_profile())
     acceptance = pd.DataFrame([{"workload": w, "method": "draft", "k": 3, "batch_size": 1, "mean_acc_len": a}
                                for w, a in (("chat", 1.6), ("code-edit", 2.0))])
-    need = breakeven.break_even_at(costs, 1, 3, "draft")
-    (line,) = breakeven.summary_lines(costs, acceptance)
-    assert line.startswith("Batch 1: draft k=3: verifying 4 tokens costs ")
-    assert f"{need:.2f}x with its drafting; measured acceptance length 1.60-2.00, so it does not pay" in line
+    (row,) = breakeven.summary(costs, acceptance).to_dict("records")
+    assert row["break_even"] == pytest.approx(breakeven.break_even_at(costs, 1, 3, "draft"))
+    assert row["verify_cost"] == pytest.approx(breakeven.break_even_at(costs, 1, 3, "verify only"))
+    assert (row["acc_low"], row["acc_high"], row["pays"]) == (1.6, 2.0, breakeven.DOES_NOT_PAY)
+    high = acceptance.assign(mean_acc_len=[3.0, 3.5])
+    assert breakeven.summary(costs, high)["pays"].iloc[0] == breakeven.PAYS
+    mixed = acceptance.assign(mean_acc_len=[1.5, 3.5])
+    assert breakeven.summary(costs, mixed)["pays"].iloc[0] == breakeven.SOME
 
 
 def test_a_profile_without_batch_and_k_columns_gives_nothing():

@@ -42,7 +42,9 @@ def test_the_page_opens_with_the_verdict_then_latency_and_why(full_report):
     assert re.fullmatch(r"\+60\.0% ± \d+\.\d%", by_key[("code-edit", "1")][4])
     assert all(re.fullmatch(r"[\d.,]+ ms → [\d.,]+ ms \([+-]\d+\.\d%\)", c[5]) for c in rows)  # per-token latency
     assert "2 standard errors of the mean per-request speed ratio" in page
-    assert "Batch 1: draft k=3: verifying 4 tokens costs" in page  # why: the break-even line
+    why = _rows(page, "<h2>Why speculation pays or not</h2>", "<h2>Measured speedup")
+    assert [r[:3] for r in why][:2] == [["1", "draft k=3", "4"], ["1", "ngram k=3", "4"]]
+    assert {r[-1] for r in why} <= {"pays", "does not pay", "pays on some workloads"}
 
 
 def test_headroom_table_names_best_method_and_gap(full_report):

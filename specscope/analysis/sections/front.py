@@ -82,7 +82,7 @@ def verdict_section(ctx: ReportContext) -> Section:
                                                                           table["latency_s_change_pct"])]
     if table["model"].nunique() > 1:
         shown.insert(0, "model", table["model"])
-    section.table(shown, css="verdict")
+    section.table(shown, css="verdict", fold_over=None)
     section.paragraph(html.escape(_uncertainty_note(table)), css="settings")
     beyond = _simulated_verdicts(ctx, table)
     if beyond is not None:
@@ -117,10 +117,11 @@ def _uncertainty_note(table: pd.DataFrame) -> str:
                      "repeated runs.")
     if verdict.FROM_REQUESTS in sources:
         matched = table.loc[table["uncertainty_from"] == verdict.FROM_REQUESTS, "matched"]
+        low, high = int(matched.min()), int(matched.max())
         parts.append(
             f"Uncertainty (±){' elsewhere' if parts else ''}: 2 standard errors of the mean per-request speed ratio "
-            f"(output tokens / latency, with and without speculation) over the {int(matched.min())}-"
-            f"{int(matched.max())} requests both cells ran. The cells were run once: this is the spread over "
+            f"(output tokens / latency, with and without speculation) over the {low if low == high else f'{low}-{high}'}"
+            " requests both cells ran. The cells were run once: this is the spread over "
             "prompts, not run-to-run machine noise (repeat the cells for that); with few requests it is itself "
             "rough.")
     if not sources or (table["uncertainty_from"] == "").any():
@@ -223,6 +224,16 @@ def why_section(ctx: ReportContext) -> Section:
         "acceptance lengths (colour = method, marker = workload): above their method's line speculation paid, "
         "below it lost. The dotted grey line is k + 1, the most a step can commit. "
         + html.escape(runs_settings(ctx.runs) if not ctx.runs.empty else "")))
-    for line in breakeven.summary_lines(costs, acceptance):
-        section.paragraph(html.escape(line))
+    table = breakeven.summary(costs, acceptance)
+    if not table.empty:
+        section.table(pd.DataFrame({
+            "batch size": table["batch_size"], "method": [f"{m} k={k}" for m, k in zip(table["method"], table["k"])],
+            "tokens verified per step": table["k"] + 1,
+            "step cost, verify only": table["verify_cost"].map(x),
+            "step cost with drafting = break-even": table["break_even"].map(
+                lambda v: "drafting not profiled" if pd.isna(v) else f"{v:.2f}"),
+            "measured acceptance length": [f"{lo:.2f}" if f"{lo:.2f}" == f"{hi:.2f}" else f"{lo:.2f}-{hi:.2f}"
+                                           for lo, hi in zip(table["acc_low"], table["acc_high"])],
+            "speculation": table["pays"],
+        }))
     return section
