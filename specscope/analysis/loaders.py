@@ -10,10 +10,12 @@ DIR/
                                proposer, k, batch_size, workload, threads, device, temperature,
                                partial) and results (generated_tokens, wall_seconds,
                                throughput_tok_s, mean_acc_len, acceptance_rate,
-                               time_breakdown_s {draft, verify, sample, overhead}, peak_rss_mb)
+                               time_breakdown_s {draft, verify, sample, overhead}, peak_rss_mb;
+                               optional: tree (a `--tree DxB` cell), repeats and
+                               throughput_rel_spread (see `read_summary`))
   runs/<cell>/requests.jsonl   one line per request: id, workload, output_token_ids,
                                steps {proposed: [...], accepted: [...]}, bleu4_prompt_overlap,
-                               error (failed requests)
+                               latency_s, ttft_s, error (failed requests)
   traces/*.jsonl               per-position acceptance traces, native or SpecDecode-Bench (parsed
                                and validated by `specscope.traces.read_trace`)
   simulation.csv               `specscope simulate` output: trace, proposers, policy, batch_size,
@@ -78,16 +80,19 @@ class Study:
 RUN_COLUMNS = [
     "cell", "model", "workload", "method", "k", "label", "batch_size", "threads", "device", "temperature", "partial",
     "generated_tokens", "wall_seconds", "throughput_tok_s", "mean_acc_len", "acceptance_rate",
-    *(f"t_{p}" for p in PHASES), "peak_rss_mb", "adaptive_choices",
+    *(f"t_{p}" for p in PHASES), "peak_rss_mb", "adaptive_choices", "tree", "repeats", "throughput_rel_spread",
 ]
 REQUEST_COLUMNS = [
     "cell", "workload", "method", "k", "label", "batch_size", "id", "output_len", "steps", "mean_acc_len",
-    "bleu4",
+    "bleu4", "latency_s", "ttft_s",
 ]
 
 
-def method_label(method: str, k) -> str:
-    """How the report names a measured method: `ngram k=3`, `draft(self:8) k=3`, or `none`."""
+def method_label(method: str, k, tree: str | None = None) -> str:
+    """How the report names a measured method: `ngram k=3`, `draft(self:8) k=3`, `draft(self:8) tree 3x2` or
+    `none`."""
+    if tree:
+        return f"{method} tree {tree}"
     if method == BASELINE or not k or (isinstance(k, float) and math.isnan(k)):
         return method
     return f"{method} k={int(k)}"
@@ -103,7 +108,7 @@ def load_study(root: str | Path) -> Study:
     runs, requests = load_runs(folder.runs, notes)
     traces = load_traces(folder.traces)
     simulation = load_simulation(folder.simulation, traces)
-    profile = pd.DataFrame(read_profile(folder.profile)) if folder.profile.is_file() else None
+    profile = load_profile(folder.profile)
     cost_model = load_cost_model(folder.cost_model)
     used = folder.simulation_cost_model
     simulation_cost_model = read_cost_model(used) if used.is_file() else None
@@ -137,21 +142,27 @@ def read_summary(path: Path) -> dict:
     """One `summary.json` as a flat row of RUN_COLUMNS (settings may sit under "settings").
 
     `method` is the proposer's registry name: it matches trace and simulation names. `label` names the
-    cell for people, from the summary's `label` (e.g. `draft(self:16)`) and k. A `--k adaptive` run is method `adaptive(<proposers>)` with no k
-    (its summary's k is only the cap), so it is neither joined with nor taken for a fixed k.
+    cell for people, from the summary's `label` (e.g. `draft(self:16)`) and k. A `--k adaptive` run is method
+    `adaptive(<proposers>)` with no k (its summary's k is only the cap), so it is neither joined with nor taken
+    for a fixed k; nor is a `--tree DxB` cell (k NaN, `tree` set). Where the cell was repeated, `repeats` is how
+    many times and `throughput_rel_spread` the relative spread of its throughput over the repeats (a fraction,
+    e.g. 0.03: the uncertainty the verdict shows); both are NaN for a single run.
     """
     flat = summary_format.read_summary(path)  # validated: the types below hold
     breakdown = flat.get("time_breakdown_s") or {}
     method = str(flat["method"])
     k = 0 if method == BASELINE else int(flat.get("k") or 0)
+    tree = str(flat["tree"]) if flat.get("tree") else None
     if flat.get("adaptive"):  # `--k adaptive`: k varies per step (the summary's k is the cap)
         method, k = f"adaptive({method})", math.nan
+    elif tree:  # a static tree verifies all its nodes each step: not a chain of k
+        k = math.nan
     row = {
         "model": str(flat.get("model", "")),
         "workload": str(flat.get("workload", "")),
         "method": method,
         "k": k,
-        "label": method_label(str(flat.get("label") or method), k),
+        "label": method_label(str(flat.get("label") or method), k, tree),
         "batch_size": int(flat["batch_size"]),
         "threads": flat.get("threads"),
         "device": str(flat.get("device", "")),
@@ -164,6 +175,9 @@ def read_summary(path: Path) -> dict:
         "acceptance_rate": flat.get("acceptance_rate"),
         "peak_rss_mb": flat.get("peak_rss_mb"),
         "adaptive_choices": flat.get("adaptive_choices") if isinstance(flat.get("adaptive_choices"), dict) else None,
+        "tree": tree,
+        "repeats": _number(flat.get("repeats")),
+        "throughput_rel_spread": _number(flat.get("throughput_rel_spread")),
     }
     for phase in PHASES:
         row[f"t_{phase}"] = breakdown.get(phase)
@@ -186,6 +200,8 @@ def read_requests(path: Path, run: dict) -> list[dict]:
             "steps": n_steps,
             "mean_acc_len": (sum(accepted) + n_steps) / n_steps if n_steps else np.nan,
             "bleu4": rec.get("bleu4_prompt_overlap", np.nan),
+            "latency_s": _number(rec.get("latency_s")),
+            "ttft_s": _number(rec.get("ttft_s")),
         })
     return rows
 
@@ -281,6 +297,15 @@ def _number_in(text: str) -> float:
     return float(match.group(1)) if match else np.nan
 
 
+def load_profile(path: Path) -> pd.DataFrame | None:
+    """profile.csv validated (`formats/profile.py`), every column kept (the break-even figure reads batch_size
+    and k, which fitting does not), or None when absent."""
+    if not path.is_file():
+        return None
+    read_profile(path)
+    return _read_csv(path)
+
+
 def load_cost_model(path: Path) -> dict | None:
     """The fitted cost model's tables (validated, `formats/cost_model.py`), or None when absent."""
     if not path.is_file():
@@ -293,6 +318,13 @@ def load_cost_model(path: Path) -> dict | None:
 
 # ---------------------------------------------------------------------------------------------
 # Low-level readers: each turns a broken file into one clear line.
+
+
+def _number(value) -> float:
+    """A JSON number as a float; NaN for anything else (absent, null, a string)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return np.nan
+    return float(value)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

@@ -3,8 +3,10 @@
     specscope report specscope-out            # -> specscope-out/report.html
     specscope report DIR -o elsewhere.html
 
-Prints one line per report section (shown, or why not) and the report's path; with `--json`, then one
-JSON line: {"report": PATH, "figures": N, "sections": N, "missing": [section titles]}.
+Prints the verdict (per workload and batch size: enable, do not enable or no measurable difference), one
+line per report section (shown, or why not) and the report's path; with `--json`, then one JSON line:
+{"report": PATH, "figures": N, "sections": N, "missing": [section titles], "verdict": [rows]} (keys:
+docs/formats.md).
 """
 
 from __future__ import annotations
@@ -40,6 +42,13 @@ def report(
         check_output_file(output, "report.html")
 
     result = write_report(study, output)
+    from specscope.analysis.sections.front import verdict_line
+
+    if result.verdict:
+        print("verdict:")
+        for row in result.verdict:
+            print(f"  {verdict_line(row)}")
+    print("sections:")
     for section in result.sections:
         figures = sum(b.is_figure for b in section.blocks)
         state = f"not shown: {section.missing}" if section.missing else f"{figures} figure(s)" if figures else "table"
@@ -47,5 +56,5 @@ def report(
     print(f"report: {result.path}")
     print_json(json_out, {
         "report": str(result.path), "figures": result.figures, "sections": len(result.sections),
-        "missing": result.missing,
+        "missing": result.missing, "verdict": result.verdict,
     })

@@ -125,6 +125,12 @@ def _print_summary(console: Console, config: SweepConfig, result: dict) -> None:
             n_ran = sum(s.name in ran for s in steps)
             table.add_row(label, str(len(steps)), str(n_ran), str(len(steps) - n_ran))
     console.print(table)
+    if result.get("verdict"):
+        from specscope.analysis.sections.front import verdict_line
+
+        console.print("verdict (details, with latency and the evidence, in the report):")
+        for row in result["verdict"]:
+            console.print(f"  {verdict_line(row)}", soft_wrap=True, highlight=False)
     if "report" in result:
         missing = result["missing_sections"]
         console.print(f"report: {result['report']} ({result['figures']} figures"

@@ -44,7 +44,8 @@ class Sequence:
         self.finish_reason: str | None = None
         self.error: str | None = None
         self.hidden = None  # target's last hidden states, kept only for proposers that need them
-        self.start_time = self.end_time = time.perf_counter()
+        self.start_time = self.end_time = time.perf_counter()  # admission; end_time set when it finishes
+        self.first_token_time: float | None = None  # when its first output token (the prefill's) was committed
 
     @property
     def context(self) -> np.ndarray:
@@ -72,6 +73,8 @@ class Sequence:
             keep = keep[: hits[0] + 1]
             self.finish_reason = "stop"
         self.tokens[self.length : self.length + len(keep)] = keep
+        if self.first_token_time is None and len(keep):
+            self.first_token_time = time.perf_counter()
         self.length += len(keep)
         if self.finish_reason is None and self.num_output >= self.max_new_tokens:
             self.finish_reason = "length"

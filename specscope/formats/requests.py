@@ -4,7 +4,10 @@ Fields (any backend writes them where it has them; `id` always):
     id, workload, prompt_token_ids, output_token_ids, output_text,
     finish_reason        "stop" | "length" | "error"
     error                why the request failed (then no output is measured)
-    num_output_tokens, latency_s,
+    num_output_tokens,
+    latency_s            seconds from the request's admission (it took a batch slot) to its last token
+    ttft_s               seconds from its admission to its first output token (time to first token: the
+                         prefill step's); per-token latency = (latency_s - ttft_s) / (num_output_tokens - 1)
     mean_acc_len         tokens committed per decode step (accepted + bonus)
     steps                {"proposed": [...], "accepted": [...]}: per decode step (the prefill token is not a step)
     bleu4_prompt_overlap 0..1

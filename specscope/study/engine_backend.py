@@ -97,6 +97,8 @@ def request_record(seq, tokenizer=None, overlap=None) -> dict:
         record["error"] = seq.error
     record["num_output_tokens"] = len(output)
     record["latency_s"] = round(seq.end_time - seq.start_time, 6)
+    if seq.first_token_time is not None:
+        record["ttft_s"] = round(seq.first_token_time - seq.start_time, 6)
     committed = sum(seq.accepted) + len(seq.accepted)
     record["mean_acc_len"] = committed / len(seq.accepted) if seq.accepted else None
     record["steps"] = {"proposed": list(seq.proposed), "accepted": list(seq.accepted)}

@@ -27,19 +27,23 @@ def _speedup(workload: str, method: str, batch: int) -> float:
     return 1.0 + (base - 1.0) / batch
 
 
-def write_cell(runs_dir: Path, workload: str, method: str, k: int, batch: int, rng, *, summary=True) -> Path:
-    cell = runs_dir / f"{workload}-{method}-k{k}-b{batch}"
+def write_cell(runs_dir: Path, workload: str, method: str, k: int, batch: int, rng, *, summary=True,
+               tree: str | None = None) -> Path:
+    cell = runs_dir / f"{workload}-{method}-{f'tree{tree}' if tree else f'k{k}'}-b{batch}"
     cell.mkdir(parents=True)
-    throughput = 20.0 * batch ** 0.7 * _speedup(workload, method, batch)
+    throughput = 20.0 * batch ** 0.7 * _speedup(workload, method, batch) * (1.05 if tree else 1.0)
     tokens = 400
     lines = []
     for i in range(6):
         n_steps = 20
         accepted = [int(rng.integers(0, k + 1)) if k else 0 for _ in range(n_steps)]
+        per_token = batch / throughput * float(rng.uniform(0.9, 1.1))  # seconds between a request's tokens
+        ttft = 0.05 * batch * float(rng.uniform(0.8, 1.2))
         lines.append(json.dumps({
             "id": str(i), "prompt_token_ids": [1, 2, 3], "output_token_ids": list(range(n_steps)),
             "output_text": "x", "steps": [{"proposed": k, "accepted": a} for a in accepted],
             "bleu4_prompt_overlap": float(rng.random()),
+            "ttft_s": ttft, "latency_s": ttft + per_token * (n_steps - 1),
         }))
     (cell / "requests.jsonl").write_text("\n".join(lines) + "\n")
     if summary:
@@ -52,6 +56,7 @@ def write_cell(runs_dir: Path, workload: str, method: str, k: int, batch: int, r
             "time_breakdown_s": {"draft": 0.1 * wall if k else 0.0, "verify": 0.7 * wall,
                                  "sample": 0.05 * wall, "overhead": 0.15 * wall},
             "peak_rss_mb": 500.0 + (80.0 if method == "draft" else 5.0 if method == "ngram" else 0.0) + batch,
+            **({"tree": tree} if tree else {}),
         }))
     return cell
 
@@ -90,7 +95,30 @@ def write_simulation(path: Path) -> None:
         writer.writerows([r[:5] + ["serve", "fitted"] + r[5:] for r in rows])
 
 
-def build_study(root: Path, *, runs=True, traces=True, simulation=True) -> Path:
+def write_profile(path: Path) -> None:
+    """A profile CSV as `specscope profile` writes it: a k-token step costs more the larger the batch."""
+    rows = []
+    for batch in BATCH_SIZES:
+        for context in (64, 256):
+            for k in (0, 1, 3, 5):
+                seconds = 0.01 * batch ** 0.5 * (1 + 0.3 * k * batch ** 0.3) * (1 + context / 2048)
+                rows.append(("decode" if k == 0 else "verify", batch * (k + 1), batch * context, batch * k, seconds,
+                             batch, k, context))
+                if k:
+                    rows.append(("draft:draft", batch * k, batch * context, batch * (k + 1), 0.004 * k * batch ** 0.5,
+                                 batch, k, context))
+                    rows.append(("draft:ngram", batch * k, batch * context, batch * (k + 1), 1e-5 * batch, batch, k,
+                                 context))
+        rows += [("sample", batch, batch * 64, 0, 1e-4, batch, 0, 64), ("overhead", batch, batch * 64, 0, 5e-4, batch,
+                                                                          0, 64)]
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["step_kind", "num_batched_tokens", "num_kv_tokens", "num_draft_tokens", "seconds",
+                         "batch_size", "k", "context"])
+        writer.writerows(rows)
+
+
+def build_study(root: Path, *, runs=True, traces=True, simulation=True, profile=True, trees=True) -> Path:
     rng = np.random.default_rng(0)
     root.mkdir(parents=True, exist_ok=True)
     if runs:
@@ -98,6 +126,10 @@ def build_study(root: Path, *, runs=True, traces=True, simulation=True) -> Path:
             for method, k in METHODS:
                 for batch in BATCH_SIZES:
                     write_cell(root / "runs", workload, method, k, batch, rng)
+            for batch in BATCH_SIZES if trees else ():
+                write_cell(root / "runs", workload, "draft", 6, batch, rng, tree="3x2")
+    if profile:
+        write_profile(root / "profile.csv")
     if traces:
         for workload in WORKLOADS:
             write_trace(root / "traces" / f"{workload}.jsonl", make_trace(workload, rng))

@@ -14,8 +14,11 @@ from .conftest import build_study, make_trace, write_cell
 
 def test_full_study_loads_every_part(study_dir):
     study = loaders.load_study(study_dir)
-    assert len(study.runs) == 2 * 3 * 2  # workloads x methods x batch sizes
-    assert len(study.requests) == 12 * 6
+    assert len(study.runs) == 2 * 4 * 2  # workloads x (methods + a tree) x batch sizes
+    assert len(study.requests) == 16 * 6
+    assert study.requests[["latency_s", "ttft_s"]].notna().all().all()
+    tree = study.runs[study.runs["tree"].notna()]
+    assert set(tree["label"]) == {"draft tree 3x2"} and tree["k"].isna().all()  # not taken for a chain of k
     assert [t.name for t in study.traces] == ["chat", "code-edit"]
     assert {"workload", "policy_kind", "k"} <= set(study.simulation.columns)
     assert study.notes == []

@@ -19,22 +19,41 @@ def test_full_study_shows_every_section(full_report):
     page = full_report.read_text()
     assert "Not shown" not in page
     figures = FIGURE.findall(page)
-    assert [int(n) for n, _ in figures] == list(range(1, 17))
+    assert [int(n) for n, _ in figures] == list(range(1, 20))
     for _, caption in figures:  # each caption says what it shows and the settings behind it
         assert len(caption) > 150
         assert any(word in caption for word in ("Measured: model tiny", "Trace ", "Simulated by"))
     assert "http://" not in page and "https://" not in page  # self-contained
 
 
-def test_recommendation_table_names_best_method_and_gap(full_report):
+def _rows(page: str, start: str, end: str) -> list[list[str]]:
+    part = page[page.index(start):page.index(end)]
+    return [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", part)[1:]]
+
+
+def test_the_page_opens_with_the_verdict_then_latency_and_why(full_report):
     page = full_report.read_text()
-    table = page[page.index("<h2>Recommendation</h2>"):page.index("<h2>Measured speedup")]
-    rows = re.findall(r"<tr>(.*?)</tr>", table)[1:]
-    cells = [re.findall(r"<td>(.*?)</td>", row) for row in rows]
-    by_key = {(c[0], c[1]): c for c in cells}
+    titles = re.findall(r"<h2>(.*?)</h2>", page)
+    assert titles[:3] == ["Verdict", "Latency", "Why speculation pays or not"]
+    rows = _rows(page, "<h2>Verdict</h2>", "<h2>Latency</h2>")
+    by_key = {(c[0], c[1]): c for c in rows}
+    assert set(by_key) == {("chat", "1"), ("chat", "4"), ("code-edit", "1"), ("code-edit", "4")}
+    assert by_key[("code-edit", "1")][2:4] == ["enable", "ngram k=3"]  # the synthetic study's fastest cell
+    assert re.fullmatch(r"\+60\.0% ± \d+\.\d%", by_key[("code-edit", "1")][4])
+    assert all(re.fullmatch(r"[\d.,]+ ms → [\d.,]+ ms \([+-]\d+\.\d%\)", c[5]) for c in rows)  # per-token latency
+    assert "2 standard errors of the mean per-request speed ratio" in page
+    why = _rows(page, "<h2>Why speculation pays or not</h2>", "<h2>Measured speedup")
+    assert [r[:3] for r in why][:2] == [["1", "draft k=3", "4"], ["1", "ngram k=3", "4"]]
+    assert {r[-1] for r in why} <= {"pays", "does not pay", "pays on some workloads"}
+
+
+def test_headroom_table_names_best_method_and_gap(full_report):
+    page = full_report.read_text()
+    rows = _rows(page, "<h2>Best measured against the oracle bound</h2>", "<h2>Simulator fidelity")
+    by_key = {(c[0], c[1]): c for c in rows}
     assert by_key[("code-edit", "1")][2] == "ngram k=3"  # the synthetic study's fastest cell
-    assert by_key[("chat", "1")][2] == "draft k=3"
-    assert all(c[6].endswith("%") for c in cells)  # a gap for every row: simulation.csv is present
+    assert by_key[("chat", "1")][2] == "draft tree 3x2"
+    assert all(c[6].endswith("%") for c in rows)  # a gap for every row: simulation.csv is present
 
 
 def test_traces_only_folder_gets_trace_figures_and_states_the_rest(tmp_path):
@@ -43,11 +62,14 @@ def test_traces_only_folder_gets_trace_figures_and_states_the_rest(tmp_path):
     page = result.path.read_text()
     assert result.figures == 5  # heatmap, by position, box plots, BLEU overlap, per-position difference
     assert set(result.missing) == {
-        "Recommendation", "Measured speedup against batch size", "Where the time goes", "Memory overhead",
-        "Simulated: oracle and fixed-k against batch size",
-        "Simulated: oracle combine against single-proposer oracles", "Simulator fidelity",
+        "Verdict", "Latency", "Why speculation pays or not", "Measured speedup against batch size",
+        "Where the time goes", "Memory overhead", "Chain or tree", "Simulated: oracle and fixed-k against batch size",
+        "Simulated: oracle combine against single-proposer oracles", "Best measured against the oracle bound",
+        "Simulator fidelity",
     }
-    assert page.count("Not shown: ") == 7
+    assert page.count("Not shown: ") == 11
+    shown = page.index("<h2>Acceptance length by position and request</h2>")
+    assert shown < page.index("<h2>Verdict</h2>")  # sections without data come last
     assert "no simulation.csv; run `specscope simulate" in page
 
 
@@ -76,7 +98,7 @@ def test_bad_input_leaves_no_report(tmp_path):
 def test_simulation_captions_name_the_cost_model(tmp_path):
     from specscope.costs.presets import PRESET_DIR
 
-    root = build_study(tmp_path / "study", runs=False, traces=False)
+    root = build_study(tmp_path / "study", runs=False, traces=False, profile=False)
     (root / "cost_model.toml").write_text((PRESET_DIR / "llama3.1-8b-h100.toml").read_text())
     result = write_report(root)
     captions = [c for _, c in FIGURE.findall(result.path.read_text())]
@@ -90,7 +112,7 @@ def test_the_recommendation_says_where_measured_adaptive_beats_the_best_fixed_k(
     import pandas as pd
 
     from specscope.analysis import metrics
-    from specscope.analysis.report import _measured_adaptive_note
+    from specscope.analysis.sections.simulated import measured_adaptive_note as _measured_adaptive_note
 
     rows = [("none", 0, 1, 10.0), ("ngram", 3, 1, 12.0), ("ngram", 5, 1, 13.0), ("adaptive(ngram)", np.nan, 1, 14.0),
             ("none", 0, 4, 20.0), ("ngram", 3, 4, 22.0), ("adaptive(ngram)", np.nan, 4, 21.0),
@@ -111,7 +133,7 @@ def test_the_recommendation_says_where_measured_adaptive_beats_the_best_fixed_k(
 def test_the_simulated_adaptive_line_groups_cells_by_workload_proposers_and_mode():
     import pandas as pd
 
-    from specscope.analysis.report import _adaptive_note
+    from specscope.analysis.sections.simulated import adaptive_note as _adaptive_note
 
     rows = []
     for b, fixed, adaptive in [(1, 1.09, 1.15), (2, 1.10, 1.19), (4, 1.10, 1.20)]:  # draft: every batch size wins
@@ -129,3 +151,24 @@ def test_the_simulated_adaptive_line_groups_cells_by_workload_proposers_and_mode
     worse = sim.assign(speedup=np.where(sim["policy_kind"] == "adaptive", 0.5, 1.0))
     assert _adaptive_note(worse) == ("Simulated adaptive policies do not beat the best fixed k (plain decoding included) "
                                      "in any cell of simulation.csv.")
+
+
+def test_bleu_panel_is_omitted_with_the_reason_when_the_brevity_penalty_caps_every_score():
+    from specscope.analysis import metrics
+    from specscope.analysis.sections.traces import brevity_capped
+    from specscope.formats.trace import RequestTrace, Trace
+
+    rng = np.random.default_rng(0)
+    requests = []
+    for i in range(6):
+        prompt = [int(t) for t in rng.integers(0, 50, size=200)]
+        output = prompt[:20]  # copies the prompt, but is 10x shorter
+        acc = np.minimum(9, 1 + rng.poisson(3, size=20))
+        requests.append(RequestTrace(str(i), prompt, output, {"ngram": acc, "draft": acc[::-1].copy()}, "chat"))
+    trace = Trace(requests, ["ngram", "draft"], model="tiny", k_max=8, workload="chat")
+    _, per_bin = metrics.bleu_bins(metrics.trace_requests([trace]), "ngram", "draft")
+    reason = brevity_capped(trace, per_bin)
+    assert "brevity penalty alone caps every score at 0.00" in reason and "median 20 tokens" in reason
+    spread = make_trace("chat", rng)  # outputs as long as the prompts: the bins separate
+    _, per_bin = metrics.bleu_bins(metrics.trace_requests([spread]), "ngram", "draft")
+    assert brevity_capped(spread, per_bin) == ""

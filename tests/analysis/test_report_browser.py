@@ -32,7 +32,7 @@ def _chromium(tmp_path, *args) -> subprocess.CompletedProcess:
 def test_every_figure_loads_and_the_page_is_not_blank(full_report, tmp_path):
     page = full_report.read_text()
     expected = page.count("<img ")
-    assert expected == 16
+    assert expected == 19
     probe = tmp_path / "probe.html"
     probe.write_text(page.replace("</body>", MARK_LOADED + "</body>"))
 

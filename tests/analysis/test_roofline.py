@@ -19,7 +19,7 @@ def test_an_analytic_simulation_gets_its_section_and_figure(tmp_path):
     titles = [s.title for s in result.sections]
     assert titles.index(TITLE) == titles.index("Simulated: oracle and fixed-k against batch size") + 1
     page = result.path.read_text()
-    section = page[page.index(TITLE):]
+    section = page[page.index(f"<h2>{TITLE}</h2>"):]  # the section, not its entry in the contents
     section = section[:section.index("</section>")]
     assert "predicted from the model&#x27;s shape and the hardware&#x27;s datasheet" in section
     caption = re.search(r"<figcaption>(.*?)</figcaption>", section, re.S).group(1)

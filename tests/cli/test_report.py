@@ -12,15 +12,24 @@ def run_cli(*args):
 
 
 def test_report_verb_writes_the_page_and_ends_with_json(tmp_path):
-    root = build_study(tmp_path / "study", runs=False, traces=False)  # simulation.csv only: quick to draw
+    root = build_study(tmp_path / "study", runs=False, traces=False, profile=False)  # simulation.csv only
     result = run_cli("report", str(root), "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["report"] == str(root / "report.html") and (root / "report.html").is_file()
-    assert summary["figures"] == 2 and summary["sections"] == 11
-    assert "Recommendation" in summary["missing"]
+    assert summary["figures"] == 2 and summary["sections"] == 15
+    assert "Verdict" in summary["missing"] and summary["verdict"] == []
     assert f"report: {root / 'report.html'}" in result.stdout
     assert "not shown: no measured runs" in result.stdout
+
+
+def test_report_verb_prints_the_verdict_first_and_no_json_unless_asked(tmp_path):
+    root = build_study(tmp_path / "study", traces=False, simulation=False)
+    result = run_cli("report", str(root))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "verdict:" and lines[1].startswith("  chat, batch 1: enable draft tree 3x2 (+47.0% ± ")
+    assert "{" not in result.stdout  # a human summary only
 
 
 def test_report_verb_output_option(tmp_path):

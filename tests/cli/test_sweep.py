@@ -158,7 +158,29 @@ def test_an_adaptive_cell_runs_k_adaptive_and_reports_as_its_own_method(tiny):
     choices = runs.loc["prompts_ngram_kadaptive_b2", "adaptive_choices"]
     assert choices == summary["adaptive_choices"] and choices["sequence_steps"] > 0
     page = (out / "report.html").read_text()
-    assert "What each <code>--k adaptive</code> cell chose" in page and "guard followed the model" in page
+    assert "What each <code>--k adaptive</code> cell chose" in page and "cost model&#x27;s choice" in page
+
+
+def test_a_tree_cell_drafts_a_tree_and_reports_against_its_chain(tiny):
+    from specscope.analysis.loaders import load_study
+
+    out = tiny / "tree"
+    config = tiny / "tree.toml"
+    config.write_text('model = "model"\nworkloads = ["prompts.jsonl"]\nmethods = ["none", "draft"]\n'
+                      'draft_model = "self:1"\nk = [2]\ntrees = ["2x2"]\nbatch_sizes = [2]\nnum_prompts = 2\n'
+                      'max_new_tokens = 8\n')
+    code, result, text = sweep(config, "-o", out)
+    assert code == 0, text
+    assert result["ran"] == ["prompts_none_b2", "prompts_draft_k2_b2", "prompts_draft_tree2x2_b2"]
+    summary = json.loads((out / "runs/prompts_draft_tree2x2_b2/summary.json").read_text())
+    assert summary["tree"] == "2x2" and summary["num_completed"] == 2
+    study = load_study(out)
+    runs = study.runs.set_index("cell")
+    assert runs.loc["prompts_draft_tree2x2_b2", "label"] == "draft(self:1) tree 2x2"
+    assert study.requests["ttft_s"].notna().all()  # every request timed its first token
+    assert [row["batch_size"] for row in result["verdict"]] == [2]
+    page = (out / "report.html").read_text()
+    assert "<h2>Chain or tree</h2>" in page and "<h2>Verdict</h2>" in page
 
 
 @pytest.mark.parametrize("replace,message", [

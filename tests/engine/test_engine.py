@@ -80,3 +80,15 @@ def test_sampling_is_seeded(tiny_model, requests, method, draft):
 def test_negative_k_is_rejected():
     with pytest.raises(SpecscopeError, match="--k -1: must be an integer between 0 and"):
         RunSettings.build(method="ngram", k=-1).check()
+
+
+def test_request_records_carry_time_to_first_token(tiny_model, requests):
+    from specscope.study.engine_backend import request_record
+
+    out, _ = run(tiny_model, requests[:6], "ngram", 3, batch_size=2)
+    for seq in out.values():
+        record = request_record(seq)
+        assert 0 < record["ttft_s"] <= record["latency_s"]  # the prefill's token comes first, the last token last
+        assert seq.start_time < seq.first_token_time <= seq.end_time
+    late = max(out.values(), key=lambda s: s.start_time)  # admitted when a slot freed: timed from its admission
+    assert late.start_time > min(s.end_time for s in out.values() if s is not late) - 1e-9

@@ -17,7 +17,6 @@ Seeded and bounded: `SPECSCOPE_FUZZ_INPUTS` cases (default 120, a few seconds); 
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os

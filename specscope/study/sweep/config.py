@@ -8,6 +8,8 @@
     adaptive_cost_model = "fitted"   # what they decide under: "fitted" (this sweep's [profile], fitted
                                      # before they run; the default with a [profile]), a preset name or a
                                      # TOML path (default without one: the smollm2-135m-cpu preset)
+    trees = ["3x2"]                  # optional: `draft` cells that draft a static tree DxB (`--tree`)
+                                     # instead of a chain, one per workload x batch size (needs "draft")
     batch_sizes = [1, 4, 16]
     num_prompts = 8                  # or per batch size: num_prompts = { 1 = 4, 16 = 16 }
     max_new_tokens = 64
@@ -29,8 +31,9 @@
     cost_model = "fitted"            # the [profile]'s fit, or a preset name / cost-model TOML path
 
 A config expands into steps, in this order: one measured cell per workload x method x k x batch
-size (`none` once per workload and batch size) and per workload x adaptive set x batch size (next
-to the fixed-k cells of the same workload and batch size), one trace per workload, one profile —
+size (`none` once per workload and batch size), per workload x adaptive set x batch size and per
+workload x tree x batch size (next to the fixed-k cells of the same workload and batch size), one trace
+per workload, one profile —
 the profile first when the adaptive cells decide under its fit (`adaptive_cost_model = "fitted"`). Each step carries the settings that determine its result; `state.py` stores
 them beside the output and re-runs a step whose settings changed. Nothing here imports torch.
 """
@@ -45,7 +48,7 @@ from pathlib import Path
 from specscope.errors import SpecscopeError, brief, unknown_name
 from specscope.formats.files import read_toml
 from specscope.settings import (ADAPTIVE, ADAPTIVE_COST_MODEL, BASELINE, DEFAULT_DRAFT_MODEL, MAX_K, NGRAM_MAX,
-                                NGRAM_MIN, TOML_NAMES, AdaptiveSettings, RunSettings)
+                                NGRAM_MIN, TOML_NAMES, AdaptiveSettings, RunSettings, tree_nodes)
 
 ADAPTIVE_K = ADAPTIVE  # a measured cell's k under `adaptive`: chosen per step (`specscope run --k adaptive`)
 RUN, TRACE, PROFILE = "run", "trace", "profile"
@@ -56,8 +59,9 @@ RUN_DEFAULTS = {
     "workloads": None, "methods": [BASELINE, "ngram", "draft"], "k": [3], "batch_sizes": [1, 4, 16],
     "num_prompts": 8, "max_new_tokens": 64, "draft_model": DEFAULT_DRAFT_MODEL, "ngram_min": NGRAM_MIN,
     "ngram_max": NGRAM_MAX,
-    "temperature": 0.0, "top_p": 1.0, "chat": None, "adaptive": [], "adaptive_cost_model": None,
+    "temperature": 0.0, "top_p": 1.0, "chat": None, "adaptive": [], "adaptive_cost_model": None, "trees": [],
 }
+TREE_METHOD = "draft"  # the proposer a sweep's `trees` cells draft their trees with
 TRACE_DEFAULTS = {"workloads": None, "proposers": None, "k_max": 20, "num_prompts": 8, "max_new_tokens": None,
                   "batch_size": 8}
 PROFILE_DEFAULTS = {"batch_sizes": None, "ks": [0, 1, 3, 5], "contexts": [128, 512], "reps": 3, "proposers": None}
@@ -86,6 +90,7 @@ def run_settings(settings: dict) -> RunSettings:
     """The RunSettings of a step from its settings (a cell's, a trace's or the profile's): how a sweep config
     becomes what the study layer runs. A trace or profile has no method of its own (plain decoding)."""
     k = settings.get("k", 0)
+    tree = settings.get("tree")
     adaptive = AdaptiveSettings(cost_model=settings["adaptive_cost_model"]) if k == ADAPTIVE_K else None
     return RunSettings.build(
         model=settings["model"], device=settings["device"], threads=settings["threads"], quant=settings["quant"],
@@ -94,7 +99,8 @@ def run_settings(settings: dict) -> RunSettings:
         batch_size=settings.get("batch_size", 1), max_new_tokens=settings.get("max_new_tokens"),
         temperature=settings.get("temperature", 0.0), top_p=settings.get("top_p", 1.0),
         method=settings.get("method"), k=None if k == ADAPTIVE_K else k, ngram_min=settings.get("ngram_min"),
-        ngram_max=settings.get("ngram_max"), draft_model=settings.get("draft_model"), adaptive=adaptive,
+        ngram_max=settings.get("ngram_max"), draft_model=settings.get("draft_model"), tree=tree,
+        adaptive=adaptive,
     )
 
 
@@ -246,7 +252,25 @@ def _run_options(v: "_Validator", top: dict, methods, workloads) -> dict:
     run["adaptive"] = [_adaptive_set(v, s, methods) for s in sets]
     if len(set(run["adaptive"])) != len(run["adaptive"]):
         raise v.error("adaptive", f"names a proposer set twice: {run['adaptive']}")
+    run["trees"] = _trees(v, top["trees"], run["methods"])
     return run
+
+
+def _trees(v: "_Validator", value, methods: list[str]) -> list[str]:
+    """`trees = ["3x2"]`: static draft trees DxB, each a `draft --tree DxB` cell per workload and batch size."""
+    if value == []:
+        return []
+    specs = [s.lower() for s in v.string_list(value, "trees")]
+    for spec in specs:
+        nodes = tree_nodes(spec)
+        if nodes is None or nodes > MAX_K:
+            raise v.error("trees", f"'{spec}' is not a tree DxB with depth >= 2, branching >= 1 and at most {MAX_K} "
+                          "draft nodes; e.g. trees = [\"3x2\"] (2 + 4 = 6 draft tokens)")
+    if len(set(specs)) != len(specs):
+        raise v.error("trees", f"names a tree twice: {specs}")
+    if specs and TREE_METHOD not in methods:
+        raise v.error("trees", f"tree cells draft with \"{TREE_METHOD}\"; add it to methods")
+    return specs
 
 
 def _adaptive_set(v: "_Validator", text: str, known) -> str:
@@ -398,11 +422,11 @@ def _check_simulate_costs(v, cost_model: str, sets: list[str], policies: list[st
 # Expanding into steps
 
 
-def cell_name(workload: str, method: str, k: int | str, batch_size: int) -> str:
-    """`code-edit_ngram_k3_b4`, `code-edit_none_b4`, `code-edit_ngram+draft_kadaptive_b4` (a prompt file is named
-    by its stem)."""
-    parts = [workload_label(workload), method.replace(",", "+")] + ([f"k{k}"] if method != BASELINE else [])
-    return "_".join(parts + [f"b{batch_size}"])
+def cell_name(workload: str, method: str, k: int | str, batch_size: int, tree: str | None = None) -> str:
+    """`code-edit_ngram_k3_b4`, `code-edit_none_b4`, `code-edit_ngram+draft_kadaptive_b4`,
+    `code-edit_draft_tree3x2_b4` (a prompt file is named by its stem)."""
+    shape = [f"tree{tree}"] if tree else [f"k{k}"] if method != BASELINE else []
+    return "_".join([workload_label(workload), method.replace(",", "+"), *shape, f"b{batch_size}"])
 
 
 def workload_label(workload: str) -> str:
@@ -431,6 +455,10 @@ def run_steps(engine: dict, run: dict, profile: Step | None) -> list[Step]:
                     settings["profile"] = profile.settings
                 name = cell_name(workload, pset, ADAPTIVE_K, b)
                 steps.append(Step(RUN, name, f"runs/{name}", settings, run_units({**settings, "k": 1})))
+            for spec in run["trees"]:  # a draft tree verifies all its nodes in one pass: k = its node count
+                settings = {**_cell_settings(engine, run, workload, TREE_METHOD, tree_nodes(spec), b), "tree": spec}
+                name = cell_name(workload, TREE_METHOD, 0, b, tree=spec)
+                steps.append(Step(RUN, name, f"runs/{name}", settings, run_units(settings)))
     return steps
 
 

@@ -185,5 +185,5 @@ def finish_study(root: Path, config: SweepConfig, events: SweepEvents) -> dict:
     except ImportError as err:
         events.note(f"no report: {err}; pip install 'specscope[report]'")
         return out
-    out.update(report=str(result.path), figures=result.figures, missing_sections=result.missing)
+    out.update(report=str(result.path), figures=result.figures, missing_sections=result.missing, verdict=result.verdict)
     return out

@@ -70,6 +70,19 @@ def test_under_the_fitted_model_the_profile_runs_first_and_the_adaptive_cells_ca
     assert preset.steps[-1].kind == PROFILE  # a preset: the usual order
 
 
+def test_trees_add_a_draft_tree_cell_per_workload_and_batch_next_to_the_chains(tmp_path):
+    from specscope.study.sweep.config import run_settings
+
+    cfg = config(tmp_path, trees=["3x2"])
+    cells = cfg.of_kind(RUN)
+    assert len(cells) == 2 * 2 * (1 + 2 * 2 + 1)
+    assert [c.name for c in cells[4:7]] == ["chat_draft_k3_b1", "chat_draft_tree3x2_b1", "chat_none_b4"]
+    tree = cells[5].settings
+    assert tree["method"] == "draft" and tree["tree"] == "3x2" and tree["k"] == 6  # 2 + 4 draft nodes per step
+    assert run_settings(tree).proposer.tree == "3x2"
+    assert "tree" not in cells[4].settings  # chain cells keep their settings (and their stamps)
+
+
 def test_a_prompt_file_workload_is_resolved_next_to_the_config(tmp_path):
     (tmp_path / "mine.jsonl").write_text('{"prompt": "hi"}\n')
     cfg = config(tmp_path, workloads=["mine.jsonl"])
@@ -103,6 +116,10 @@ def test_a_prompt_file_workload_is_resolved_next_to_the_config(tmp_path):
      "the [profile] does not time 'eagle'"),
     ({"adaptive": ["ngram"], "adaptive_cost_model": "nope"}, "adaptive_cost_model: Unknown cost model 'nope'"),
     ({"adaptive": ["draft"], "adaptive_cost_model": "llama3.1-8b-h100"}, "has no draft cost for proposer 'draft'"),
+    ({"trees": ["3-2"]}, "trees: '3-2' is not a tree DxB"),
+    ({"trees": ["1x4"]}, "trees: '1x4' is not a tree DxB with depth >= 2"),
+    ({"trees": ["3x2", "3X2"]}, "trees: names a tree twice"),
+    ({"methods": ["none", "ngram"], "trees": ["3x2"]}, "tree cells draft with \"draft\"; add it to methods"),
 ])
 def test_bad_configs_are_one_line_errors_naming_the_key(tmp_path, top, message):
     with pytest.raises(SpecscopeError) as err:
@@ -123,5 +140,14 @@ def test_the_shipped_demo_config_is_valid():
     from specscope.configs import DEMO_CONFIG
 
     cfg = load_config(DEMO_CONFIG, METHODS, None)
-    assert len(cfg.of_kind(RUN)) == 3 * 5 * 3 and len(cfg.of_kind(TRACE)) == 3 and len(cfg.of_kind(PROFILE)) == 1
+    assert len(cfg.of_kind(RUN)) == 3 * 6 * 3 and len(cfg.of_kind(TRACE)) == 3 and len(cfg.of_kind(PROFILE)) == 1
     assert cfg.engine["model"] is None and "ngram,draft" in cfg.simulate.proposers
+
+
+def test_the_shipped_full_config_is_valid():
+    from specscope.configs import FULL_CONFIG
+
+    cfg = load_config(FULL_CONFIG, METHODS, None)
+    names = {s.settings["workload"] for s in cfg.of_kind(RUN)}
+    assert {"aime", "gpqa"} <= names and len(cfg.of_kind(TRACE)) == 6
+    assert any(s.settings.get("tree") == "3x2" for s in cfg.of_kind(RUN))

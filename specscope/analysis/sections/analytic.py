@@ -17,6 +17,8 @@ import numpy as np
 
 from specscope.analysis import figures
 from specscope.analysis.loaders import Study
+from specscope.analysis.page import ReportContext, Section
+from specscope.analysis.sections.common import simulation_settings
 from specscope.costs.analytic import RooflineCost
 from specscope.costs.model import CostModel
 
@@ -42,40 +44,6 @@ def mean_context(study: Study) -> float:
     """Mean tokens a running sequence holds: prompt + half its output, over the study's traces."""
     lengths = [r.prompt_len + r.gen_len(t.proposers) / 2 for t in study.traces for r in t.requests]
     return float(np.mean(lengths)) if lengths else float(DEFAULT_CONTEXT)
-
-
-def roofline_figure(model: CostModel, batch_sizes, context: float):
-    """Step time against tokens per step with its parts, the two regions and the batch sizes marked."""
-    target: RooflineCost = model.target
-    sizes = sorted(int(b) for b in batch_sizes) or [1]
-    top = max(4096, VERIFY_K * 4 * sizes[-1])
-    n = np.unique(np.round(np.geomspace(1, top, 200)))
-    fig, axes = figures._panels(1, width=8.0, height=4.6)
-    ax = axes[0]
-    ms = 1e3
-    ax.plot(n, target(n, 0.0) * ms, color="black", linewidth=2, label="step time, KV = 0")
-    ax.plot(n, np.full_like(n, target.weights_s() * ms), "--", color="#4c72b0", label="reading the weights")
-    ax.plot(n, target.matmul_s(n) * ms, "--", color="#dd8452", label="matmul arithmetic")
-    knee = target.compute_bound_from()
-    ax.axvspan(1, min(knee, top), color="#4c72b0", alpha=0.08, label="memory-bound (weights dominate)")
-    if knee < top:
-        ax.axvspan(knee, top, color="#dd8452", alpha=0.08, label="compute-bound (matmuls dominate)")
-    for b in sizes:
-        kv = b * context
-        ax.plot([b], [target(b, kv) * ms], "o", color="#55a868", markersize=5)
-        ax.plot([b * (VERIFY_K + 1)], [target(b * (VERIFY_K + 1), kv) * ms], "s", color="#c44e52", markersize=4)
-        ax.annotate(f"B={b}", (b, target(b, kv) * ms), textcoords="offset points", xytext=(0, 7), fontsize=7,
-                    ha="center")
-    ax.plot([], [], "o", color="#55a868", label="batch size B: plain step (B tokens, KV B x context)")
-    ax.plot([], [], "s", color="#c44e52", label=f"batch size B: k = {VERIFY_K} verification ({VERIFY_K + 1}B tokens)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlim(1, top)
-    ax.set_xlabel("tokens per step (all sequences of the batch)")
-    ax.set_ylabel("target step time (ms)")
-    ax.set_title(model.description or model.name)
-    ax.legend(fontsize=7, loc="lower right")
-    return figures._finish(fig)
 
 
 def facts_table(model: CostModel) -> list[tuple[str, str]]:
@@ -104,10 +72,9 @@ def facts_table(model: CostModel) -> list[tuple[str, str]]:
     return rows
 
 
-def analytic_sections(study: Study, counter) -> list:
+def analytic_section(ctx: ReportContext) -> list[Section]:
     """The section (a list: empty when the simulation's cost model is not analytic)."""
-    from specscope.analysis.report import Block, Section, _table_html
-
+    study, counter = ctx.study, ctx.counter
     model = analytic_model(study)
     if model is None:
         return []
@@ -122,7 +89,7 @@ def analytic_sections(study: Study, counter) -> list:
         "(specscope/data/efficiency.toml), not measured on that hardware. Trust them as far as the roofline: "
         "within 10% of the published Llama-3.1-8B/H100 fit it was calibrated on; untested on other devices."))
     section.blocks.append(counter.figure(
-        roofline_figure(model, sizes, context),
+        figures.roofline(model.target, model.description or model.name, sizes, context, VERIFY_K),
         html.escape(
             f"Roofline of the analytic cost model '{model.name}': target step time against tokens per step (black, "
             "KV = 0), its weight-read and matmul parts (dashed), the memory-bound region (blue, reading the weights "
@@ -130,11 +97,9 @@ def analytic_sections(study: Study, counter) -> list:
             "region (orange: every verified token costs its matmuls); dots mark the simulated batch sizes at a plain "
             f"step, squares a k = {VERIFY_K} verification, each at KV = B x {context:,.0f} tokens (the traces' mean "
             "context). ") + html.escape(_settings(study))))
-    section.blocks.append(Block(_table_html(pd.DataFrame(facts_table(model), columns=["", "value"]))))
+    section.table(pd.DataFrame(facts_table(model), columns=["", "value"]))
     return [section]
 
 
 def _settings(study: Study) -> str:
-    from specscope.analysis.report import simulation_settings
-
     return simulation_settings(study, study.simulation) if study.simulation is not None else ""
