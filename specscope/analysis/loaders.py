@@ -18,9 +18,14 @@ DIR/
                                and validated by `specscope.traces.read_trace`)
   simulation.csv               `specscope simulate` output: trace, proposers, policy, batch_size,
                                speedup, sd_throughput, ar_throughput, mean_acc_len, ...
+  twins.csv                    each measured cell's simulated twin (`specscope/formats/twins.py`)
   profile.csv                  `specscope profile` output (step timings for the cost model)
   cost_model.toml              the fitted cost model the simulation used
 ```
+
+A sweep with `repeats` measures a cell several times: `runs/<cell>_r2/` ... hold repeats 2, 3, ...
+(their summary's `repeat`); the runs table has one row per repeat, the requests table the first
+repeat's requests only (greedy requests repeat exactly). `metrics.cells` folds the repeats.
 
 A folder holding only `traces/` (say, imported SpecDecode-Bench traces) is a valid study: the
 report then shows the trace-based and simulated parts. A cell folder without `summary.json` is an
@@ -46,6 +51,7 @@ from specscope.formats.trace import Trace, read_trace
 RUNS_DIR = "runs"
 TRACES_DIR = "traces"
 SIMULATION_CSV = "simulation.csv"
+TWINS_CSV = "twins.csv"
 PROFILE_CSV = "profile.csv"
 COST_MODEL_TOML = "cost_model.toml"
 
@@ -69,6 +75,7 @@ class Study:
     profile: pd.DataFrame | None
     cost_model: dict | None
     notes: list[str] = field(default_factory=list)  # what was skipped, in plain words
+    twins: pd.DataFrame | None = None  # each measured cell's simulated twin (twins.csv)
 
     @property
     def is_empty(self) -> bool:
@@ -78,7 +85,7 @@ class Study:
 RUN_COLUMNS = [
     "cell", "model", "workload", "method", "k", "label", "batch_size", "threads", "device", "temperature", "partial",
     "generated_tokens", "wall_seconds", "throughput_tok_s", "mean_acc_len", "acceptance_rate",
-    *(f"t_{p}" for p in PHASES), "peak_rss_mb", "adaptive_choices",
+    *(f"t_{p}" for p in PHASES), "peak_rss_mb", "adaptive_choices", "repeat", "busy", "others_cpu",
 ]
 REQUEST_COLUMNS = [
     "cell", "workload", "method", "k", "label", "batch_size", "id", "output_len", "steps", "mean_acc_len",
@@ -104,7 +111,8 @@ def load_study(root: str | Path) -> Study:
     simulation = load_simulation(root / SIMULATION_CSV, traces)
     profile = _read_csv(root / PROFILE_CSV) if (root / PROFILE_CSV).is_file() else None
     cost_model = load_cost_model(root / COST_MODEL_TOML)
-    return Study(root, runs, requests, traces, simulation, profile, cost_model, notes)
+    twins = load_twins(root / TWINS_CSV)
+    return Study(root, runs, requests, traces, simulation, profile, cost_model, notes, twins)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,7 +131,7 @@ def load_runs(runs_dir: Path, notes: list[str] | None = None) -> tuple[pd.DataFr
             run = read_summary(cell_dir / "summary.json")
             run["cell"] = cell_dir.name
             run_rows.append(run)
-            if (cell_dir / "requests.jsonl").is_file():
+            if run["repeat"] == 1 and (cell_dir / "requests.jsonl").is_file():
                 request_rows.extend(read_requests(cell_dir / "requests.jsonl", run))
     runs = pd.DataFrame(run_rows, columns=RUN_COLUMNS)
     requests = pd.DataFrame(request_rows, columns=REQUEST_COLUMNS)
@@ -166,7 +174,11 @@ def read_summary(path: Path) -> dict:
         "acceptance_rate": flat.get("acceptance_rate"),
         "peak_rss_mb": flat.get("peak_rss_mb"),
         "adaptive_choices": flat.get("adaptive_choices") if isinstance(flat.get("adaptive_choices"), dict) else None,
+        "repeat": int(flat.get("repeat") or 1),
     }
+    contention = flat.get("contention") if isinstance(flat.get("contention"), dict) else {}
+    row["busy"] = bool(contention.get("busy", False))
+    row["others_cpu"] = contention.get("others_cpu")
     for phase in PHASES:
         row[f"t_{phase}"] = breakdown.get(phase)
     return row
@@ -301,6 +313,19 @@ def proposer_names(proposers: str) -> list[str]:
 def _number_in(text: str) -> float:
     match = re.search(r"(\d+)", text)
     return float(match.group(1)) if match else np.nan
+
+
+def load_twins(path: Path) -> pd.DataFrame | None:
+    """`twins.csv` (each measured cell's simulated twin) as a table, or None when absent."""
+    if not path.is_file():
+        return None
+    table = _read_csv(path)
+    missing = [c for c in ("cell", "speedup") if c not in table.columns]
+    if missing:
+        raise SpecscopeError(f"{path}: missing column(s) {', '.join(missing)}; re-run the sweep to rewrite it")
+    table["cell"] = table["cell"].astype(str)
+    table["speedup"] = pd.to_numeric(table["speedup"], errors="coerce")
+    return table
 
 
 def load_cost_model(path: Path) -> dict | None:

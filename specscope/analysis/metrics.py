@@ -1,7 +1,9 @@
 """The study's numbers: tables computed from a loaded study, one function per metric.
 
 Words as in DESIGN.md's glossary. Measured speedup is a cell's throughput over the throughput of
-the `none` cell with the same model, workload and batch size. Trace-based metrics use the
+the `none` cell with the same model, workload and batch size (and the same repeat, where a sweep
+measured each cell several times: the two ran minutes apart, so their ratio cancels a drift);
+`cells` folds a cell's repeats into its median and spread. Trace-based metrics use the
 per-position acceptance trace (acc_len[i] with lookahead k_max). Every function is pure: tables
 in, tables out; nothing here draws or writes.
 """
@@ -19,6 +21,10 @@ from specscope.formats.trace import Trace
 
 # Cells compared against each other share these settings.
 BASELINE_KEY = ["model", "workload", "batch_size"]
+# One measured cell (its repeats share these).
+CELL_KEY = ["model", "workload", "method", "k", "label", "batch_size"]
+NUMERIC_RUN_COLUMNS = ["generated_tokens", "wall_seconds", "throughput_tok_s", "mean_acc_len", "acceptance_rate",
+                       *(f"t_{p}" for p in PHASES), "peak_rss_mb", "others_cpu", "ar_throughput", "speedup"]
 # BLEU-4 bin edges for the n-gram-vs-other figure (the study's threshold was about 0.6).
 BLEU_EDGES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
@@ -28,13 +34,45 @@ BLEU_EDGES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
 def with_speedup(runs: pd.DataFrame) -> pd.DataFrame:
-    """`runs` plus `ar_throughput` (the matching `none` cell's) and `speedup`; NaN where no baseline."""
+    """`runs` plus `ar_throughput` (the matching `none` cell's: of the same repeat where there is one, else their
+    mean) and `speedup`; NaN where no baseline."""
     out = runs.copy()
-    base = runs[runs["method"] == BASELINE_METHOD].groupby(BASELINE_KEY)["throughput_tok_s"].mean()
-    base = base.rename("ar_throughput").reset_index()
-    out = out.drop(columns=["ar_throughput"], errors="ignore").merge(base, on=BASELINE_KEY, how="left")
+    if "repeat" not in out.columns:
+        out["repeat"] = 1
+    out["repeat"] = out["repeat"].fillna(1).astype(int)
+    plain = out[out["method"] == BASELINE_METHOD]
+    same = plain.groupby(BASELINE_KEY + ["repeat"])["throughput_tok_s"].mean().rename("_ar_same").reset_index()
+    mean = plain.groupby(BASELINE_KEY)["throughput_tok_s"].mean().rename("_ar_mean").reset_index()
+    out = out.drop(columns=["ar_throughput"], errors="ignore")
+    out = out.merge(same, on=BASELINE_KEY + ["repeat"], how="left").merge(mean, on=BASELINE_KEY, how="left")
+    out["ar_throughput"] = out.pop("_ar_same").fillna(out.pop("_ar_mean"))
     out["speedup"] = out["throughput_tok_s"] / out["ar_throughput"]
     return out
+
+
+def cells(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per measured cell, its repeats folded: the median of each number (speedup: of the repeats' own
+    speedups, each against the `none` cell of its repeat), `speedup_spread` (half the range of those speedups;
+    NaN from a single repeat), `repeats`, `busy` (any repeat ran on a busy machine) and `cell` (the first repeat's
+    folder)."""
+    runs = with_speedup(runs)
+    if runs.empty:
+        return runs.assign(speedup_spread=pd.Series(dtype=float), repeats=pd.Series(dtype=int))
+    runs = runs.sort_values("repeat", kind="stable")
+    if "busy" not in runs.columns:
+        runs["busy"] = False
+    runs["busy"] = runs["busy"].fillna(False).astype(bool)
+    groups = runs.groupby(CELL_KEY, dropna=False, sort=False)
+    numeric = [c for c in NUMERIC_RUN_COLUMNS if c in runs.columns]
+    for column in numeric:
+        runs[column] = pd.to_numeric(runs[column], errors="coerce")
+    agg = {c: ("median" if c in numeric else "first") for c in runs.columns if c not in CELL_KEY}
+    agg.update(busy="max", partial="max")
+    out = groups.agg(agg)
+    spread = groups["speedup"].agg(lambda s: (s.max() - s.min()) / 2 if s.notna().sum() > 1 else np.nan)
+    out["speedup_spread"] = spread
+    out["repeats"] = groups.size()
+    return out.reset_index()
 
 
 def time_per_token(runs: pd.DataFrame) -> pd.DataFrame:
@@ -259,61 +297,161 @@ def single_proposer(proposers: str) -> bool:
 
 
 def oracle_bounds(simulation: pd.DataFrame) -> pd.DataFrame:
-    """Per workload and batch size, the best simulated oracle or oracle-combine speedup and its source."""
+    """Per workload and batch size, the best simulated oracle or oracle-combine speedup and its source, with the
+    distinct requests it rests on (`bound_distinct`: fewer than the batch size = resampled, `bound_resampled`)."""
     bounds = simulation[simulation["policy_kind"].isin(["oracle", "combine"])].dropna(subset=["speedup"])
     best = bounds.loc[bounds.groupby(["workload", "batch_size"])["speedup"].idxmax()]
     several_modes = simulation["mode"].nunique() > 1
     best = best.assign(bound_from=[f"{kind} ({props}{', ' + mode + ' mode' if several_modes else ''})"
                                    for kind, props, mode in zip(best["policy_kind"], best["proposers"], best["mode"])])
-    return best[["workload", "batch_size", "speedup", "bound_from"]].rename(columns={"speedup": "oracle_speedup"})
+    distinct = (pd.to_numeric(best["distinct_requests"], errors="coerce") if "distinct_requests" in best.columns
+                else pd.Series(np.nan, index=best.index))
+    best = best.assign(bound_distinct=distinct, bound_proposers=best["proposers"],
+                       bound_resampled=(distinct < best["batch_size"]) & (best["mode"] != "paper"))
+    return best[["workload", "batch_size", "speedup", "bound_from", "bound_distinct", "bound_resampled",
+                 "bound_proposers"]].rename(columns={"speedup": "oracle_speedup"})
 
 
-def recommendations(runs: pd.DataFrame, simulation: pd.DataFrame | None) -> pd.DataFrame:
-    """Per workload x batch size: the best measured method and k, its speedup, the oracle bound, the gap.
+NO_DIFFERENCE = "no measurable difference"
 
-    `runs` must carry `speedup` (see `with_speedup`); the baseline itself (speedup 1) competes, so
-    when no method beats it the answer is `none`. gap_pct = (oracle bound - best) / oracle bound.
+
+def recommendations(runs: pd.DataFrame, simulation: pd.DataFrame | None, fidelity_table: pd.DataFrame | None = None,
+                    fit_errors: dict | None = None) -> pd.DataFrame:
+    """Per workload x batch size: the verdict, the oracle bound, the gap, and the model's error beside it.
+
+    `runs`: one row per cell with `speedup` and `speedup_spread` (see `cells`). The noise of a workload and
+    batch size is the larger of the best method's spread and the median spread of its SD cells, as a share of
+    the speedup (`noise_pct`; NaN from single runs). The verdict (`verdict`):
+    - `named`: the best method clears plain decoding by more than the noise (a single run, noise unknown: beats
+      it at all) — `label` names it;
+    - `none`: every method loses to plain decoding by more than the noise (a single run: at all) — `label` is
+      `none`, speedup 1;
+    - `no difference`: otherwise — `label` says "no measurable difference (±x %)", speedup 1.
+    gap_pct = (oracle bound - the verdict's speedup) / bound. `model_error_pct`: the simulator's error on this
+    workload — the mean absolute error of its cells' simulated twins (`fidelity_table`), else the cost-model fit's
+    held-out error (`fit_errors`, term -> relative error) of the terms the bound uses; `within_error` marks a gap
+    smaller than it.
     """
+    columns = ["model", "workload", "batch_size", "method", "k", "label", "speedup", "noise_pct", "repeats", "verdict",
+               "best_label", "best_speedup", "oracle_speedup", "bound_from", "bound_distinct", "bound_resampled",
+               "gap_pct", "fidelity_error_pct", "fidelity_cells", "fit_error_pct", "model_error_pct", "within_error"]
     measured = runs.dropna(subset=["speedup"])
-    if measured.empty:
-        return pd.DataFrame(columns=["model", "workload", "batch_size", "method", "k", "label", "speedup",
-                                     "oracle_speedup", "bound_from", "gap_pct"])
+    sd = measured[measured["method"] != BASELINE_METHOD]
+    if sd.empty:
+        return pd.DataFrame(columns=columns)
     keys = ["model", "workload", "batch_size"]
-    best = measured.loc[measured.groupby(keys)["speedup"].idxmax(), keys + ["method", "k", "label", "speedup"]]
+    rows = []
+    for (model, workload, batch), group in sd.groupby(keys, sort=True):
+        best = group.loc[group["speedup"].idxmax()]
+        spread = group.get("speedup_spread", pd.Series(np.nan, index=group.index)) / group["speedup"]
+        own = best.get("speedup_spread", np.nan) / best["speedup"]
+        noise = 100.0 * np.nanmax([own, spread.median()]) if spread.notna().any() else np.nan
+        repeats = int(group["repeats"].min()) if "repeats" in group.columns else 1
+        margin = 0.0 if np.isnan(noise) else noise / 100  # a single run: plain decoding still competes
+        if best["speedup"] > 1 + margin:
+            verdict, method, k, label, speedup = "named", best["method"], best["k"], best["label"], best["speedup"]
+        elif np.isnan(noise) or best["speedup"] < 1 - margin:
+            verdict, method, k, label, speedup = "none", BASELINE_METHOD, 0, BASELINE_METHOD, 1.0
+        else:
+            verdict, method, k, speedup = "no difference", BASELINE_METHOD, 0, 1.0
+            label = f"{NO_DIFFERENCE} (±{noise:.1f}%)"
+        rows.append({"model": model, "workload": workload, "batch_size": batch, "method": method, "k": k,
+                     "label": label, "speedup": speedup, "noise_pct": noise, "repeats": repeats, "verdict": verdict,
+                     "best_label": best["label"], "best_speedup": best["speedup"]})
+    table = pd.DataFrame(rows)
     if simulation is not None and not simulation.empty:
-        best = best.merge(oracle_bounds(simulation), on=["workload", "batch_size"], how="left")
+        table = table.merge(oracle_bounds(simulation), on=["workload", "batch_size"], how="left")
     else:
-        best = best.assign(oracle_speedup=np.nan, bound_from="")
-    best["gap_pct"] = 100.0 * (best["oracle_speedup"] - best["speedup"]) / best["oracle_speedup"]
-    return best.sort_values(keys).reset_index(drop=True)
+        table = table.assign(oracle_speedup=np.nan, bound_from="", bound_distinct=np.nan, bound_resampled=False,
+                             bound_proposers="")
+    table["gap_pct"] = 100.0 * (table["oracle_speedup"] - table["speedup"]) / table["oracle_speedup"]
+    table = _model_error(table, fidelity_table, fit_errors or {})
+    return table[columns].sort_values(keys).reset_index(drop=True)
 
 
-def fidelity(runs: pd.DataFrame, simulation: pd.DataFrame | None) -> pd.DataFrame:
+def _model_error(table: pd.DataFrame, fidelity_table: pd.DataFrame | None, fit_errors: dict) -> pd.DataFrame:
+    """Add fidelity_error_pct / fidelity_cells (per workload), fit_error_pct (per bound), model_error_pct and
+    within_error (see `recommendations`)."""
+    table = table.copy()
+    if fidelity_table is not None and not fidelity_table.empty:
+        per = fidelity_table.assign(abs_error=fidelity_table["error_pct"].abs()).groupby("workload")["abs_error"]
+        table["fidelity_error_pct"] = table["workload"].map(per.mean())
+        table["fidelity_cells"] = table["workload"].map(per.size()).fillna(0).astype(int)
+    else:
+        table["fidelity_error_pct"], table["fidelity_cells"] = np.nan, 0
+
+    def fit_error(proposers) -> float:
+        terms = ["target"] + [f"draft:{p}" for p in proposer_names(str(proposers or ""))]
+        known = [fit_errors[t] for t in terms if t in fit_errors and fit_errors[t] == fit_errors[t]]
+        return 100.0 * max(known) if known else np.nan
+
+    table["fit_error_pct"] = [fit_error(p) for p in table.get("bound_proposers", pd.Series("", index=table.index))]
+    table["model_error_pct"] = table["fidelity_error_pct"].fillna(table["fit_error_pct"])
+    table["within_error"] = table["gap_pct"].abs() < table["model_error_pct"]
+    return table
+
+
+def fit_errors(cost_model: dict | None) -> dict[str, float]:
+    """term -> relative error of a fitted cost model (its provenance): held out where recorded, else in sample."""
+    provenance = (cost_model or {}).get("provenance")
+    if not isinstance(provenance, dict):
+        return {}
+    out = {}
+    for key in ("mean_relative_error", "held_out_relative_error"):  # held out wins where both exist
+        table = provenance.get(key)
+        if isinstance(table, dict):
+            out.update({k: float(v) for k, v in table.items() if isinstance(v, (int, float))})
+    return out
+
+
+def fidelity(runs: pd.DataFrame, simulation: pd.DataFrame | None, twins: pd.DataFrame | None = None) -> pd.DataFrame:
     """Simulated vs measured speedup for every measured SD cell the simulation covers.
 
-    A fixed-k cell matches simulation rows of the same workload, batch size, single proposer = method
-    and fixed-k policy with the same k; an adaptive cell (method `adaptive(<proposers>)`, no k) matches
-    the adaptive / adaptive-combine rows of the same proposer set. Several matching rows (several
-    traces) are averaged, one row per simulator mode. error_pct = (predicted - measured) / measured.
+    With twins (`twins.csv`): each cell against its own twin (same requests, batch size and policy; mode
+    `serve`). Otherwise a fixed-k cell matches simulation rows of the same workload, batch size, single proposer =
+    method and fixed-k policy with the same k; an adaptive cell (method `adaptive(<proposers>)`, no k) matches
+    the adaptive / adaptive-combine rows of the same proposer set. Several matching rows (several traces) are
+    averaged, one row per simulator mode. error_pct = (predicted - measured) / measured. Where the cells carry
+    them: `spread_pct` (the measured speedup's spread over repeats), `busy`, and the measured and simulated
+    shares of the step time spent drafting (`measured_draft_share`, `predicted_draft_share`), to tell which part
+    of the step a miss comes from.
     """
-    columns = ["model", "workload", "method", "k", "label", "batch_size", "mode", "measured", "predicted", "error_pct"]
-    if simulation is None or runs.empty:
+    columns = ["model", "workload", "method", "k", "label", "batch_size", "mode", "measured", "predicted", "error_pct",
+               "spread_pct", "busy", "measured_draft_share", "predicted_draft_share"]
+    if (simulation is None and twins is None) or runs.empty:
         return pd.DataFrame(columns=columns)
-    keys = ["workload", "proposers", "batch_size", "mode"]
-    fixed = simulation[(simulation["policy_kind"] == "fixed") & simulation["proposers"].map(single_proposer)]
-    predicted = fixed.groupby(keys + ["k"])["speedup"].mean().rename("predicted").reset_index()
-    predicted = predicted.rename(columns={"proposers": "method"}).assign(k=lambda t: t["k"].astype(float))
-    adaptive = simulation[simulation["policy_kind"] == "adaptive"]
-    adaptive = adaptive.groupby(keys)["speedup"].mean().rename("predicted").reset_index()
-    adaptive["method"] = "adaptive(" + adaptive.pop("proposers") + ")"
     cells = runs[(runs["method"] != BASELINE_METHOD)].dropna(subset=["speedup"])
-    cells = cells.assign(k=cells["k"].astype(float))
-    table = pd.concat([
-        cells.dropna(subset=["k"]).merge(predicted, on=["workload", "method", "k", "batch_size"], how="inner"),
-        cells[cells["k"].isna()].merge(adaptive, on=["workload", "method", "batch_size"], how="inner"),
-    ], ignore_index=True)
+    cells = cells.assign(k=pd.to_numeric(cells["k"], errors="coerce").astype(float))
+    if twins is not None and not twins.empty:
+        twin = twins[["cell", "speedup"] + [c for c in ("draft_share",) if c in twins.columns]]
+        twin = twin.rename(columns={"speedup": "predicted", "draft_share": "predicted_draft_share"})
+        table = cells.merge(twin, on="cell", how="inner").assign(mode="serve")
+    else:
+        keys = ["workload", "proposers", "batch_size", "mode"]
+        fixed = simulation[(simulation["policy_kind"] == "fixed") & simulation["proposers"].map(single_proposer)]
+        predicted = fixed.groupby(keys + ["k"])["speedup"].mean().rename("predicted").reset_index()
+        predicted = predicted.rename(columns={"proposers": "method"}).assign(k=lambda t: t["k"].astype(float))
+        adaptive = simulation[simulation["policy_kind"] == "adaptive"]
+        adaptive = adaptive.groupby(keys)["speedup"].mean().rename("predicted").reset_index()
+        adaptive["method"] = "adaptive(" + adaptive.pop("proposers") + ")"
+        table = pd.concat([
+            cells.dropna(subset=["k"]).merge(predicted, on=["workload", "method", "k", "batch_size"], how="inner"),
+            cells[cells["k"].isna()].merge(adaptive, on=["workload", "method", "batch_size"], how="inner"),
+        ], ignore_index=True)
     table = table.rename(columns={"speedup": "measured"})
     table["error_pct"] = 100.0 * (table["predicted"] - table["measured"]) / table["measured"]
+    spread = table["speedup_spread"] if "speedup_spread" in table.columns else pd.Series(np.nan, index=table.index)
+    table["spread_pct"] = 100.0 * spread / table["measured"]
+    if "busy" not in table.columns:
+        table["busy"] = False
+    phases = [f"t_{p}" for p in PHASES]
+    if all(p in table.columns for p in phases):
+        total = table[phases].apply(pd.to_numeric, errors="coerce").sum(axis=1).replace(0, np.nan)
+        table["measured_draft_share"] = pd.to_numeric(table["t_draft"], errors="coerce") / total
+    else:
+        table["measured_draft_share"] = np.nan
+    if "predicted_draft_share" not in table.columns:
+        table["predicted_draft_share"] = np.nan
     return table[columns].sort_values(["workload", "method", "k", "batch_size"]).reset_index(drop=True)
 
 

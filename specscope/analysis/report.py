@@ -13,6 +13,7 @@ no network to view.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import html
 import io
@@ -78,8 +79,10 @@ def write_report(root: str | Path, output: str | Path | None = None) -> ReportRe
 
 
 def build_sections(study: Study) -> list[Section]:
-    """Every section of the report, in order, with its figures or the reason it is empty."""
-    runs = metrics.with_speedup(study.runs) if not study.runs.empty else study.runs
+    """Every section of the report, in order, with its figures or the reason it is empty. A cell measured several
+    times (a sweep's `repeats`) appears once, as the median of its repeats (`metrics.cells`)."""
+    runs = metrics.cells(study.runs) if not study.runs.empty else study.runs
+    study = dataclasses.replace(study, runs=runs)
     counter = _FigureCounter()
     return [
         _recommendation(study, runs),
@@ -164,37 +167,113 @@ def _cost_model_name(study: Study) -> str:
 
 def _recommendation(study: Study, runs: pd.DataFrame) -> Section:
     section = Section("Recommendation", intro=(
-        "For each workload and batch size: the measured method and k with the highest speedup "
-        "(<code>none</code> competes, so it is the answer when speculation does not pay), the oracle "
-        "bound (best simulated oracle or oracle-combine speedup for that workload and batch size), "
-        "and the gap: how much of the bound the best measured method leaves on the table, "
-        "(bound - best) / bound. A negative gap means the simulation underestimates this machine."))
+        "For each workload and batch size: the measured method and k with the highest speedup, named only when "
+        "it clears plain decoding by more than the measurement noise (the spread of the repeated runs), else "
+        "<code>none</code> (speculation measurably loses) or <i>no measurable difference</i>; the oracle bound "
+        "(best simulated oracle or oracle-combine speedup for that workload and batch size), the gap: how much "
+        "of the bound the recommendation leaves on the table, (bound - speedup) / bound, and beside it the "
+        "model's error: the simulator's mean error on this workload's measured cells (fidelity) and the cost "
+        "model's held-out fit error. A gap smaller than the model's error is <i>within model error</i>; a "
+        "negative gap means the simulation underestimates this machine."))
     if runs.empty or runs["speedup"].isna().all():
         section.missing = _no_runs(runs)
         return section
-    table = metrics.recommendations(runs, study.simulation)
+    fidelity = metrics.fidelity(runs, study.simulation, study.twins)
+    table = metrics.recommendations(runs, study.simulation, fidelity, metrics.fit_errors(study.cost_model))
+    if table.empty:
+        section.missing = "no measured SD cell has a `none` cell with the same model, workload and batch size."
+        return section
     shown = pd.DataFrame({
         "workload": table["workload"], "batch size": table["batch_size"],
-        "best method": table["label"],
-        "speedup": table["speedup"].map(_x), "oracle bound": table["oracle_speedup"].map(_x),
-        "bound from": table["bound_from"].fillna(""), "gap": table["gap_pct"].map(_pct),
+        "recommendation": table["label"], "speedup": table["speedup"].map(_x),
+        "best measured": [f"{label} {_x(s)}" for label, s in zip(table["best_label"], table["best_speedup"])],
+        "noise": [_noise(n, r) for n, r in zip(table["noise_pct"], table["repeats"])],
+        "oracle bound": [_bound(b, resampled, distinct) for b, resampled, distinct
+                         in zip(table["oracle_speedup"], table["bound_resampled"], table["bound_distinct"])],
+        "bound from": table["bound_from"].fillna(""),
+        "gap": [_gap(g, within) for g, within in zip(table["gap_pct"], table["within_error"])],
+        "model error": [_model_error(f, n, e) for f, n, e in
+                        zip(table["fidelity_error_pct"], table["fidelity_cells"], table["fit_error_pct"])],
     })
     if table["model"].nunique() > 1:
         shown.insert(0, "model", table["model"])
     section.blocks.append(Block(_table_html(shown)))
     settings = runs_settings(runs)
     if study.simulation is None:
-        settings += " No simulation.csv: the oracle bound is not available (run `specscope simulate`)."
+        settings += " No simulation.csv: the oracle bound is not available (" + _no_simulation() + ")"
     else:
         settings += " " + simulation_settings(study, study.simulation)
         if table["oracle_speedup"].isna().any():
             settings += (" A blank oracle bound: simulation.csv has no oracle row for that workload and batch "
                          "size (simulate a trace of that workload at that batch size).")
-    for note in (_measured_adaptive_note(runs), _adaptive_note(study.simulation)):
+    notes = [_resampled_note(table), _single_run_note(table), _busy_note(runs), _measured_adaptive_note(runs),
+             _adaptive_note(study.simulation)]
+    for note in notes:
         if note:
             section.blocks.append(Block(f"<p>{html.escape(note)}</p>"))
     section.blocks.append(Block(f"<p class='settings'>{html.escape(settings)}</p>"))
     return section
+
+
+def _noise(noise_pct, repeats) -> str:
+    if pd.isna(noise_pct):
+        return f"not measured ({int(repeats)} run)" if not pd.isna(repeats) else ""
+    return f"±{noise_pct:.1f}% ({int(repeats)} runs)"
+
+
+def _bound(bound, resampled, distinct) -> str:
+    if pd.isna(bound):
+        return ""
+    mark = f" (resampled from {int(distinct)} requests)" if bool(resampled) and not pd.isna(distinct) else ""
+    return _x(bound) + mark
+
+
+def _gap(gap_pct, within) -> str:
+    if pd.isna(gap_pct):
+        return ""
+    return _pct(gap_pct) + (" (within model error)" if bool(within) else "")
+
+
+def _model_error(fidelity_pct, cells, fit_pct) -> str:
+    parts = []
+    if not pd.isna(fidelity_pct):
+        parts.append(f"fidelity ±{fidelity_pct:.1f}% ({int(cells)} cells)")
+    if not pd.isna(fit_pct):
+        parts.append(f"fit ±{fit_pct:.1f}%")
+    return "; ".join(parts)
+
+
+def _resampled_note(table: pd.DataFrame) -> str:
+    """Bounds that rest on fewer distinct requests than their batch size (serve mode resampled them)."""
+    marked = table[table["bound_resampled"].fillna(False).astype(bool)]
+    if marked.empty:
+        return ""
+    where = ", ".join(f"{w} batch {b}" for w, b in zip(marked["workload"], marked["batch_size"]))
+    return (f"Marked bounds rest on fewer distinct requests than their batch size: the simulator resampled the "
+            f"trace's requests (with replacement) to keep the batch full ({where}); trace more prompts for a bound "
+            "of that many distinct requests.")
+
+
+def _single_run_note(table: pd.DataFrame) -> str:
+    single = table[table["noise_pct"].isna()]
+    if single.empty:
+        return ""
+    return (f"{len(single)} of {len(table)} verdicts rest on a single run (no spread to compare with): set "
+            "`repeats = 2` or more in the sweep config to tell a win from noise.")
+
+
+def _busy_note(runs: pd.DataFrame) -> str:
+    """Cells measured while other processes competed for the CPU (summary.json `contention`)."""
+    if "busy" not in runs.columns:
+        return ""
+    busy = runs[runs["busy"].fillna(False).astype(bool)]
+    if busy.empty:
+        return ""
+    names = ", ".join(f"{w} {label} b={b}" for w, label, b in
+                      zip(busy["workload"], busy["label"], busy["batch_size"]))
+    return (f"Warning: {len(busy)} of {len(runs)} cells ran (in at least one repeat) on a busy machine — other "
+            f"processes took CPU time, so their timings are slower than the engine and their speedups less "
+            f"certain: {names}.")
 
 
 def _measured_adaptive_note(runs: pd.DataFrame) -> str:
@@ -495,33 +574,55 @@ def _fidelity(study: Study, runs: pd.DataFrame, counter) -> Section:
     if runs.empty or runs["speedup"].isna().all():
         section.missing = _no_runs(runs)
         return section
-    if study.simulation is None:
+    if study.simulation is None and study.twins is None:
         section.missing = _no_simulation()
         return section
-    table = metrics.fidelity(runs, study.simulation)
+    table = metrics.fidelity(runs, study.simulation, study.twins)
     if table.empty:
         section.missing = ("no measured SD cell has a simulated row of its policy (fixed k, or adaptive) with the "
                            "same workload, proposers and batch size; simulate the traces of the measured workloads "
                            "at the measured k.")
         return section
-    mae = float(table["error_pct"].abs().mean())
+    errors = table["error_pct"].abs()
+    mae, worst = float(errors.mean()), float(errors.max())
+    twins = study.twins is not None and not study.twins.empty
+    matched = ("Each cell against its simulated twin: the trace of the same requests replayed at the cell's batch "
+               "size with its policy (twins.csv). " if twins else
+               "Simulated (same policy: fixed k with the same k, or adaptive; same proposers, batch size and "
+               "workload) against measured speedup. ")
     section.blocks.append(counter.figure(
         figures.fidelity(table),
-        "Simulated (same policy: fixed k with the same k, or adaptive; same proposers, batch size and workload) "
-        "against measured speedup, one point per measured cell; the dashed line is a perfect prediction. An adaptive "
-        "cell decides under the cost model it ran with (cost_model in its summary.json), the simulation under its own. "
-        f"Mean absolute error {mae:.1f}%. "
-        + html.escape(runs_settings(runs) + " " + simulation_settings(study, study.simulation))))
+        matched + "One point per measured cell (the median of its repeats); the dashed line is a perfect "
+        "prediction. An adaptive cell decides under the cost model it ran with (cost_model in its summary.json), "
+        f"the simulation under its own. Mean absolute error {mae:.1f}%, largest {worst:.1f}% over {len(table)} "
+        "cells. " + html.escape(runs_settings(runs) + " " + (simulation_settings(study, study.simulation)
+                                                            if study.simulation is not None else ""))))
     shown = pd.DataFrame({
         "workload": table["workload"],
         "method": table["label"],
         "batch size": table["batch_size"], "measured": table["measured"].map(_x),
+        "spread": table["spread_pct"].map(lambda v: "" if pd.isna(v) else f"±{v:.1f}%"),
         "simulated": table["predicted"].map(_x), "error": table["error_pct"].map(_pct),
+        "draft share measured / simulated": [_shares(m, p) for m, p in
+                                             zip(table["measured_draft_share"], table["predicted_draft_share"])],
+        "machine": table["busy"].map(lambda b: "busy" if bool(b) else ""),
     })
     if table["mode"].nunique() > 1:
         shown.insert(3, "simulator mode", table["mode"])
     section.blocks.append(Block(_table_html(shown)))
+    busy = int(table["busy"].fillna(False).astype(bool).sum())
+    if busy:
+        section.blocks.append(Block(
+            f"<p>Warning: {busy} of {len(table)} cells ran on a busy machine (other processes took CPU time during "
+            "the run); their measured speedups, and so their errors, are less certain.</p>"))
     return section
+
+
+def _shares(measured, predicted) -> str:
+    if pd.isna(measured) and pd.isna(predicted):
+        return ""
+    fmt = lambda v: "?" if pd.isna(v) else f"{v:.0%}"  # noqa: E731
+    return f"{fmt(measured)} / {fmt(predicted)}"
 
 
 def _no_runs(runs: pd.DataFrame) -> str:
@@ -535,7 +636,9 @@ def _no_traces() -> str:
 
 
 def _no_simulation() -> str:
-    return "no simulation.csv; run `specscope simulate DIR/traces/*.jsonl -o DIR/simulation.csv`."
+    return ("no simulation.csv; run `specscope simulate DIR/traces/*.jsonl -o DIR/simulation.csv` (it prices with "
+            "DIR/cost_model.toml: fit it first with `specscope fit-cost DIR/profile.csv -o DIR/cost_model.toml`, or "
+            "pass --cost-model with a preset of the same model and device).")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ DIR/
   profile.csv                  step timings (`formats/profile.py`)
   cost_model.toml              the cost model fitted from them (`formats/cost_model.py`)
   simulation.csv               replayed traces (`formats/simulation.py`)
+  twins.csv                    each measured cell's simulated twin: its own requests, batch size and
+                               policy replayed (`formats/twins.py`), for the report's fidelity
   report.html                  the report
   sweep/                       a sweep's own state: config.toml, done/<step>.json stamps, tmp/, lock
 ```
@@ -29,6 +31,7 @@ CELL_SETTINGS = "cell.json"
 PROFILE_CSV = "profile.csv"
 COST_MODEL_TOML = "cost_model.toml"
 SIMULATION_CSV = "simulation.csv"
+TWINS_CSV = "twins.csv"
 REPORT_HTML = "report.html"
 STATE_DIR = "sweep"
 
@@ -64,6 +67,10 @@ class StudyFolder:
     @property
     def simulation(self) -> Path:
         return self.root / SIMULATION_CSV
+
+    @property
+    def twins(self) -> Path:
+        return self.root / TWINS_CSV
 
     @property
     def report(self) -> Path:

@@ -1,9 +1,13 @@
 """The profile CSV (`specscope profile` writes it, `fit-cost` reads it): columns, writer and reader.
 
 Columns: step_kind, num_batched_tokens, num_kv_tokens, num_draft_tokens, seconds (`PROFILE_COLUMNS`, what
-`fit-cost` needs), then batch_size, k and context for reading (`COLUMNS`). Step kinds: `TARGET_KINDS`
-(target forward passes), `CONSTANT_KINDS` (per-step host work) and `draft:<proposer>`. How each row is
-measured: `specscope/engine/profiling.py`.
+`fit-cost` needs), then batch_size (the sequences in the step: the measured surface's rows), k, context,
+proposer (the proposer of an `overhead` / `sample` row timed in a speculative run; empty otherwise),
+model and hardware (what was profiled, on every row; the fitted cost model records them) (`COLUMNS`).
+Step kinds: `TARGET_KINDS` (target forward passes; `prefill` = a prompt, logits for its last token
+only), `CONSTANT_KINDS` (per-step host work) and `draft:<proposer>`. How each row is measured:
+`specscope/engine/profiling.py`. Files without the later columns (older profiles, other tools) read
+fine: batch_size then is unknown and `fit-cost` fits the linear form.
 """
 
 from __future__ import annotations
@@ -29,14 +33,17 @@ TARGET_KINDS = ("target", "prefill", "decode", "verify")  # target forward passe
 CONSTANT_KINDS = ("overhead", "sample")  # per-step constants, added together
 
 
-COLUMNS = PROFILE_COLUMNS + ("batch_size", "k", "context")  # as `specscope profile` writes them
+COLUMNS = PROFILE_COLUMNS + ("batch_size", "k", "context", "proposer", "model", "hardware")  # as `specscope profile` writes them
 
 
 DRAFT_PREFIX = "draft:"  # e.g. draft:eagle, draft:ngram
 
 
-def read_profile(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a profile CSV into column arrays (plus `step_kind` as an object array), validating every row."""
+def read_profile(path: str | os.PathLike) -> dict:
+    """Read a profile CSV into column arrays (plus `step_kind` as an object array), validating every row.
+
+    Also `batch_size` (float array; None when the file has no such column), `proposer` (object array, "" where
+    empty) and `identity` ({"model": ..., "hardware": ...}, the first non-empty values; {} when absent)."""
     path = Path(path)
     if not path.is_file():
         raise SpecscopeError(f"profile file '{path}' does not exist")
@@ -49,7 +56,8 @@ def read_profile(path: str | os.PathLike) -> dict[str, np.ndarray]:
             raise SpecscopeError(
                 f"{path}:1: missing column(s) {', '.join(missing)}; a profile CSV has {','.join(PROFILE_COLUMNS)}"
             )
-        kinds, ints, secs = [], [], []
+        kinds, ints, secs, batch, proposer, identity = [], [], [], [], [], {}
+        has_batch = "batch_size" in reader.fieldnames
         for row in reader:
             lineno = reader.line_num
             kind = (row["step_kind"] or "").strip()
@@ -76,6 +84,19 @@ def read_profile(path: str | os.PathLike) -> dict[str, np.ndarray]:
                 raise SpecscopeError(f"{path}:{lineno}: seconds = {text!r} is not a number") from None
             if not math.isfinite(seconds) or seconds <= 0:
                 raise SpecscopeError(f"{path}:{lineno}: seconds = {text} must be a positive duration")
+            if has_batch:
+                text = (row["batch_size"] or "").strip()
+                try:
+                    rows_in_step = int(text)
+                except ValueError:
+                    raise SpecscopeError(f"{path}:{lineno}: batch_size = {text!r} is not an integer") from None
+                if rows_in_step < 1:
+                    raise SpecscopeError(f"{path}:{lineno}: batch_size = {rows_in_step} must be >= 1")
+                batch.append(rows_in_step)
+            proposer.append((row.get("proposer") or "").strip())
+            for key in ("model", "hardware"):
+                if not identity.get(key) and (row.get(key) or "").strip():
+                    identity[key] = row[key].strip()
             kinds.append(kind)
             ints.append(values)
             secs.append(seconds)
@@ -88,17 +109,22 @@ def read_profile(path: str | os.PathLike) -> dict[str, np.ndarray]:
         "num_kv_tokens": arr[:, 1],
         "num_draft_tokens": arr[:, 2],
         "seconds": np.array(secs),
+        "batch_size": np.array(batch, dtype=np.float64) if has_batch else None,
+        "proposer": np.array(proposer, dtype=object),
+        "identity": identity,
     }
 
 
-def profile_row(kind, batched, kv, drafts, seconds, batch_size, k, context) -> dict:
-    """One row (a dict over COLUMNS)."""
-    return dict(zip(COLUMNS, (kind, batched, kv, drafts, seconds, batch_size, k, context)))
+def profile_row(kind, batched, kv, drafts, seconds, batch_size, k, context, proposer="") -> dict:
+    """One row (a dict over COLUMNS but model and hardware, which `write_profile` adds)."""
+    return dict(zip(COLUMNS, (kind, batched, kv, drafts, seconds, batch_size, k, context, proposer)))
 
 
-def write_profile(path: str | os.PathLike, rows) -> None:
-    """Write rows (dicts over COLUMNS) as the profile CSV, atomically."""
+def write_profile(path: str | os.PathLike, rows, model: str = "", hardware: str = "") -> None:
+    """Write rows (dicts over COLUMNS) as the profile CSV, atomically; `model` and `hardware` go on every row."""
     with atomic_open(path) as fh:
-        fh.write(",".join(COLUMNS) + "\n")
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(COLUMNS)
         for row in rows:
-            fh.write(",".join(f"{row[c]:.9g}" if c == "seconds" else str(row[c]) for c in COLUMNS) + "\n")
+            row = {"proposer": "", **row, "model": model, "hardware": hardware}
+            writer.writerow([f"{row[c]:.9g}" if c == "seconds" else str(row[c]) for c in COLUMNS])

@@ -10,7 +10,10 @@ Fields:
 - the run: command, partial (interrupted: the finished requests only), model, method (how outputs name
   the proposer, e.g. `draft(self:16)`), proposer (its registry name, or `a,b` under adaptive), k,
   adaptive, cost_model, adaptive_choices, tree, batch_size, workload, source, num_prompts,
-  max_new_tokens, temperature, top_p, seed, threads, device, output_dir.
+  max_new_tokens, temperature, top_p, seed, threads, device, output_dir;
+- contention: how busy the machine was while the cell ran (`specscope/study/contention.py`): others_cpu
+  (share of the CPU time other processes used), steal, own_cpu, load_avg, cpus, threads, busy;
+- repeat: which of a sweep's repeated measurements of the cell this is (1, 2, ...; absent: 1).
 
 Readers accept older files that put the settings under a "settings" object.
 """

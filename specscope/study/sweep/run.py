@@ -81,6 +81,11 @@ def run_sweep(config_path: Path, root: Path, dry_run: bool = False, events: Swee
         results = _run_steps(root, todo, events)
     finally:
         events.stop()
+    busy = [name for name, r in results.items() if r.get("busy")]
+    if busy:
+        events.note(f"{len(busy)} of {len(results)} cells ran on a busy machine (other processes took CPU time): "
+                    f"{', '.join(busy[:4])}{' ...' if len(busy) > 4 else ''}; their timings are slower than the "
+                    "engine — re-run them on a quiet machine (delete their folders, run the sweep again)")
     finished = finish_study(root, config, events)
     return {
         "command": command, "output": str(root), "config": str(config_path),
@@ -122,8 +127,10 @@ def _run_step(root: Path, step: Step, session, advance) -> dict:
             summary.update(session.run_cell(settings, folder, advance))
 
         state.write_cell(root, step, fill)
+        contention = summary.get("contention") or {}
         return {"throughput_tok_s": summary["throughput_tok_s"], "mean_acc_len": summary["mean_acc_len"],
-                "num_errors": summary["num_errors"]}
+                "num_errors": summary["num_errors"], "busy": bool(contention.get("busy")),
+                "others_cpu": contention.get("others_cpu")}
     state.forget(root, step)
     result = session.trace(step.settings, out, advance) if step.kind == TRACE else session.profile(step.settings, out, advance)
     state.mark_done(root, step)
@@ -145,7 +152,11 @@ def describe(result: dict) -> str:
     """A step's result in a few words (throughput, acceptance; trace positions; profile rows)."""
     if "throughput_tok_s" in result:
         acc = result["mean_acc_len"]
-        return f"{result['throughput_tok_s']:7.1f} tok/s  acc_len {acc:.2f}" if acc else f"{result['throughput_tok_s']:7.1f} tok/s"
+        text = f"{result['throughput_tok_s']:7.1f} tok/s" + (f"  acc_len {acc:.2f}" if acc else "")
+        if result.get("busy"):
+            others = result.get("others_cpu")
+            text += f"  BUSY machine" + (f" (others {others:.0%} CPU)" if others is not None else "")
+        return text
     if "positions" in result:
         means = ", ".join(f"{n} {v:.2f}" for n, v in result["mean_acc_len"].items() if v is not None)
         return f"{result['requests']} requests, {result['positions']} positions, mean acc_len {means}"
@@ -165,6 +176,7 @@ def finish_study(root: Path, config: SweepConfig, events: SweepEvents) -> dict:
         out["simulation_rows"] = rows
         out["simulated_traces"] = len(traces)
         out["simulation_skipped"] = skipped
+        out["twins"], out["twin_notes"] = finish.twins(root, config.simulate)
     try:
         result = finish.report(root)
     except ImportError as err:
