@@ -108,11 +108,11 @@ def simulate(trace_paths: list[Path], proposers: list[str] | None, policies: lis
     if num_requests is not None and num_requests < 0:
         raise SpecscopeError(f"--num-requests must be >= 0 (0: never resample), got {num_requests}")
     notes = []
+    traces = [read_trace(p, trace_format) for p in trace_paths]
     if cost_model is None:
         cost_model = study_cost_model(trace_paths)
         notes.append(f"priced with the study folder's fitted cost model {cost_model}")
     costs = load_cost_model(cost_model)
-    traces = [read_trace(p, trace_format) for p in trace_paths]
     sets = [parse_proposer_set(p) for p in proposers] if proposers else default_proposer_sets(traces)
     validate(traces, sets, policies, batch_sizes, costs, mode, ngram_match)  # every error before any output
     if mode == "serve":
