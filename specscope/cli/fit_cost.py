@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
             table.add_row(t.kind, str(t.rows), _coefficients(t.coefficients), f"{t.mean_relative_error:.2%}",
                           f"{t.max_relative_error:.2%}", _pct(held.mean if held else None),
                           _pct(held.max if held else None))
-        console = Console()
+        console = Console() if Console().is_terminal else Console(width=200)
         console.print(table)
         console.print(f"wrote {output}")
         print_json(json_out, {
@@ -64,8 +64,10 @@ def register(app: typer.Typer) -> None:
         })
 
 
-def _coefficients(coefficients: dict) -> str:
-    return ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in coefficients.items())
+def _coefficients(coefficients: dict, most: int = 4) -> str:
+    """The first few coefficients, short (the TOML holds them all)."""
+    shown = [f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in coefficients.items()]
+    return ", ".join(shown[:most]) + (", ..." if len(shown) > most else "")
 
 
 def _pct(value) -> str:

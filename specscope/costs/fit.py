@@ -180,12 +180,14 @@ def _surface_terms(profile: dict):
     per_step, per_token, per_row, per_proposer = 0.0, 0.0, 0.0, {}
     sel = kinds == "sample"
     if sel.any():
-        coef, term = _sample_term(tokens[sel], rows[sel], seconds[sel])
+        t, r, p, s = _step_medians(tokens[sel], rows[sel], profile["proposer"][sel], seconds[sel])
+        coef, term = _sample_term(t, r, s)
         terms.append(term)
         per_step, per_token, per_row = coef
     sel = kinds == "overhead"
     if sel.any():
-        (constant, rows_coef, per_proposer), term = _overhead_term(rows[sel], profile["proposer"][sel], seconds[sel])
+        t, r, p, s = _step_medians(tokens[sel], rows[sel], profile["proposer"][sel], seconds[sel])
+        (constant, rows_coef, per_proposer), term = _overhead_term(r, p, s)
         terms.append(term)
         per_step, per_row = per_step + constant, per_row + rows_coef
     target = replace(target, seconds=tuple(s + per_token * n for s, n in zip(target.seconds, target.knots)),
@@ -216,6 +218,17 @@ def _chain_term(kind, draft_tokens, kv, rows, seconds) -> tuple[ChainCost, FitTe
                           fold_of(kv, depth, rows), lambda train, test: within(rows, train))
     coefficients = {"c_step": model.c_step, "c_row": model.c_row, "c_kv": model.c_kv, "knots": len(model.knots)}
     return model, FitTerm(kind, len(seconds), coefficients, *_relative(model(draft_tokens, kv, rows), seconds), held)
+
+
+def _step_medians(tokens, rows, proposer, seconds):
+    """Per-step phase timings (one row per engine step: noisy one by one) as the median of each (proposer,
+    sequences, tokens) shape: (tokens, rows, proposer, seconds) arrays, one entry per shape."""
+    keys = {}
+    for i, key in enumerate(zip(proposer, rows, tokens)):
+        keys.setdefault(key, []).append(seconds[i])
+    shapes = list(keys)
+    return (np.array([k[2] for k in shapes], dtype=np.float64), np.array([k[1] for k in shapes], dtype=np.float64),
+            np.array([k[0] for k in shapes], dtype=object), np.array([float(np.median(keys[k])) for k in shapes]))
 
 
 def _sample_term(tokens, rows, seconds) -> tuple[tuple[float, float, float], FitTerm]:

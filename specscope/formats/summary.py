@@ -2,7 +2,7 @@
 
 Fields:
 - request totals (`formats/requests.totals`): num_requests, num_completed, num_errors, generated_tokens,
-  wall_seconds, throughput_tok_s, decode_steps, mean_acc_len (committed tokens per decode step),
+  wall_seconds (the generation's: the engine and its drafter are built before the clock starts), throughput_tok_s, decode_steps, mean_acc_len (committed tokens per decode step),
   proposed_tokens, accepted_tokens, acceptance_rate (accepted / proposed drafts);
 - what the backend measured (the built-in engine): decode_throughput_tok_s (steps that ran no prompt),
   num_steps, time_breakdown_s {draft, verify, sample, overhead}, overhead_fraction, mean_step_s,

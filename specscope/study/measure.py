@@ -3,7 +3,10 @@
     summary = measure(EngineBackend(settings), settings, prompts, Path("out/ngram"))
 
 Shared by `specscope run`, a sweep's cells and `specscope bench` (a server backend), so every cell's
-files have one writer (`specscope/formats/requests.py`, `summary.py`). The summary's `contention` says how
+files have one writer (`specscope/formats/requests.py`, `summary.py`). The clock (wall_seconds, hence
+throughput) starts once the backend is prepared (`prepare(settings, prompts)` where it has one: the
+engine builds its drafter — loading a head or draft model — and its caches first), so a cell's
+throughput is its generation's. The summary's `contention` says how
 busy the machine was meanwhile (`specscope/study/contention.py`). Ctrl-C: with `keep_partial`
 the finished requests are kept and the summary says `"partial": true`; without it the
 KeyboardInterrupt propagates (a sweep discards the unfinished cell).
@@ -33,6 +36,9 @@ def measure(backend: MeasurementBackend, settings: RunSettings, prompts: list[Pr
     """Run the cell into `output`; returns its summary. `summary_extra()` adds fields just before it is written."""
     records, partial, made = [], False, 0
     output.mkdir(parents=True, exist_ok=True)
+    prepare = getattr(backend, "prepare", None)
+    if prepare is not None:  # set-up (loading a head, building the engine) is not generation: before the clock
+        prepare(settings, prompts)
     probe = ContentionProbe(settings.threads)  # how busy the machine is while the cell runs
     start = time.perf_counter()
     with atomic_open(output / REQUESTS_JSONL) as fh:
