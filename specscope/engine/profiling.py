@@ -13,8 +13,9 @@ Each row is one measured configuration, `seconds` the median of a few repetition
   simulator's convention (specscope/costs/model.py) num_draft_tokens = B*(k+1); num_batched_tokens =
   B*k tokens run through the draft model; num_kv_tokens = B*C.
 - `sample` / `overhead` rows: those phases of every decode step of short engine runs per batch size:
-  plain decoding, and each profiled proposer drafting k tokens per sequence (the `proposer` column);
-  batch_size is the step's sequences.
+  plain decoding (its draft phase, the drafter's bookkeeping with nothing to draft, counts as
+  overhead), and each profiled proposer drafting k tokens per sequence (the `proposer` column; its
+  draft phase is what the `draft:` rows time); batch_size is the step's sequences.
 
 Columns and writer: `specscope/formats/profile.py`. KV contents are whatever the cache holds (timing does not depend on it).
 """
@@ -151,6 +152,9 @@ def profile_step_phases(model, batch_sizes, proposers: dict[str, Proposer] | Non
             for step in engine.steps:
                 if step.num_prefill == 0:
                     for kind in ("sample", "overhead"):
-                        seconds = max(getattr(step, kind), 1e-9)
+                        seconds = getattr(step, kind)
+                        if kind == "overhead" and proposer is None:  # the drafter's bookkeeping, nothing drafted
+                            seconds += step.draft
+                        seconds = max(seconds, 1e-9)
                         yield profile_row(kind, step.num_batched_tokens, step.num_kv_tokens, step.proposed, seconds,
                                           step.num_seqs, k if proposer is not None else 0, context, name)
