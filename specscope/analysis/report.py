@@ -547,7 +547,27 @@ def _simulated(study: Study, counter) -> Section:
         "the cost model; solid = oracle policy (proposes exactly acc_len - 1: the proposer's upper bound), "
         "dashed = fixed-k, dash-dot = adaptive (k per request and step from its acceptance so far and the "
         "cost model: deployable); one panel per trace. " + html.escape(simulation_settings(study, sim))))
+    note = _resampled_rows_note(sim)
+    if note:
+        section.blocks.append(Block(f"<p>{html.escape(note)}</p>"))
     return section
+
+
+def _resampled_rows_note(sim: pd.DataFrame) -> str:
+    """Which traces' batch sizes rest on fewer distinct requests than the batch (serve mode resampled them)."""
+    if "distinct_requests" not in sim.columns:
+        return ""
+    distinct = pd.to_numeric(sim["distinct_requests"], errors="coerce")
+    marked = sim[(distinct < sim["batch_size"]) & (sim["mode"] != "paper")]
+    if marked.empty:
+        return ""
+    parts = []
+    for trace, rows in marked.groupby("trace"):
+        sizes = ", ".join(str(b) for b in sorted(rows["batch_size"].unique()))
+        parts.append(f"{trace} at batch {sizes} (from {int(pd.to_numeric(rows['distinct_requests']).min())} requests)")
+    return ("Resampled: these rows rest on fewer distinct requests than their batch size — the simulator kept the "
+            "batch full with requests drawn again from the trace (simulation.csv's distinct_requests): "
+            + "; ".join(parts) + ".")
 
 
 def _combine(study: Study, counter) -> Section:
