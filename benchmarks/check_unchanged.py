@@ -7,7 +7,10 @@ What it fingerprints, through the command line only (the CLI is the stable surfa
 - `specscope simulate` on the shipped traces (benchmarks/traces/*.jsonl): every policy family
   (fixed-k, oracle, adaptive, adaptive-combine), serve and paper mode, under the H100 preset and the
   CPU preset; the sha256 of each CSV with its timing-free columns (every column is a pure function of
-  trace and cost model, so the whole file is hashed);
+  trace and cost model, so the whole file is hashed) — the columns the CSV had when the fingerprints were
+  first saved (`FINGERPRINT_COLUMNS`): a column added later is new output, not a change. Serve mode
+  resamples a batch size larger than the trace (issue 25); it is turned off here (`--num-requests 0`) so
+  that the replay of the trace's own requests is compared;
 - `specscope run` on the default model, greedy, one thread: every method (none, ngram, draft, eagle,
   eagle3, mtp, a draft tree, adaptive n-gram and adaptive ngram+draft under the shipped CPU preset) at
   batch 1 and 4; the sha256 of the output token ids of each request, and of the adaptive runs'
@@ -39,6 +42,14 @@ SIMULATIONS = [
 # cost model -> the proposer sets it prices (the H100 preset has no cost for the traces' self-draft)
 COST_MODELS = {"llama3.1-8b-h100": ["ngram"], "smollm2-135m-cpu": ["ngram", "draft", "ngram,draft"]}
 MODES = ["serve", "paper"]
+# simulation.csv's columns when the fingerprints in /work/baseline were saved (the hash covers these, in this order)
+FINGERPRINT_COLUMNS = [
+    "trace", "workload", "proposers", "policy", "batch_size", "mode", "cost_model",
+    "speedup", "sd_throughput", "ar_throughput", "mean_acc_len", "acceptance_rate",
+    "verify_share", "draft_share", "overhead_share", "wasted_verify_share",
+    "sd_time_s", "ar_time_s", "sd_mean_latency_s", "ar_mean_latency_s",
+    "requests", "generated_tokens", "ngram_match_prob", "seed", "gap_recovered",
+]
 
 RUNS = [
     # (label, args, timed): timed = decisions may depend on measured step times
@@ -60,8 +71,24 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
+def fingerprint_csv(text: str) -> str:
+    """The CSV restricted to FINGERPRINT_COLUMNS (cells verbatim), as text."""
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        return text
+    keep = [rows[0].index(c) for c in FINGERPRINT_COLUMNS if c in rows[0]]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([row[i] for i in keep] for row in rows)
+    return out.getvalue()
+
+
 def simulate(tmp: Path) -> dict[str, str]:
     out = {}
+    help_text = subprocess.run(CLI + ["simulate", "--help"], capture_output=True, text=True).stdout
+    no_resampling = ["--num-requests", "0"] if "--num-requests" in help_text else []
     for trace in TRACES:
         for label, extra in SIMULATIONS:
             for cost, proposers in COST_MODELS.items():
@@ -70,9 +97,11 @@ def simulate(tmp: Path) -> dict[str, str]:
                         proposers = [p for p in proposers if "," not in p]
                     csv = tmp / "sim.csv"
                     cmd = CLI + ["simulate", str(trace), "--cost-model", cost, "--mode", mode,
-                                 "--batch-sizes", "1", "4", "32", "-o", str(csv), "--proposers", *proposers, *extra]
+                                 "--batch-sizes", "1", "4", "32", "-o", str(csv), *no_resampling, "--proposers",
+                                 *proposers, *extra]
                     subprocess.run(cmd, check=True, capture_output=True)
                     text = csv.read_text().replace(str(ROOT), "<root>")  # the trace column holds its path
+                    text = fingerprint_csv(text)
                     out[f"simulate {trace.stem} {label} {cost} {mode}"] = sha(text.encode())
     return out
 

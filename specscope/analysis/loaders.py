@@ -20,11 +20,16 @@ DIR/
                                and validated by `specscope.traces.read_trace`)
   simulation.csv               `specscope simulate` output: trace, proposers, policy, batch_size,
                                speedup, sd_throughput, ar_throughput, mean_acc_len, ...
+  twins.csv                    each measured cell's simulated twin (`specscope/formats/twins.py`)
   profile.csv                  `specscope profile` output (step timings for the cost model)
   cost_model.toml              the fitted cost model the simulation used
   simulation_cost_model.toml   the cost model the simulation used when it is not the fitted one
                                (a preset, a file, an analytic model), as `specscope sweep` copies it
 ```
+
+A sweep with `repeats` measures a cell several times: `runs/<cell>_r2/` ... hold repeats 2, 3, ...
+(their summary's `repeat`); the runs table has one row per repeat, the requests table the first
+repeat's requests only (greedy requests repeat exactly). `metrics.cells` folds the repeats.
 
 A folder holding only `traces/` (say, imported SpecDecode-Bench traces) is a valid study: the
 report then shows the trace-based and simulated parts. A cell folder without `summary.json` is an
@@ -71,6 +76,7 @@ class Study:
     cost_model: dict | None
     notes: list[str] = field(default_factory=list)  # what was skipped, in plain words
     simulation_cost_model: CostModel | None = None  # simulation_cost_model.toml, parsed
+    twins: pd.DataFrame | None = None  # each measured cell's simulated twin (twins.csv)
 
     @property
     def is_empty(self) -> bool:
@@ -81,6 +87,7 @@ RUN_COLUMNS = [
     "cell", "model", "workload", "method", "k", "label", "batch_size", "threads", "device", "temperature", "partial",
     "generated_tokens", "wall_seconds", "throughput_tok_s", "mean_acc_len", "acceptance_rate",
     *(f"t_{p}" for p in PHASES), "peak_rss_mb", "adaptive_choices", "tree", "repeats", "throughput_rel_spread",
+    "repeat", "busy", "others_cpu",
 ]
 REQUEST_COLUMNS = [
     "cell", "workload", "method", "k", "label", "batch_size", "id", "output_len", "steps", "mean_acc_len",
@@ -112,7 +119,9 @@ def load_study(root: str | Path) -> Study:
     cost_model = load_cost_model(folder.cost_model)
     used = folder.simulation_cost_model
     simulation_cost_model = read_cost_model(used) if used.is_file() else None
-    return Study(root, runs, requests, traces, simulation, profile, cost_model, notes, simulation_cost_model)
+    twins = load_twins(folder.twins)
+    return Study(root, runs, requests, traces, simulation, profile, cost_model, notes, simulation_cost_model,
+                 twins)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,7 +140,7 @@ def load_runs(runs_dir: Path, notes: list[str] | None = None) -> tuple[pd.DataFr
             run = read_summary(cell_dir / SUMMARY_JSON)
             run["cell"] = cell_dir.name
             run_rows.append(run)
-            if (cell_dir / REQUESTS_JSONL).is_file():
+            if run["repeat"] == 1 and (cell_dir / REQUESTS_JSONL).is_file():  # repeats: the same requests
                 request_rows.extend(read_requests(cell_dir / REQUESTS_JSONL, run))
     runs = pd.DataFrame(run_rows, columns=RUN_COLUMNS)
     requests = pd.DataFrame(request_rows, columns=REQUEST_COLUMNS)
@@ -178,7 +187,11 @@ def read_summary(path: Path) -> dict:
         "tree": tree,
         "repeats": _number(flat.get("repeats")),
         "throughput_rel_spread": _number(flat.get("throughput_rel_spread")),
+        "repeat": int(flat.get("repeat") or 1),
     }
+    contention = flat.get("contention") if isinstance(flat.get("contention"), dict) else {}
+    row["busy"] = bool(contention.get("busy", False))
+    row["others_cpu"] = contention.get("others_cpu")
     for phase in PHASES:
         row[f"t_{phase}"] = breakdown.get(phase)
     return row
@@ -304,6 +317,19 @@ def load_profile(path: Path) -> pd.DataFrame | None:
         return None
     read_profile(path)
     return _read_csv(path)
+
+
+def load_twins(path: Path) -> pd.DataFrame | None:
+    """`twins.csv` (each measured cell's simulated twin) as a table, or None when absent."""
+    if not path.is_file():
+        return None
+    table = _read_csv(path)
+    missing = [c for c in ("cell", "speedup") if c not in table.columns]
+    if missing:
+        raise SpecscopeError(f"{path}: missing column(s) {', '.join(missing)}; re-run the sweep to rewrite it")
+    table["cell"] = table["cell"].astype(str)
+    table["speedup"] = pd.to_numeric(table["speedup"], errors="coerce")
+    return table
 
 
 def load_cost_model(path: Path) -> dict | None:

@@ -1,7 +1,9 @@
 """The study's numbers: tables computed from a loaded study, one function per metric.
 
 Words as in the glossary of docs/design.md. Measured speedup is a cell's throughput over the throughput of
-the `none` cell with the same model, workload and batch size. Trace-based metrics use the
+the `none` cell with the same model, workload and batch size (and the same repeat, where a sweep
+measured each cell several times: the two ran minutes apart, so their ratio cancels a drift);
+`cells` folds a cell's repeats into its median and spread. Trace-based metrics use the
 per-position acceptance trace (acc_len[i] with lookahead k_max). Every function is pure: tables
 in, tables out; nothing here draws or writes.
 """
@@ -21,6 +23,10 @@ from specscope.formats.trace import Trace
 
 # Cells compared against each other share these settings.
 BASELINE_KEY = ["model", "workload", "batch_size"]
+# One measured cell (its repeats share these).
+CELL_KEY = ["model", "workload", "method", "k", "label", "batch_size"]
+NUMERIC_RUN_COLUMNS = ["generated_tokens", "wall_seconds", "throughput_tok_s", "mean_acc_len", "acceptance_rate",
+                       *(f"t_{p}" for p in PHASES), "peak_rss_mb", "others_cpu", "ar_throughput", "speedup"]
 # BLEU-4 bin edges for the n-gram-vs-other figure (the study's threshold was about 0.6).
 BLEU_EDGES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
@@ -30,13 +36,50 @@ BLEU_EDGES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
 def with_speedup(runs: pd.DataFrame) -> pd.DataFrame:
-    """`runs` plus `ar_throughput` (the matching `none` cell's) and `speedup`; NaN where no baseline."""
+    """`runs` plus `ar_throughput` (the matching `none` cell's: of the same repeat where there is one, else their
+    mean) and `speedup`; NaN where no baseline."""
     out = runs.copy()
-    base = runs[runs["method"] == BASELINE].groupby(BASELINE_KEY)["throughput_tok_s"].mean()
-    base = base.rename("ar_throughput").reset_index()
-    out = out.drop(columns=["ar_throughput"], errors="ignore").merge(base, on=BASELINE_KEY, how="left")
+    if "repeat" not in out.columns:
+        out["repeat"] = 1
+    out["repeat"] = out["repeat"].fillna(1).astype(int)
+    plain = out[out["method"] == BASELINE]
+    same = plain.groupby(BASELINE_KEY + ["repeat"])["throughput_tok_s"].mean().rename("_ar_same").reset_index()
+    mean = plain.groupby(BASELINE_KEY)["throughput_tok_s"].mean().rename("_ar_mean").reset_index()
+    out = out.drop(columns=["ar_throughput"], errors="ignore")
+    out = out.merge(same, on=BASELINE_KEY + ["repeat"], how="left").merge(mean, on=BASELINE_KEY, how="left")
+    out["ar_throughput"] = out.pop("_ar_same").fillna(out.pop("_ar_mean"))
     out["speedup"] = out["throughput_tok_s"] / out["ar_throughput"]
     return out
+
+
+def cells(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per measured cell, its repeats folded: the median of each number (speedup: of the repeats' own
+    speedups, each against the `none` cell of its repeat), `speedup_spread` (half the range of those speedups;
+    NaN from a single repeat), `repeats`, `throughput_rel_spread` (the relative standard deviation of throughput
+    over the repeats: the uncertainty `verdict.measured_verdicts` uses; NaN from a single repeat), `busy` (any
+    repeat ran on a busy machine) and `cell` (the first repeat's folder, whose requests the study loads)."""
+    runs = with_speedup(runs)
+    if runs.empty:
+        return runs.assign(speedup_spread=pd.Series(dtype=float), repeats=pd.Series(dtype=int))
+    runs = runs.sort_values("repeat", kind="stable")
+    if "busy" not in runs.columns:
+        runs["busy"] = False
+    runs["busy"] = runs["busy"].fillna(False).astype(bool)
+    groups = runs.groupby(CELL_KEY, dropna=False, sort=False)
+    numeric = [c for c in NUMERIC_RUN_COLUMNS if c in runs.columns]
+    for column in numeric:
+        runs[column] = pd.to_numeric(runs[column], errors="coerce")
+    agg = {c: ("median" if c in numeric else "first") for c in runs.columns if c not in CELL_KEY}
+    agg.update(busy="max", partial="max")
+    out = groups.agg(agg)
+    spread = groups["speedup"].agg(lambda s: (s.max() - s.min()) / 2 if s.notna().sum() > 1 else np.nan)
+    out["speedup_spread"] = spread
+    out["repeats"] = groups.size()
+    rel = groups["throughput_tok_s"].agg(lambda s: float(s.std(ddof=1) / s.mean()) if s.notna().sum() > 1 else np.nan)
+    if "throughput_rel_spread" in out.columns:  # a single run may carry its own (a summary's repeats within it)
+        rel = rel.fillna(pd.to_numeric(out["throughput_rel_spread"], errors="coerce"))
+    out["throughput_rel_spread"] = rel
+    return out.reset_index()
 
 
 def time_per_token(runs: pd.DataFrame) -> pd.DataFrame:
@@ -261,61 +304,134 @@ def single_proposer(proposers: str) -> bool:
 
 
 def oracle_bounds(simulation: pd.DataFrame) -> pd.DataFrame:
-    """Per workload and batch size, the best simulated oracle or oracle-combine speedup and its source."""
+    """Per workload and batch size, the best simulated oracle or oracle-combine speedup and its source, with the
+    distinct requests it rests on (`bound_distinct`: fewer than the batch size = resampled, `bound_resampled`)."""
     bounds = simulation[simulation["policy_kind"].isin(["oracle", "combine"])].dropna(subset=["speedup"])
     best = bounds.loc[bounds.groupby(["workload", "batch_size"])["speedup"].idxmax()]
     several_modes = simulation["mode"].nunique() > 1
     best = best.assign(bound_from=[f"{kind} ({props}{', ' + mode + ' mode' if several_modes else ''})"
                                    for kind, props, mode in zip(best["policy_kind"], best["proposers"], best["mode"])])
-    return best[["workload", "batch_size", "speedup", "bound_from"]].rename(columns={"speedup": "oracle_speedup"})
+    distinct = (pd.to_numeric(best["distinct_requests"], errors="coerce") if "distinct_requests" in best.columns
+                else pd.Series(np.nan, index=best.index))
+    best = best.assign(bound_distinct=distinct, bound_proposers=best["proposers"],
+                       bound_resampled=(distinct < best["batch_size"]) & (best["mode"] != "paper"))
+    return best[["workload", "batch_size", "speedup", "bound_from", "bound_distinct", "bound_resampled",
+                 "bound_proposers"]].rename(columns={"speedup": "oracle_speedup"})
 
 
-def recommendations(runs: pd.DataFrame, simulation: pd.DataFrame | None) -> pd.DataFrame:
-    """Per workload x batch size: the best measured method and k, its speedup, the oracle bound, the gap.
+def recommendations(runs: pd.DataFrame, simulation: pd.DataFrame | None, fidelity_table: pd.DataFrame | None = None,
+                    fit_errors: dict | None = None) -> pd.DataFrame:
+    """Per workload x batch size: the best measured method and k, its speedup, the oracle bound, the gap, and the
+    model's error beside it (whether to enable speculation at all is `verdict.py`'s answer, with its uncertainty).
 
-    `runs` must carry `speedup` (see `with_speedup`); the baseline itself (speedup 1) competes, so
-    when no method beats it the answer is `none`. gap_pct = (oracle bound - best) / oracle bound.
+    `runs` must carry `speedup` (see `with_speedup`, `cells`); the baseline itself (speedup 1) competes, so when
+    no method beats it the answer is `none`. gap_pct = (oracle bound - best) / oracle bound; `bound_distinct` /
+    `bound_resampled`: the distinct requests the bound rests on (`oracle_bounds`). `model_error_pct`: the
+    simulator's error on this workload — the mean absolute error of its cells' simulated speedups
+    (`fidelity_table`: twins where there are), else the cost-model fit's held-out error (`fit_errors`, term ->
+    relative error) of the terms the bound uses; `within_error` marks a gap smaller than it.
     """
+    columns = ["model", "workload", "batch_size", "method", "k", "label", "speedup", "oracle_speedup", "bound_from",
+               "bound_distinct", "bound_resampled", "gap_pct", "fidelity_error_pct", "fidelity_cells", "fit_error_pct",
+               "model_error_pct", "within_error"]
     measured = runs.dropna(subset=["speedup"])
     if measured.empty:
-        return pd.DataFrame(columns=["model", "workload", "batch_size", "method", "k", "label", "speedup",
-                                     "oracle_speedup", "bound_from", "gap_pct"])
+        return pd.DataFrame(columns=columns)
     keys = ["model", "workload", "batch_size"]
     best = measured.loc[measured.groupby(keys)["speedup"].idxmax(), keys + ["method", "k", "label", "speedup"]]
     if simulation is not None and not simulation.empty:
         best = best.merge(oracle_bounds(simulation), on=["workload", "batch_size"], how="left")
     else:
-        best = best.assign(oracle_speedup=np.nan, bound_from="")
+        best = best.assign(oracle_speedup=np.nan, bound_from="", bound_distinct=np.nan, bound_resampled=False,
+                           bound_proposers="")
     best["gap_pct"] = 100.0 * (best["oracle_speedup"] - best["speedup"]) / best["oracle_speedup"]
-    return best.sort_values(keys).reset_index(drop=True)
+    best = _model_error(best, fidelity_table, fit_errors or {})
+    return best[columns].sort_values(keys).reset_index(drop=True)
 
 
-def fidelity(runs: pd.DataFrame, simulation: pd.DataFrame | None) -> pd.DataFrame:
+def _model_error(table: pd.DataFrame, fidelity_table: pd.DataFrame | None, fit_errors: dict) -> pd.DataFrame:
+    """Add fidelity_error_pct / fidelity_cells (per workload), fit_error_pct (per bound), model_error_pct and
+    within_error (see `recommendations`)."""
+    table = table.copy()
+    if fidelity_table is not None and not fidelity_table.empty:
+        per = fidelity_table.assign(abs_error=fidelity_table["error_pct"].abs()).groupby("workload")["abs_error"]
+        table["fidelity_error_pct"] = table["workload"].map(per.mean())
+        table["fidelity_cells"] = table["workload"].map(per.size()).fillna(0).astype(int)
+    else:
+        table["fidelity_error_pct"], table["fidelity_cells"] = np.nan, 0
+
+    def fit_error(proposers) -> float:
+        terms = ["target"] + [f"draft:{p}" for p in proposer_names(str(proposers or ""))]
+        known = [fit_errors[t] for t in terms if t in fit_errors and fit_errors[t] == fit_errors[t]]
+        return 100.0 * max(known) if known else np.nan
+
+    table["fit_error_pct"] = [fit_error(p) for p in table.get("bound_proposers", pd.Series("", index=table.index))]
+    table["model_error_pct"] = table["fidelity_error_pct"].fillna(table["fit_error_pct"])
+    table["within_error"] = table["gap_pct"].abs() < table["model_error_pct"]
+    return table
+
+
+def fit_errors(cost_model: dict | None) -> dict[str, float]:
+    """term -> relative error of a fitted cost model (its provenance): held out where recorded, else in sample."""
+    provenance = (cost_model or {}).get("provenance")
+    if not isinstance(provenance, dict):
+        return {}
+    out = {}
+    for key in ("mean_relative_error", "held_out_relative_error"):  # held out wins where both exist
+        table = provenance.get(key)
+        if isinstance(table, dict):
+            out.update({k: float(v) for k, v in table.items() if isinstance(v, (int, float))})
+    return out
+
+
+def fidelity(runs: pd.DataFrame, simulation: pd.DataFrame | None, twins: pd.DataFrame | None = None) -> pd.DataFrame:
     """Simulated vs measured speedup for every measured SD cell the simulation covers.
 
-    A fixed-k cell matches simulation rows of the same workload, batch size, single proposer = method
-    and fixed-k policy with the same k; an adaptive cell (method `adaptive(<proposers>)`, no k) matches
-    the adaptive / adaptive-combine rows of the same proposer set. Several matching rows (several
-    traces) are averaged, one row per simulator mode. error_pct = (predicted - measured) / measured.
+    With twins (`twins.csv`): each cell against its own twin (same requests, batch size and policy; mode
+    `serve`). Otherwise a fixed-k cell matches simulation rows of the same workload, batch size, single proposer =
+    method and fixed-k policy with the same k; an adaptive cell (method `adaptive(<proposers>)`, no k) matches
+    the adaptive / adaptive-combine rows of the same proposer set. Several matching rows (several traces) are
+    averaged, one row per simulator mode. error_pct = (predicted - measured) / measured. Where the cells carry
+    them: `spread_pct` (the measured speedup's spread over repeats), `busy`, and the measured and simulated
+    shares of the step time spent drafting (`measured_draft_share`, `predicted_draft_share`), to tell which part
+    of the step a miss comes from.
     """
-    columns = ["model", "workload", "method", "k", "label", "batch_size", "mode", "measured", "predicted", "error_pct"]
-    if simulation is None or runs.empty:
+    columns = ["model", "workload", "method", "k", "label", "batch_size", "mode", "measured", "predicted", "error_pct",
+               "spread_pct", "busy", "measured_draft_share", "predicted_draft_share"]
+    if (simulation is None and twins is None) or runs.empty:
         return pd.DataFrame(columns=columns)
-    keys = ["workload", "proposers", "batch_size", "mode"]
-    fixed = simulation[(simulation["policy_kind"] == "fixed") & simulation["proposers"].map(single_proposer)]
-    predicted = fixed.groupby(keys + ["k"])["speedup"].mean().rename("predicted").reset_index()
-    predicted = predicted.rename(columns={"proposers": "method"}).assign(k=lambda t: t["k"].astype(float))
-    adaptive = simulation[simulation["policy_kind"] == "adaptive"]
-    adaptive = adaptive.groupby(keys)["speedup"].mean().rename("predicted").reset_index()
-    adaptive["method"] = "adaptive(" + adaptive.pop("proposers") + ")"
     cells = runs[(runs["method"] != BASELINE)].dropna(subset=["speedup"])
-    cells = cells.assign(k=cells["k"].astype(float))
-    table = pd.concat([
-        cells.dropna(subset=["k"]).merge(predicted, on=["workload", "method", "k", "batch_size"], how="inner"),
-        cells[cells["k"].isna()].merge(adaptive, on=["workload", "method", "batch_size"], how="inner"),
-    ], ignore_index=True)
+    cells = cells.assign(k=pd.to_numeric(cells["k"], errors="coerce").astype(float))
+    if twins is not None and not twins.empty:
+        twin = twins[["cell", "speedup"] + [c for c in ("draft_share",) if c in twins.columns]]
+        twin = twin.rename(columns={"speedup": "predicted", "draft_share": "predicted_draft_share"})
+        table = cells.merge(twin, on="cell", how="inner").assign(mode="serve")
+    else:
+        keys = ["workload", "proposers", "batch_size", "mode"]
+        fixed = simulation[(simulation["policy_kind"] == "fixed") & simulation["proposers"].map(single_proposer)]
+        predicted = fixed.groupby(keys + ["k"])["speedup"].mean().rename("predicted").reset_index()
+        predicted = predicted.rename(columns={"proposers": "method"}).assign(k=lambda t: t["k"].astype(float))
+        adaptive = simulation[simulation["policy_kind"] == "adaptive"]
+        adaptive = adaptive.groupby(keys)["speedup"].mean().rename("predicted").reset_index()
+        adaptive["method"] = "adaptive(" + adaptive.pop("proposers") + ")"
+        table = pd.concat([
+            cells.dropna(subset=["k"]).merge(predicted, on=["workload", "method", "k", "batch_size"], how="inner"),
+            cells[cells["k"].isna()].merge(adaptive, on=["workload", "method", "batch_size"], how="inner"),
+        ], ignore_index=True)
     table = table.rename(columns={"speedup": "measured"})
     table["error_pct"] = 100.0 * (table["predicted"] - table["measured"]) / table["measured"]
+    spread = table["speedup_spread"] if "speedup_spread" in table.columns else pd.Series(np.nan, index=table.index)
+    table["spread_pct"] = 100.0 * spread / table["measured"]
+    if "busy" not in table.columns:
+        table["busy"] = False
+    phases = [f"t_{p}" for p in PHASES]
+    if all(p in table.columns for p in phases):
+        total = table[phases].apply(pd.to_numeric, errors="coerce").sum(axis=1).replace(0, np.nan)
+        table["measured_draft_share"] = pd.to_numeric(table["t_draft"], errors="coerce") / total
+    else:
+        table["measured_draft_share"] = np.nan
+    if "predicted_draft_share" not in table.columns:
+        table["predicted_draft_share"] = np.nan
     return table[columns].sort_values(["workload", "method", "k", "batch_size"]).reset_index(drop=True)
 
 

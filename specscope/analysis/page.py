@@ -79,7 +79,8 @@ class FigureCounter:
 
 @dataclass
 class ReportContext:
-    """What a section builder reads: the study, its measured cells with `speedup` (metrics.with_speedup) and the
+    """What a section builder reads: the study, its measured cells with `speedup`, one row per cell with its
+    repeats folded (metrics.cells: `repeats`, `throughput_rel_spread`, `speedup_spread`, `busy`), and the
     figure counter (figures are numbered in the order builders draw them)."""
 
     study: Study

@@ -15,12 +15,13 @@ needs no network to view.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from specscope.analysis import metrics
-from specscope.analysis.loaders import load_study
+from specscope.analysis.loaders import Study, load_study
 from specscope.analysis.page import ReportContext, Section, render_html
 from specscope.analysis.sections.analytic import analytic_section
 from specscope.analysis.sections import front, measured, simulated, traces
@@ -75,10 +76,17 @@ def write_report(root: str | Path, output: str | Path | None = None) -> ReportRe
             "simulation.csv; run `specscope sweep CONFIG -o DIR` or `specscope demo -o DIR` first"
         )
     path = Path(output) if output is not None else study.root / REPORT_NAME
-    ctx = ReportContext(study, metrics.with_speedup(study.runs) if not study.runs.empty else study.runs)
+    ctx = report_context(study)
     sections = build_sections(ctx)
     write_text_atomic(path, render_html(study, sections))
     return ReportResult(path, sections, front.verdict_rows(ctx))
+
+
+def report_context(study: Study) -> ReportContext:
+    """The context every builder reads: a cell measured several times (a sweep's `repeats`) appears once, as the
+    median of its repeats with their spread (`metrics.cells`), in `ctx.runs` and `ctx.study.runs` alike."""
+    runs = metrics.cells(study.runs) if not study.runs.empty else study.runs
+    return ReportContext(dataclasses.replace(study, runs=runs), runs)
 
 
 def build_sections(ctx: ReportContext, builders: list[SectionBuilder] | None = None) -> list[Section]:

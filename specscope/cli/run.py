@@ -90,6 +90,7 @@ def run(
 
         summary = measure(backend, settings, prompts, output, on_request=on_request)
     _print_table(summary)
+    _warn_if_busy(err_console, summary)
     print_json(json_out, summary)
     if summary["partial"]:
         raise typer.Exit(130)
@@ -107,6 +108,18 @@ def _first_error(output) -> str:
         if record.get("error"):
             return shorten(record["error"], 160)
     return "no error recorded"
+
+
+def _warn_if_busy(console: Console, summary: dict) -> None:
+    """One warning line when the machine was busy during the run (its timings are then slower than the engine);
+    none when no request completed (there is no throughput to doubt)."""
+    from specscope.study.contention import describe
+
+    contention = summary.get("contention")
+    if isinstance(contention, dict) and contention.get("busy") and summary.get("num_completed"):
+        console.print(f"[yellow]warning: the machine was busy during this run ({describe(contention)}); its "
+                      "throughput is lower than the engine's — measure again on a quiet machine[/yellow]",
+                      soft_wrap=True)
 
 
 def _progress(console: Console) -> Progress:

@@ -2,7 +2,14 @@
 
     specscope simulate TRACES... --proposers eagle ngram ngram,eagle \\
         --policies fixed-1 fixed-3 fixed-5 oracle adaptive adaptive-combine --batch-sizes 1 8 16 32 64 128 \\
-        --cost-model llama3.1-8b-h100 [--mode serve|paper] [--ngram-match-prob P] [--seed 42] -o results.csv
+        --cost-model llama3.1-8b-h100 [--mode serve|paper] [--ngram-match-prob P] [--seed 42] \\
+        [--num-requests N] -o results.csv
+
+Without --cost-model the traces are priced with the fitted `cost_model.toml` of their study folder
+(DIR/traces/*.jsonl); a bare trace needs --cost-model (a preset or a TOML path). In serve mode a batch
+size larger than a trace's request count is simulated with requests resampled from it (--num-requests,
+default max(4 B, trace size); 0 turns it off); the table marks those columns and the CSV's
+distinct_requests says how many distinct requests each row rests on.
 
 Prints a speedup table (rows: trace x proposers x policy; columns: batch sizes), writes one CSV row
 per (trace, proposers, policy, batch size) with the columns of `specscope/formats/simulation.py`,
@@ -30,7 +37,6 @@ from specscope.simulator.grid import SERVE
 
 DEFAULT_POLICIES = ["fixed-1", "fixed-3", "fixed-5", "oracle"]
 DEFAULT_BATCH_SIZES = [1, 8, 16, 32, 64, 128]
-DEFAULT_COST_MODEL = "llama3.1-8b-h100"
 LIST_OPTIONS = ("--proposers", "--policies", "--batch-sizes")
 
 
@@ -92,7 +98,7 @@ def parse_batch_sizes(values: list[str]) -> list[int]:
 
 
 def print_speedup_table(rows: list[dict], console: Console, title: str) -> None:
-    """Rows: trace x proposers x policy; columns: batch sizes; cells: speedup."""
+    """Rows: trace x proposers x policy; columns: batch sizes; cells: speedup (`*`: resampled requests)."""
     sizes = sorted({r["batch_size"] for r in rows})
     table = Table(title=title, title_justify="left")
     for col in ("trace", "proposers", "policy", "acc_len"):
@@ -100,12 +106,17 @@ def print_speedup_table(rows: list[dict], console: Console, title: str) -> None:
     for b in sizes:
         table.add_column(f"B={b}", justify="right")
     groups: dict[tuple, dict] = {}
+    resampled = False
     for r in rows:
         key = (Path(r["trace"]).name, r["proposers"], r["policy"])
-        groups.setdefault(key, {"acc": r["mean_acc_len"]})[r["batch_size"]] = r["speedup"]
+        mark = "*" if r.get("requests") != r.get("distinct_requests", r.get("requests")) else ""
+        resampled = resampled or bool(mark)
+        groups.setdefault(key, {"acc": r["mean_acc_len"]})[r["batch_size"]] = f"{r['speedup']:.2f}x{mark}"
     for (trace, proposers, policy), cells in groups.items():
-        table.add_row(trace, proposers, policy, f"{cells['acc']:.2f}",
-                      *(f"{cells[b]:.2f}x" if b in cells else "" for b in sizes))
+        table.add_row(trace, proposers, policy, f"{cells['acc']:.2f}", *(cells.get(b, "") for b in sizes))
+    if resampled:
+        table.caption = "* resampled: the trace holds fewer distinct requests than the batch size"
+        table.caption_justify = "left"
     console.print(table)
 
 
@@ -121,8 +132,9 @@ def json_summary(command: str, rows: list[dict], output: Path | None, **extra) -
 
 
 def simulate_and_report(trace_paths: list[Path], proposers: list[str] | None, policies: list[str],
-                        batch_sizes: list[int], cost_model: str, mode: str, ngram_match: float | None, seed: int,
-                        trace_format: str | None, output: Path | None, json_out: bool = False) -> list[dict]:
+                        batch_sizes: list[int], cost_model: str | None, mode: str, ngram_match: float | None, seed: int,
+                        trace_format: str | None, output: Path | None, json_out: bool = False,
+                        num_requests: int | None = None) -> list[dict]:
     """Simulate (study layer), print the notes, the table and (with --json) the JSON line."""
     from specscope.study.simulate import simulate
 
@@ -134,7 +146,8 @@ def simulate_and_report(trace_paths: list[Path], proposers: list[str] | None, po
     with Progress(*columns, console=err, transient=True) as progress:
         task = progress.add_task("simulate", total=None)
         result = simulate(trace_paths, proposers, policies, batch_sizes, cost_model, mode, seed, ngram_match,
-                          trace_format, output, on_progress=lambda total: progress.update(task, total=total, advance=1))
+                          trace_format, output, on_progress=lambda total: progress.update(task, total=total, advance=1),
+                          num_requests=num_requests)
     for note in result.notes + result.capped:
         err.print(f"note: {note}", soft_wrap=True)
     for s in result.skipped:
@@ -160,15 +173,20 @@ def register(app: typer.Typer) -> None:
                                            "adaptive-combine (several); the CSV's gap_recovered compares them."),
         batch_sizes: List[str] = typer.Option([str(b) for b in DEFAULT_BATCH_SIZES], "--batch-sizes",
                                               help="Batch sizes to simulate."),
-        cost_model: str = typer.Option(DEFAULT_COST_MODEL, "--cost-model",
-                                       help="Preset name or path of a cost-model .toml file."),
+        cost_model: Optional[str] = typer.Option(
+            None, "--cost-model", help="Preset name or path of a cost-model .toml file. Default: the fitted "
+            "cost_model.toml of the study folder the traces belong to (DIR/traces/*.jsonl)."),
         mode: str = typer.Option(SERVE, "--mode", help="serve (continuous batching) or paper (published simulator)."),
         ngram_match_prob: Optional[float] = typer.Option(
             None, "--ngram-match-prob", help="P(n-gram found a match | its acc_len is 1), for fixed-k n-gram. "
             "Default: a trace with its tokens and n-gram settings (specscope trace) tells where the n-gram "
             "matched; otherwise the published value for the trace's workload, else 1. Given, it replaces the "
             "trace's own matches."),
-        seed: int = typer.Option(42, "--seed", help="Seed for the n-gram miss draws."),
+        seed: int = typer.Option(42, "--seed", help="Seed for the n-gram miss draws and the resampling."),
+        num_requests: Optional[int] = typer.Option(
+            None, "--num-requests", help="Serve mode: requests to simulate a batch size larger than a trace's "
+            "request count with, resampled from it (seeded, with replacement). Default max(4 x batch size, trace "
+            "size); 0: never resample."),
         trace_format: Optional[str] = typer.Option(None, "--trace-format",
                                                    help="specscope or specdecode-bench (default: detected)."),
         output: Optional[Path] = typer.Option(None, "-o", "--output", help="Result CSV to write."),
@@ -176,4 +194,4 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Replay acceptance traces through a cost model: fixed-k, oracle and oracle-combine speedups."""
         simulate_and_report(traces, proposers, split_commas(policies), parse_batch_sizes(batch_sizes),
-                            cost_model, mode, ngram_match_prob, seed, trace_format, output, json_out)
+                            cost_model, mode, ngram_match_prob, seed, trace_format, output, json_out, num_requests)

@@ -108,8 +108,14 @@ class ConsoleEvents(SweepEvents):
 
 def _print_summary(console: Console, config: SweepConfig, result: dict) -> None:
     if "cost_model_fit_error" in result:
-        console.print("fitted cost_model.toml (mean relative error: "
-                      + ", ".join(f"{k} {v:.1%}" for k, v in result["cost_model_fit_error"].items()) + ")", soft_wrap=True)
+        errors = result["cost_model_fit_error"]
+        terms = [k for k in errors if not k.startswith("held_out:")]
+        console.print("fitted cost_model.toml (mean relative error, fitted rows / held out: "
+                      + ", ".join(f"{k} {errors[k]:.1%}" + (f" / {errors['held_out:' + k]:.1%}"
+                                                            if f"held_out:{k}" in errors else "") for k in terms) + ")",
+                      soft_wrap=True)
+    if result.get("twins"):
+        console.print(f"simulated twins of {result['twins']} measured cells (their own requests) in twins.csv")
     if "simulation_rows" in result:
         skipped = result["simulation_skipped"]
         console.print(f"simulated {result['simulated_traces']} trace(s): {result['simulation_rows']} rows in "

@@ -97,7 +97,7 @@ class RooflineCost(StepCost):
         linear = np.maximum(weights, matmul) + (1.0 - self.overlap) * np.minimum(weights, matmul)
         return self.fixed_s + linear + self.attention_s(tokens, kv) + self.comm_s(tokens)
 
-    def __call__(self, tokens, kv):
+    def __call__(self, tokens, kv, rows=None):  # rows: the roofline prices tokens, not sequences
         tokens = np.asarray(tokens, dtype=np.float64)
         kv = np.asarray(kv, dtype=np.float64)
         out = self.passes * self.pass_s(tokens / self.passes, kv)

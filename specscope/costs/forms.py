@@ -13,10 +13,12 @@ from pathlib import Path
 
 from specscope.costs.analytic import RooflineCost
 from specscope.costs.model import CostModel, LinearCost, StepCost, VerifyFraction
+from specscope.costs.surface import ChainCost, SurfaceCost
 from specscope.errors import SpecscopeError
 
-STEP_FORMS: dict[str, type[StepCost]] = {LinearCost.form: LinearCost, RooflineCost.form: RooflineCost}
-DRAFT_FORMS: dict[str, type] = {**STEP_FORMS, VerifyFraction.form: VerifyFraction}
+STEP_FORMS: dict[str, type[StepCost]] = {LinearCost.form: LinearCost, RooflineCost.form: RooflineCost,
+                                         SurfaceCost.form: SurfaceCost}
+DRAFT_FORMS: dict[str, type] = {**STEP_FORMS, ChainCost.form: ChainCost, VerifyFraction.form: VerifyFraction}
 
 
 def cost_model_from_tables(data: dict, source: Path | None = None) -> CostModel:

@@ -1,12 +1,15 @@
 """Cost-model forms: how long a target step, a draft step and the per-step overhead take, in seconds.
 
-- target step   T(N, KV): N = tokens in the step (all sequences batched), KV = tokens held in the KV
-                cache by the running sequences at the start of the step. Any `StepCost` form; the
-                presets and `fit-cost` use `LinearCost`, T = c_fixed + c_tok * N + c_kv * KV.
+- target step   T(N, KV, R): N = tokens in the step (all sequences batched), KV = tokens held in the KV
+                cache by the running sequences at the start of the step, R = rows, the sequences in the
+                step (optional: forms that do not need it ignore it). Any `StepCost` form; the presets
+                use `LinearCost`, T = c_fixed + c_tok * N + c_kv * KV (R ignored); `fit-cost` fits the
+                measured surface of `specscope/costs/surface.py` from a profile that records batch sizes.
 - draft step, one form per proposer:
-    a `StepCost`       of (tokens, KV), where tokens = k + 1 per drafting sequence (the last
+    a `StepCost`       of (tokens, KV, rows), where tokens = k + 1 per drafting sequence (the last
                        committed token plus the k drafts: the "scheduled tokens" of the published
-                       fit) and KV is the batch's KV;
+                       fit), KV is the batch's KV and rows the drafting sequences (a chain of k
+                       draft passes: `ChainCost` in `specscope/costs/surface.py`);
     `VerifyFraction`   fraction * T(N, KV) of the same step (cheap host-side proposers such as n-gram).
 - overhead      a constant per step (scheduling, bookkeeping, sampling), plus `switching` per
                 sequence whose proposer differs from the one it drafted with last.
@@ -29,30 +32,37 @@ from specscope.errors import SpecscopeError
 
 
 class StepCost:
-    """Seconds of one forward pass as a function of (tokens in the step, KV tokens); numpy-vectorised.
+    """Seconds of one forward pass as a function of (tokens in the step, KV tokens, rows); numpy-vectorised.
 
-    Subclasses implement `__call__` and `as_dict`; the rest has exact defaults a form may override
-    with closed forms. `scales_verify = False`: priced by its own tokens (draft forms share the flag
-    with `VerifyFraction`, which is priced by the verify step instead).
+    `rows` (the sequences in the step) is optional everywhere: None where the caller does not know it;
+    forms that need it take None as one sequence. Subclasses implement `__call__` and `as_dict`; the
+    rest has exact defaults a form may override with closed forms. `scales_verify = False`: priced by
+    its own tokens (draft forms share the flag with `VerifyFraction`, which is priced by the verify
+    step instead).
     """
 
     form: ClassVar[str] = ""
     scales_verify: ClassVar[bool] = False
 
-    def __call__(self, tokens, kv):
+    def __call__(self, tokens, kv, rows=None):
         raise NotImplementedError
 
-    def marginal(self, tokens, kv, extra):
-        """Seconds `extra` more tokens add to a step of `tokens` tokens."""
-        return self(tokens + extra, kv) - self(tokens, kv)
+    def marginal(self, tokens, kv, extra, rows=None):
+        """Seconds `extra` more tokens (of the same `rows` sequences) add to a step of `tokens` tokens."""
+        return self(tokens + extra, kv, rows) - self(tokens, kv, rows)
 
-    def slope(self, tokens, kv) -> float:
+    def slope(self, tokens, kv, rows=None) -> float:
         """Seconds per token around a step of `tokens` tokens (what one more token adds)."""
-        return self.marginal(tokens, kv, 1)
+        return self.marginal(tokens, kv, 1, rows)
 
-    def fixed(self, kv) -> float:
+    def fixed(self, kv, rows=None) -> float:
         """Seconds of the step's part that does not grow with its tokens: T(0, KV)."""
-        return self(0, kv)
+        return self(0, kv, rows)
+
+    def per_sequence(self, kv, rows=None) -> float:
+        """Seconds one more sequence adds besides its drafts (a drafter: the sequence's last committed token, its
+        host work); by default one token's worth, `slope`."""
+        return self.slope(1 if rows is None else rows, kv, rows)
 
     def as_dict(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -60,7 +70,7 @@ class StepCost:
 
 @dataclass(frozen=True)
 class LinearCost(StepCost):
-    """c_fixed + c_tok * tokens + c_kv * kv  (works on scalars and numpy arrays)."""
+    """c_fixed + c_tok * tokens + c_kv * kv  (works on scalars and numpy arrays; rows are ignored)."""
 
     form: ClassVar[str] = "linear"
 
@@ -71,16 +81,16 @@ class LinearCost(StepCost):
     def __post_init__(self):
         _numbers(self)
 
-    def __call__(self, tokens, kv):
+    def __call__(self, tokens, kv, rows=None):
         return self.c_fixed + self.c_tok * tokens + self.c_kv * kv
 
-    def marginal(self, tokens, kv, extra):
+    def marginal(self, tokens, kv, extra, rows=None):
         return self.c_tok * extra
 
-    def slope(self, tokens, kv) -> float:
+    def slope(self, tokens, kv, rows=None) -> float:
         return self.c_tok
 
-    def fixed(self, kv) -> float:
+    def fixed(self, kv, rows=None) -> float:
         return self.c_fixed + self.c_kv * kv
 
     def as_dict(self) -> dict[str, float]:

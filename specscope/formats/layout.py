@@ -11,6 +11,8 @@ DIR/
   simulation.csv               replayed traces (`formats/simulation.py`)
   simulation_cost_model.toml   the cost model the simulation used when it is not the fitted one (a preset,
                                a file, an analytic model), as the sweep copies it
+  twins.csv                    each measured cell's simulated twin: its own requests, batch size and
+                               policy replayed (`formats/twins.py`), for the report's fidelity
   report.html                  the report
   sweep/                       a sweep's own state: config.toml, done/<step>.json stamps, tmp/, lock
 ```
@@ -32,6 +34,7 @@ PROFILE_CSV = "profile.csv"
 COST_MODEL_TOML = "cost_model.toml"
 SIMULATION_CSV = "simulation.csv"
 SIMULATION_COST_MODEL_TOML = "simulation_cost_model.toml"
+TWINS_CSV = "twins.csv"
 REPORT_HTML = "report.html"
 STATE_DIR = "sweep"
 
@@ -71,6 +74,10 @@ class StudyFolder:
     @property
     def simulation_cost_model(self) -> Path:
         return self.root / SIMULATION_COST_MODEL_TOML
+
+    @property
+    def twins(self) -> Path:
+        return self.root / TWINS_CSV
 
     @property
     def report(self) -> Path:

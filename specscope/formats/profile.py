@@ -1,13 +1,18 @@
 """The profile CSV (`specscope profile` writes it, `fit-cost` reads it): columns, writer and reader.
 
 Columns: step_kind, num_batched_tokens, num_kv_tokens, num_draft_tokens, seconds (`PROFILE_COLUMNS`, what
-`fit-cost` needs), then batch_size, k and context for reading (`COLUMNS`). Step kinds: `TARGET_KINDS`
-(target forward passes), `CONSTANT_KINDS` (per-step host work) and `draft:<proposer>`. How each row is
-measured: `specscope/engine/profiling.py`.
+`fit-cost` needs), then batch_size (the sequences in the step: the measured surface's rows), k, context,
+proposer (the proposer of an `overhead` / `sample` row timed in a speculative run; empty otherwise),
+model and hardware (what was profiled, on every row; the fitted cost model records them) (`COLUMNS`).
+Step kinds: `TARGET_KINDS` (target forward passes; `prefill` = a prompt, logits for its last token
+only), `CONSTANT_KINDS` (per-step host work) and `draft:<proposer>`. How each row is measured:
+`specscope/engine/profiling.py`. Files without the later columns (older profiles, other tools) read
+fine: batch_size then is unknown and `fit-cost` fits the linear form.
 """
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 from pathlib import Path
@@ -23,7 +28,7 @@ TARGET_KINDS = ("target", "prefill", "decode", "verify")  # target forward passe
 
 CONSTANT_KINDS = ("overhead", "sample")  # per-step constants, added together
 
-COLUMNS = PROFILE_COLUMNS + ("batch_size", "k", "context")  # as `specscope profile` writes them
+COLUMNS = PROFILE_COLUMNS + ("batch_size", "k", "context", "proposer", "model", "hardware")  # as `specscope profile`
 
 DRAFT_PREFIX = "draft:"  # e.g. draft:eagle, draft:ngram
 
@@ -31,11 +36,14 @@ MAX_TOKENS = 10**9  # most tokens a step (or its KV cache) holds: more is not a 
 MIN_SECONDS, MAX_SECONDS = 1e-9, 1e6  # a timed step takes at least a nanosecond (a timer's resolution), under 12 days
 
 
-def read_profile(path: str | os.PathLike) -> dict[str, np.ndarray]:
+def read_profile(path: str | os.PathLike) -> dict:
     """Read a profile CSV into column arrays (plus `step_kind` as an object array), validating every row.
 
-    Token counts are integers in [0, MAX_TOKENS]; seconds a duration in [MIN_SECONDS, MAX_SECONDS]; columns
-    beyond PROFILE_COLUMNS are allowed (and not read). One-line errors name the file and the line.
+    Token counts are integers in [0, MAX_TOKENS]; seconds a duration in [MIN_SECONDS, MAX_SECONDS]; batch_size
+    (when the file has the column) an integer in [1, MAX_TOKENS]. One-line errors name the file and the line.
+    Also `batch_size` (float array; None when the file has no such column), `proposer` (object array, "" where
+    empty) and `identity` ({"model": ..., "hardware": ...}, the first non-empty values; {} when absent); other
+    columns are allowed (and not read).
     """
     path = Path(path)
     header, records = read_csv_records(path, "profile file", exact=True)
@@ -44,7 +52,8 @@ def read_profile(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise SpecscopeError(
             f"{path}:1: missing column(s) {', '.join(missing)}; a profile CSV has {','.join(PROFILE_COLUMNS)}"
         )
-    kinds, ints, secs = [], [], []
+    kinds, ints, secs, batch, proposer, identity = [], [], [], [], [], {}
+    has_batch = "batch_size" in header
     for lineno, row in records:
         kind = row["step_kind"].strip()
         if not (kind in TARGET_KINDS or kind in CONSTANT_KINDS or
@@ -56,6 +65,16 @@ def read_profile(path: str | os.PathLike) -> dict[str, np.ndarray]:
         ints.append([_count(row[col], col, path, lineno) for col in PROFILE_COLUMNS[1:4]])
         secs.append(_seconds(row["seconds"], path, lineno))
         kinds.append(kind)
+        if has_batch:
+            rows_in_step = _count(row["batch_size"], "batch_size", path, lineno)
+            if rows_in_step < 1:
+                raise SpecscopeError(f"{path}:{lineno}: batch_size = {rows_in_step} must be >= 1 (the sequences in "
+                                     "the step)")
+            batch.append(rows_in_step)
+        proposer.append((row.get("proposer") or "").strip())
+        for key in ("model", "hardware"):
+            if not identity.get(key) and (row.get(key) or "").strip():
+                identity[key] = row[key].strip()
     if not kinds:
         raise SpecscopeError(f"{path}: no data rows after the header")
     arr = np.array(ints, dtype=np.float64).reshape(-1, 3)
@@ -65,6 +84,9 @@ def read_profile(path: str | os.PathLike) -> dict[str, np.ndarray]:
         "num_kv_tokens": arr[:, 1],
         "num_draft_tokens": arr[:, 2],
         "seconds": np.array(secs),
+        "batch_size": np.array(batch, dtype=np.float64) if has_batch else None,
+        "proposer": np.array(proposer, dtype=object),
+        "identity": identity,
     }
 
 
@@ -94,14 +116,16 @@ def _seconds(text: str, path: Path, lineno: int) -> float:
     return seconds
 
 
-def profile_row(kind, batched, kv, drafts, seconds, batch_size, k, context) -> dict:
-    """One row (a dict over COLUMNS)."""
-    return dict(zip(COLUMNS, (kind, batched, kv, drafts, seconds, batch_size, k, context)))
+def profile_row(kind, batched, kv, drafts, seconds, batch_size, k, context, proposer="") -> dict:
+    """One row (a dict over COLUMNS but model and hardware, which `write_profile` adds)."""
+    return dict(zip(COLUMNS, (kind, batched, kv, drafts, seconds, batch_size, k, context, proposer)))
 
 
-def write_profile(path: str | os.PathLike, rows) -> None:
-    """Write rows (dicts over COLUMNS) as the profile CSV, atomically."""
+def write_profile(path: str | os.PathLike, rows, model: str = "", hardware: str = "") -> None:
+    """Write rows (dicts over COLUMNS) as the profile CSV, atomically; `model` and `hardware` go on every row."""
     with atomic_open(path) as fh:
-        fh.write(",".join(COLUMNS) + "\n")
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(COLUMNS)
         for row in rows:
-            fh.write(",".join(f"{row[c]:.9g}" if c == "seconds" else str(row[c]) for c in COLUMNS) + "\n")
+            row = {"proposer": "", **row, "model": model, "hardware": hardware}
+            writer.writerow([f"{row[c]:.9g}" if c == "seconds" else str(row[c]) for c in COLUMNS])

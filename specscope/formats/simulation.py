@@ -5,8 +5,10 @@ Columns (`COLUMNS`, in file order):
     batch_size, mode (serve | paper), cost_model,
     speedup (SD throughput / plain throughput), sd_throughput, ar_throughput (tokens/s),
     mean_acc_len, acceptance_rate, verify_share, draft_share, overhead_share, wasted_verify_share,
-    sd_time_s, ar_time_s, sd_mean_latency_s, ar_mean_latency_s, requests, generated_tokens,
-    ngram_match_prob, seed, gap_recovered
+    sd_time_s, ar_time_s, sd_mean_latency_s, ar_mean_latency_s,
+    requests (simulated), generated_tokens, ngram_match_prob, seed, gap_recovered,
+    distinct_requests (the trace's requests the row rests on: serve mode simulates a batch size larger than
+    the trace with `requests` resampled from these, `specscope/simulator/resample.py`)
 Empty cells stand for None / NaN. Readers need `REQUIRED` and take the rest where present.
 """
 
@@ -23,7 +25,7 @@ COLUMNS = [
     "speedup", "sd_throughput", "ar_throughput", "mean_acc_len", "acceptance_rate",
     "verify_share", "draft_share", "overhead_share", "wasted_verify_share",
     "sd_time_s", "ar_time_s", "sd_mean_latency_s", "ar_mean_latency_s",
-    "requests", "generated_tokens", "ngram_match_prob", "seed", "gap_recovered",
+    "requests", "generated_tokens", "ngram_match_prob", "seed", "gap_recovered", "distinct_requests",
 ]
 REQUIRED = ("trace", "proposers", "policy", "batch_size", "speedup")
 

@@ -2,8 +2,8 @@
 
 Fields:
 - request totals (`formats/requests.totals`): num_requests, num_completed, num_errors, generated_tokens,
-  wall_seconds, throughput_tok_s, decode_steps, mean_acc_len (committed tokens per decode step),
-  proposed_tokens, accepted_tokens, acceptance_rate (accepted / proposed drafts);
+  wall_seconds (the generation's: the engine and its drafter are built before the clock starts),
+  throughput_tok_s, decode_steps, mean_acc_len (committed tokens per decode step), proposed_tokens, accepted_tokens, acceptance_rate (accepted / proposed drafts);
 - what the backend measured (the built-in engine): decode_throughput_tok_s (steps that ran no prompt),
   num_steps, time_breakdown_s {draft, verify, sample, overhead}, overhead_fraction, mean_step_s,
   peak_rss_mb (peak_rss_scope "cell" in a sweep), kv_cache_mb, proposer_mb, model_mb, dtype, weight_format;
@@ -11,7 +11,10 @@ Fields:
   registry name, `a,b` under adaptive, `none` for plain decoding), label (how outputs name what
   drafted, e.g. `draft(self:16)`, `adaptive(ngram+draft(self:16))`), k, adaptive, cost_model,
   adaptive_choices, tree, batch_size, workload, source, num_prompts, max_new_tokens, temperature,
-  top_p, seed, threads, device, output_dir.
+  top_p, seed, threads, device, output_dir;
+- contention: how busy the machine was while the cell ran (`specscope/study/contention.py`): others_cpu
+  (share of the CPU time other processes used), steal, own_cpu, load_avg, cpus, threads, busy;
+- repeat: which of a sweep's repeated measurements of the cell this is (1, 2, ...; absent: 1).
 
 Readers accept older files: settings under a "settings" object, and before `label` existed, `method`
 was the label and `proposer` the registry name (`read_summary` returns the current names).
@@ -58,6 +61,10 @@ def read_summary(path: Path) -> dict:
         _integer(flat, "k", 0, path)
     if flat.get("threads") is not None:
         _integer(flat, "threads", 1, path)
+    if flat.get("repeat") is not None:
+        _integer(flat, "repeat", 1, path)
+    if flat.get("contention") is not None and not isinstance(flat["contention"], dict):
+        raise SpecscopeError(f"{path}: field 'contention' = {brief(flat['contention'])} must be an object; {FIX}")
     for key in NUMBERS:
         if flat.get(key) is not None or key == "throughput_tok_s":
             _number(flat[key], key, path)

@@ -166,7 +166,7 @@ class Adaptive(Policy):
         timed = {n: mean for n, (mean, steps) in self.alone.items() if steps >= 2 and n <= k_cap + 1}
         if not timed:
             return None
-        model = self.costs.target(np.arange(1, k_cap + 2, dtype=np.float64), kv)  # [k_cap + 1], 1.. tokens
+        model = self.costs.target(np.arange(1, k_cap + 2, dtype=np.float64), kv, 1)  # [k_cap + 1], 1.. tokens
         at = model.tolist()
         scale = float(np.mean([timed[n] / at[n - 1] for n in timed]))
         step = scale * model

@@ -34,13 +34,13 @@ class _DraftTerms:
 
 
 def _draft_terms(costs: CostModel, proposers, n: int, kv: float, base_target: float) -> list[_DraftTerms]:
-    out, slope = [], costs.target.slope(n, kv)
+    out, slope = [], costs.target.slope(n, kv, n)
     for name in proposers:
         form = costs.draft(name)
         if form.scales_verify:
             out.append(_DraftTerms(form(base_target), form(slope), 0.0))
         else:
-            out.append(_DraftTerms(form.fixed(kv), form.slope(n, kv), form.slope(n, kv)))
+            out.append(_DraftTerms(form.fixed(kv, n), form.slope(n, kv, n), form.per_sequence(kv, n)))
     return out
 
 
@@ -48,9 +48,10 @@ def _serve_prices(costs: CostModel, proposers, n: int, kv: float, width: int,
                   target_marginal: np.ndarray | None = None) -> tuple[float, list[_DraftTerms], np.ndarray]:
     """Serve pricing of a batch of n decoding sequences: (base seconds, draft terms, marginal [P, K + 1])."""
     tgt, ks = costs.target, np.arange(width)
-    base_target = tgt(n, kv)
+    base_target = tgt(n, kv, n)
     terms = _draft_terms(costs, proposers, n, kv, base_target)
-    verify = tgt.marginal(n, kv, ks) if target_marginal is None else np.asarray(target_marginal, dtype=np.float64)[:width]
+    verify = (tgt.marginal(n, kv, ks, n) if target_marginal is None
+              else np.asarray(target_marginal, dtype=np.float64)[:width])
     per_draft = np.array([t.per_draft for t in terms])[:, None]
     per_sequence = np.array([t.per_sequence for t in terms])[:, None]
     marg = verify[None, :] + per_draft * ks[None, :] + per_sequence
@@ -78,11 +79,11 @@ def _replicated_steps(costs: CostModel, proposers, kv, copies: int, n: int, widt
     kv = np.broadcast_to(np.asarray(kv, dtype=np.float64), (n,))[:, None]
     ks = np.arange(width, dtype=np.float64)
     tokens = copies * (ks + 1)[None, :]  # [1, K + 1]
-    target = costs.target(tokens, kv)  # [n, K + 1]
+    target = costs.target(tokens, kv, copies)  # [n, K + 1]
     step = np.empty((n, len(proposers), width))
     for q, name in enumerate(proposers):
         form = costs.draft(name)
-        draft = form(target) if form.scales_verify else form(tokens, kv)
+        draft = form(target) if form.scales_verify else form(tokens, kv, copies)
         step[:, q, :] = target + np.where(ks > 0, draft, 0.0) + costs.overhead
     return step
 
@@ -118,7 +119,7 @@ class StepPrices:
         if known is None or known[2].shape[1] < width:
             marginal = self.target_marginal
             if marginal is not None and len(marginal) < width:
-                slope = self.costs.target.slope(n, float(self.kv))
+                slope = self.costs.target.slope(n, float(self.kv), n)
                 extra = marginal[-1] + slope * np.arange(1, width + 1 - len(marginal))
                 marginal = np.concatenate([marginal, extra])
             full = width if marginal is None else len(marginal)

@@ -15,7 +15,7 @@ import math
 import re
 import sys
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -28,6 +28,7 @@ from specscope.simulator.paper import paper_replay
 from specscope.policy.base import Policy
 from specscope.policy.registry import check_policy_name, make_policy, plain_decoding, scope, supports
 from specscope.simulator.replay_trace import NGRAM, ReplayTrace, ngram_caps
+from specscope.simulator.resample import resample, serve_requests
 from specscope.simulator.result import ReplayResult
 from specscope.simulator.serve import serve_replay
 from specscope.simulator.serve_loop import serve_loop
@@ -153,8 +154,12 @@ def run_grid(
     seed: int = 42,
     ngram_match_override: float | None = None,
     on_progress: Callable[[], None] | None = None,
+    num_requests: int | None = None,
 ) -> list[dict]:
-    """Simulate every applicable configuration; one row (dict over COLUMNS) each."""
+    """Simulate every applicable configuration; one row (dict over COLUMNS) each.
+
+    Serve mode simulates a batch size larger than the trace's request count with resampled requests
+    (`specscope/simulator/resample.py`; `num_requests`: how many, None = the default, 0 = never resample)."""
     validate(traces, proposer_sets, policies, batch_sizes, costs, mode, ngram_match_override)
     pairs, _ = plan(proposer_sets, policies)
     rows = []
@@ -174,23 +179,49 @@ def run_grid(
             base = [seed, *_key(trace.name, ",".join(pset))]
             miss_u = np.random.default_rng(base).random(len(rt.acc))
             plain = plain_decoding(pset)
-            plain_traj = run_trajectory(rt, plain, match)
+            views = {None: _RequestSet(rt, miss_u, run_trajectory(rt, plain, match))}
             plain_results: dict[int, ReplayResult] = {}
             for name in psets_pairs:
                 policy = make_policy(name, pset, costs)
-                traj = None if policy.batch_aware else run_trajectory(rt, policy, match)
                 for b in fit_batch_sizes(trace, batch_sizes, costs).sizes:  # capped where memory runs out
+                    n = serve_requests(b, rt.num_requests, num_requests) if mode == SERVE else None
+                    if n not in views:  # the same draw for every proposer set and policy of this trace
+                        sampled, origin = resample(rt, n, [seed, *_key(trace.name, "resample", n)])
+                        views[n] = _RequestSet(sampled, miss_u[origin], run_trajectory(sampled, plain, match))
+                    view = views[n]
+                    traj = view.trajectory(name, policy, match)
                     if b not in plain_results:
                         rng = np.random.default_rng(base + _key("plain", b))
-                        plain_results[b] = replay(mode, rt, plain, plain_traj, costs, b, match, rng, miss_u)
+                        plain_results[b] = replay(mode, view.rt, plain, view.plain_traj, costs, b, match, rng,
+                                                  view.miss_u)
                     rng = np.random.default_rng(base + _key(name, b))
-                    sd = replay(mode, rt, policy, traj, costs, b, match, rng, miss_u)
+                    sd = replay(mode, view.rt, policy, traj, costs, b, match, rng, view.miss_u)
                     rows.append(_row(label, trace, pset, name, b, mode, costs, sd, plain_results[b],
-                                     p_ngram if NGRAM in pset and not exact else None, seed, rt.num_requests))
+                                     p_ngram if NGRAM in pset and not exact else None, seed, view.rt.num_requests,
+                                     rt.num_requests))
                     if on_progress is not None:
                         on_progress()
     add_gap_recovered(rows)
     return rows
+
+
+@dataclass
+class _RequestSet:
+    """The requests one batch size is simulated with (the trace's own, or resampled), and what is computed once
+    for them: the n-gram miss draws, plain decoding's trajectory, each batch-unaware policy's trajectory."""
+
+    rt: ReplayTrace
+    miss_u: np.ndarray
+    plain_traj: Trajectory
+    trajectories: dict = field(default_factory=dict)
+
+    def trajectory(self, name: str, policy: Policy, match: np.ndarray) -> Trajectory | None:
+        """The policy's trajectory over these requests (None for a batch-aware policy: replayed step by step)."""
+        if policy.batch_aware:
+            return None
+        if name not in self.trajectories:
+            self.trajectories[name] = run_trajectory(self.rt, policy, match)
+        return self.trajectories[name]
 
 
 def add_gap_recovered(rows: list[dict]) -> None:
@@ -227,7 +258,7 @@ def count_configs(proposer_sets, policies, batch_sizes, num_traces: int) -> int:
 
 
 def _row(label, trace, pset, policy, b, mode, costs, sd: ReplayResult, ar: ReplayResult, p_ngram, seed,
-         requests) -> dict:
+         requests, distinct) -> dict:
     return {
         "trace": label,
         "workload": trace.workload or "",
@@ -249,9 +280,10 @@ def _row(label, trace, pset, policy, b, mode, costs, sd: ReplayResult, ar: Repla
         "ar_time_s": ar.time_s,
         "sd_mean_latency_s": sd.mean_latency_s,
         "ar_mean_latency_s": ar.mean_latency_s,
-        "requests": requests,
+        "requests": requests,  # simulated (resampled where the trace holds fewer than the batch size)
         "generated_tokens": sd.generated_tokens,
         "ngram_match_prob": p_ngram,
         "seed": seed,
         "gap_recovered": None,  # filled by add_gap_recovered once the whole sweep is in
+        "distinct_requests": distinct,  # the trace's requests the row rests on
     }

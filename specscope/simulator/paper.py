@@ -58,13 +58,13 @@ def paper_replay(
     committed = traj.committed
     prompt_s = prompt[r]
 
-    prefill = costs.target(b * prompt, 0.0)  # [R]
+    prefill = costs.target(b * prompt, 0.0, b)  # [R]
     kv = b * (prompt_s + pos)  # [S] batch KV at the start of each step
     proposing = np.full(len(r), float(b))  # copies that propose their k drafts
     if traj.may_miss.any():
         proposing[traj.may_miss] = rng.binomial(b, match_prob[traj.proposer[traj.may_miss]])
     tokens = b + k * proposing  # [S] sum of the copies' input lengths
-    verify = costs.target(tokens, kv)
+    verify = costs.target(tokens, kv, b)
     draft = _draft_per_copy(rt, traj, policy, costs, b, verify, tokens, proposing, kv, prompt_s)
     extra = costs.switching * traj.switched
     per_step = verify + draft + costs.overhead + extra
@@ -103,6 +103,6 @@ def _draft_per_copy(rt, traj, policy, costs, b, verify, tokens, proposing, kv, p
     form = forms[0]
     if not form.scales_verify:
         delta = np.where(traj.finishes, -(prompt_s + traj.position), traj.committed)
-        draft = form(tokens / b, kv + delta * (b - 1) / 2.0)
+        draft = form(tokens / b, kv + delta * (b - 1) / 2.0, 1)  # per copy
         return draft if policy.reference_pricing else np.where(traj.k > 0, draft, 0.0)
     return form(verify) * np.where(traj.k > 0, proposing / b, 0.0)

@@ -21,11 +21,11 @@ from specscope.formats.trace import Trace
 
 def plain_copy_latencies(prompt_len: int, gen_len: int, batch: int, costs: CostModel) -> list[float]:
     """Latency of each of B identical copies decoded without speculation."""
-    prefill = costs.target(batch * prompt_len, 0)
+    prefill = costs.target(batch * prompt_len, 0, batch)
     latency = [prefill + costs.overhead] * batch
     kv = batch * (prompt_len + 1)
     for _ in range(gen_len - 1):
-        t = costs.target(batch, kv)  # all copies are live until the last step
+        t = costs.target(batch, kv, batch)  # all copies are live until the last step
         kv += batch
         latency = [lat + t + costs.overhead for lat in latency]
     return latency
@@ -49,7 +49,7 @@ def sd_copy_latencies(
     forms = [costs.draft(p) for p in proposers] if k_fixed != 0 else []
     p_match = match_prob.get(proposers[0], 1.0) if len(proposers) == 1 else 1.0
 
-    prefill = costs.target(batch * prompt_len, 0)
+    prefill = costs.target(batch * prompt_len, 0, batch)
     latency = [prefill + costs.overhead] * batch
     kv = batch * (prompt_len + 1)
     pos = [1] * batch
@@ -64,7 +64,7 @@ def sd_copy_latencies(
                 inputs[i] = 1  # the n-gram found no match: nothing proposed
             else:
                 inputs[i] = k_fixed + 1
-        verify = costs.target(sum(inputs.values()), kv)
+        verify = costs.target(sum(inputs.values()), kv, len(live))
         still = []
         for i in live:
             if not forms:
@@ -72,7 +72,7 @@ def sd_copy_latencies(
             elif len(forms) >= 2:
                 draft = next(f for f in forms if f.scales_verify)(verify)
             elif not forms[0].scales_verify:
-                draft = forms[0](inputs[i], kv)  # kv as updated by the copies before this one
+                draft = forms[0](inputs[i], kv, 1)  # per copy; kv as updated by the copies before this one
             else:
                 draft = forms[0](verify) if inputs[i] > 1 else 0.0
             latency[i] += verify + draft + costs.overhead

@@ -5,10 +5,11 @@ The serving model (README "Simulator"):
   finishes, the next waiting request takes its place at the next step.
 - A step is one target forward pass over the prompts of the requests admitted in it (their
   prefill, which produces output token 0) plus, for every request already running, its last
-  committed token and its k drafts: T(N, KV), KV = tokens held by the running requests.
+  committed token and its k drafts: T(N, KV, R), KV = tokens held by the running requests, R = the
+  requests in the step (admitted and running).
 - Before it, each proposer that some running request asked for drafts runs once for the batch:
-  a `linear` draft costs c_fixed + c_tok * (sum of k + 1 over its requests) + c_kv * KV, a
-  `verify_fraction` one costs fraction x T. Combining proposers charges every one that ran.
+  a `linear` draft costs c_fixed + c_tok * (sum of k + 1 over its requests) + c_kv * KV (any step
+  form: D(sum of k + 1, KV, its requests)), a `verify_fraction` one costs fraction x T. Combining proposers charges every one that ran.
 - Plus the per-step overhead, and `switching` per request whose proposer changed.
 - A running request commits min(acc_len, k + 1) tokens per step and leaves once it has G tokens.
 - Throughput = generated tokens / makespan.
@@ -70,18 +71,20 @@ def serve_replay(
     inputs = np.where(missed, 1, k + 1)  # input length: last committed token + drafts
     tokens = np.bincount(admit, prompt, total_steps) + np.bincount(g, inputs, total_steps)
     kv = np.bincount(g, prompt[r] + pos, total_steps)
-    verify = costs.target(tokens, kv)
+    seqs = np.bincount(admit, minlength=total_steps) + np.bincount(g, minlength=total_steps)  # rows of each step
+    verify = costs.target(tokens, kv, seqs)
     draft = np.zeros(total_steps)
     for index, name in enumerate(rt.proposers):
         uses = (k > 0) & (q == index)
         if not uses.any():
             continue
-        ran = np.bincount(g[uses], minlength=total_steps) > 0
+        drafting = np.bincount(g[uses], minlength=total_steps)
+        ran = drafting > 0
         form = costs.draft(name)
         if form.scales_verify:
             cost = form(verify)
         else:
-            cost = form(np.bincount(g[uses], inputs[uses], total_steps), kv)
+            cost = form(np.bincount(g[uses], inputs[uses], total_steps), kv, drafting)
         draft += np.where(ran, cost, 0.0)
     extra = costs.switching * np.bincount(g, traj.switched.astype(np.float64), total_steps)
     per_step = verify + draft + costs.overhead + extra

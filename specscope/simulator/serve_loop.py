@@ -69,14 +69,14 @@ def serve_loop(
             committed_total += int(commit.sum())
             proposed += int(np.sum(inputs - 1))
             rejected += int(np.sum(inputs - commit))
-        verify = float(costs.target(tokens, kv))
+        verify = float(costs.target(tokens, kv, len(running) + len(admit_slots)))
         if running.size:
             for index, name in enumerate(rt.proposers):
                 uses = drafting & (q == index)
                 if uses.any():
                     form = costs.draft(name)
                     step_draft += float(form(verify) if form.scales_verify
-                                        else form(float(inputs[uses].sum()), kv))
+                                        else form(float(inputs[uses].sum()), kv, int(uses.sum())))
         step_overhead = costs.overhead + costs.switching * switches
         clock += verify + step_draft + step_overhead
         target_s += verify

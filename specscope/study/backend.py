@@ -1,5 +1,6 @@
 """The measurement seam: a measured cell's requests run on a backend, and the study writes what it returns.
 
+    backend.prepare(settings, prompts) -> optional: set-up before the clock starts (build the engine)
     backend.run(settings, prompts)   -> yields one request record per finished request
     backend.summary(wall_seconds)    -> what the backend measured of the run beyond its records
     backend.describe(settings)       -> the run's identity: model, method label, device, ...

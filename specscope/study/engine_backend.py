@@ -144,6 +144,7 @@ class EngineBackend:
         self.warm = warm  # run `warm_up` after loading (a sweep: its first cell's timing stays clean)
         self._loaded = None
         self._last = None  # (engine, settings, finished sequences) of the last `run`
+        self._prepared = None  # (settings, prompts, engine, requests) built by `prepare` for the next `run`
 
     def load(self):
         """(device, target, tokenizer, model name), loading them once."""
@@ -181,15 +182,27 @@ class EngineBackend:
                           confidence=ConfidenceParams())  # the engine's chains calibrate each depth apart
         return Drafter(subs, policy, label="adaptive(" + "+".join(p.label for p in subs.values()) + ")")
 
-    def run(self, settings: RunSettings, prompts: list[Prompt]) -> Iterator[dict]:
+    def prepare(self, settings: RunSettings, prompts: list[Prompt]) -> None:
+        """Build the run's requests, drafter (a head or draft model loads here) and engine before the clock starts:
+        a cell's throughput is its generation's, not its set-up's (`run` builds them itself when not prepared)."""
         from specscope.engine.engine import Engine
-        from specscope.workloads import bleu4_overlap
 
         _, target, tokenizer, _ = self.load()
         requests = build_requests(prompts, tokenizer, settings.chat, settings.max_new_tokens)
         longest = max((r.max_new_tokens for r in requests), default=1)
         engine = Engine(target, self.drafter(settings), settings.replace(max_new_tokens=longest),
                         stop_token_ids(target, tokenizer))
+        self._prepared = (settings, prompts, engine, requests)
+
+    def run(self, settings: RunSettings, prompts: list[Prompt]) -> Iterator[dict]:
+        from specscope.workloads import bleu4_overlap
+
+        _, target, tokenizer, _ = self.load()
+        prepared, self._prepared = self._prepared, None
+        if prepared is None or prepared[0] is not settings or prepared[1] is not prompts:
+            self.prepare(settings, prompts)
+            prepared, self._prepared = self._prepared, None
+        _, _, engine, requests = prepared
         finished: list = []
         self._last = (engine, settings, finished)
 

@@ -3,7 +3,11 @@
     summary = measure(EngineBackend(settings), settings, prompts, Path("out/ngram"))
 
 Shared by `specscope run`, a sweep's cells and `specscope bench` (a server backend), so every cell's
-files have one writer (`specscope/formats/requests.py`, `summary.py`). Ctrl-C: with `keep_partial`
+files have one writer (`specscope/formats/requests.py`, `summary.py`). The clock (wall_seconds, hence
+throughput) starts once the backend is prepared (`prepare(settings, prompts)` where it has one: the
+engine builds its drafter — loading a head or draft model — and its caches first), so a cell's
+throughput is its generation's. The summary's `contention` says how
+busy the machine was meanwhile (`specscope/study/contention.py`). Ctrl-C: with `keep_partial`
 the finished requests are kept and the summary says `"partial": true`; without it the
 KeyboardInterrupt propagates (a sweep discards the unfinished cell).
 """
@@ -20,6 +24,7 @@ from specscope.formats.layout import REQUESTS_JSONL, SUMMARY_JSON
 from specscope.formats.summary import write_summary
 from specscope.settings import RunSettings
 from specscope.study.backend import MeasurementBackend
+from specscope.study.contention import ContentionProbe
 from specscope.workloads.prompt import Prompt
 
 OnRequest = Callable[[dict, int, float], None]  # (record, output tokens so far, seconds so far)
@@ -30,6 +35,10 @@ def measure(backend: MeasurementBackend, settings: RunSettings, prompts: list[Pr
             summary_extra: Callable[[], dict] | None = None, command: str = "run") -> dict:
     """Run the cell into `output`; returns its summary. `summary_extra()` adds fields just before it is written."""
     records, partial, made = [], False, 0  # `atomic_open` makes `output` (and removes it again if the run fails)
+    prepare = getattr(backend, "prepare", None)
+    if prepare is not None:  # set-up (loading a head, building the engine) is not generation: before the clock
+        prepare(settings, prompts)
+    probe = ContentionProbe(settings.threads)  # how busy the machine is while the cell runs
     start = time.perf_counter()
     with atomic_open(output / REQUESTS_JSONL) as fh:
         try:
@@ -44,9 +53,10 @@ def measure(backend: MeasurementBackend, settings: RunSettings, prompts: list[Pr
                 raise
             partial = True
     wall = time.perf_counter() - start
+    contention = probe.stop()
     summary = {**request_format.totals(records, wall), **backend.summary(wall), "command": command,
                "partial": partial, **backend.describe(settings), **_settings_fields(settings, prompts),
-               "output_dir": str(output)}
+               "output_dir": str(output), "contention": contention}
     if summary_extra is not None:
         summary.update(summary_extra())
     write_summary(output / SUMMARY_JSON, summary)

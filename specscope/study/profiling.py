@@ -4,7 +4,9 @@
                    contexts=[128, 512], reps=3, path=Path("profile.csv"))
 
 What each row times: `specscope/engine/profiling.py`; the file: `specscope/formats/profile.py`.
-Used by `specscope profile` and a sweep's [profile] step.
+Used by `specscope profile` and a sweep's [profile] step. Prompt (prefill) forwards are timed at every
+(batch size, context) of at most `PREFILL_MAX_TOKENS` tokens in all (`prefill_points`); the step phases
+(sample, overhead) in short runs per batch size, plain and with each proposer at the middle k.
 """
 
 from __future__ import annotations
@@ -18,9 +20,27 @@ from specscope.settings import RunSettings
 from specscope.study.engine_backend import EngineBackend
 
 
+PREFILL_MAX_TOKENS = 1024  # the largest prompt forward profiled (tokens of all its sequences)
+
+
+def prefill_points(batch_sizes, contexts) -> list[tuple[int, int]]:
+    """(B, P) prompt forwards to time: every batch size x context of at most PREFILL_MAX_TOKENS tokens (at least
+    one: the smallest)."""
+    points = [(b, c) for b in sorted(batch_sizes) for c in sorted(contexts) if b * c <= PREFILL_MAX_TOKENS]
+    return points or [(min(batch_sizes), min(contexts))]
+
+
+def phase_k(ks) -> int:
+    """The k the step-phase runs draft with: the middle of the profiled ks > 0."""
+    drafting = sorted(k for k in ks if k > 0)
+    return drafting[len(drafting) // 2] if drafting else 0
+
+
 def profile_points(batch_sizes, ks, contexts, proposers) -> int:
     """How many timed points (progress units) a profile has."""
-    return len(batch_sizes) * len(contexts) * (len(ks) + len(proposers) * len([k for k in ks if k > 0])) + len(batch_sizes)
+    phases = len(batch_sizes) * (1 + (len(proposers) if phase_k(ks) else 0))
+    return (len(batch_sizes) * len(contexts) * (len(ks) + len(proposers) * len([k for k in ks if k > 0]))
+            + len(prefill_points(batch_sizes, contexts)) + phases)
 
 
 def profile(backend: EngineBackend, settings: RunSettings, proposers: list[str], batch_sizes: list[int], ks: list[int],
@@ -28,9 +48,10 @@ def profile(backend: EngineBackend, settings: RunSettings, proposers: list[str],
             advance: Callable[[float], None] | None = None) -> tuple[list[dict], dict[str, str]]:
     """Time target and draft forwards; write `path`; returns (the rows, each proposer's label).
     `advance(points)` reports progress."""
-    from specscope.engine.profiling import profile_proposer, profile_step_phases, profile_target
+    from specscope.engine.profiling import profile_prefill, profile_proposer, profile_step_phases, profile_target
+    from specscope.study.engine_backend import hardware
 
-    device, target, _, _ = backend.load()
+    device, target, _, model_name = backend.load()
     if max(contexts) + max(ks) + 1 > target.config.max_position:
         raise SpecscopeError(f"--contexts {max(contexts)} exceeds the model's context of {target.config.max_position} tokens")
     greedy = settings.replace(temperature=0.0, top_p=1.0, k=max(ks))
@@ -40,11 +61,16 @@ def profile(backend: EngineBackend, settings: RunSettings, proposers: list[str],
     for row in profile_target(target, batch_sizes, ks, contexts, reps):
         rows.append(row)
         step(1)
+    for row in profile_prefill(target, prefill_points(batch_sizes, contexts), reps):
+        rows.append(row)
+        step(1)
     for name, proposer in built.items():
         for row in profile_proposer(proposer, name, target.config.vocab_size, device, batch_sizes, ks, contexts, reps):
             rows.append(row)
             step(1)
-    rows.extend(profile_step_phases(target, batch_sizes))
-    step(len(batch_sizes))
-    write_profile(path, rows)
+    k = phase_k(ks)
+    for b in batch_sizes:
+        rows.extend(profile_step_phases(target, [b], built if k else None, k=k))
+        step(1 + (len(built) if k else 0))
+    write_profile(path, rows, model=model_name, hardware=hardware(device))
     return rows, {n: p.label for n, p in built.items()}

@@ -172,3 +172,27 @@ def test_bleu_panel_is_omitted_with_the_reason_when_the_brevity_penalty_caps_eve
     spread = make_trace("chat", rng)  # outputs as long as the prompts: the bins separate
     _, per_bin = metrics.bleu_bins(metrics.trace_requests([spread]), "ngram", "draft")
     assert brevity_capped(spread, per_bin) == ""
+
+
+def test_resampled_bounds_are_marked_and_fidelity_uses_the_cells_twins(tmp_path):
+    import pandas as pd
+
+    root = build_study(tmp_path)
+    sim = pd.read_csv(root / "simulation.csv")
+    sim["distinct_requests"] = 2  # fewer distinct requests than batch 4: serve mode resampled them
+    sim["mode"] = "serve"
+    sim.to_csv(root / "simulation.csv", index=False)
+    cells = sorted(p.name for p in (root / "runs").iterdir() if "-ngram-k3-" in p.name)
+    pd.DataFrame({"cell": cells, "workload": [c.split("-ngram")[0] for c in cells], "proposers": "ngram",
+                  "policy": "fixed-3", "batch_size": [int(c.rsplit("-b", 1)[1]) for c in cells],
+                  "speedup": 1.1}).to_csv(root / "twins.csv", index=False)
+    page = write_report(root).path.read_text()
+    headroom = _rows(page, "<h2>Best measured against the oracle bound</h2>", "<h2>Simulator fidelity")
+    bounds = {(c[0], c[1]): c[4] for c in headroom}
+    assert bounds[("chat", "4")].endswith("(resampled from 2 requests)") and "(resampled" not in bounds[("chat", "1")]
+    assert all("fidelity ±" in c[-1] for c in headroom)  # the model's error beside every bound
+    assert "Resampled: these rows rest on fewer distinct requests" in page
+    fidelity = page[page.index("<h2>Simulator fidelity</h2>"):]
+    assert "Each cell against its simulated twin" in fidelity
+    table = fidelity[:fidelity.index("</table>")]
+    assert len(re.findall(r"<tr>", table)) - 1 == len(cells)  # one row per cell with a twin (plus the header)

@@ -168,8 +168,17 @@ def test_profile_csv_fits(tiny, tmp_path):
     assert result.returncode == 0, result.stderr
     data = read_profile(path)
     kinds = set(data["step_kind"])
-    assert {"decode", "verify", "draft:ngram", "draft:draft", "sample", "overhead"} <= kinds
-    fit = cli("fit-cost", path, "-o", tmp_path / "c.toml")
+    assert {"decode", "verify", "prefill", "draft:ngram", "draft:draft", "sample", "overhead"} <= kinds
+    assert set(data["proposer"]) == {"", "ngram", "draft"}  # step phases of plain and of speculative steps
+    assert data["identity"]["hardware"] and data["batch_size"] is not None
+    fit = cli("fit-cost", "--json", path, "-o", tmp_path / "c.toml")
     assert fit.returncode == 0, fit.stderr
+    terms = json.loads(fit.stdout.strip().splitlines()[-1])["terms"]
+    assert {"target", "draft:draft", "draft:ngram"} <= set(terms) and "held_out_mean_relative_error" in terms["target"]
+    assert "held-out" in fit.stdout
+    from specscope.costs.presets import read_cost_model
+
+    costs = read_cost_model(tmp_path / "c.toml")
+    assert costs.target.form == "surface" and costs.drafts["draft"].form == "chain"
     result = cli("profile", "--model", tiny["model"], "--ks", "x", "-o", path)
     assert result.returncode == 2 and "--ks" in result.stderr

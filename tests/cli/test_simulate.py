@@ -13,8 +13,12 @@ from specscope.simulator.synthetic import synthetic_trace
 from specscope.formats.trace import write_trace
 
 
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "specscope", *map(str, args)], capture_output=True, text=True)
+def run_cli(*args, preset: str | None = "llama3.1-8b-h100"):
+    """`specscope ...`; a `simulate` without --cost-model gets `preset` (None: none, the verb's own default)."""
+    args = list(map(str, args))
+    if args[:1] == ["simulate"] and "--cost-model" not in args and preset is not None:
+        args += ["--cost-model", preset]
+    return subprocess.run([sys.executable, "-m", "specscope", *args], capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +137,44 @@ def test_simulate_runs_the_adaptive_policies_with_gap_recovered(trace_file, tmp_
         if r["policy"] in ("adaptive", "adaptive-combine", "oracle"):
             assert r["gap_recovered"] != ""
     assert all(float(r["gap_recovered"]) == 1.0 for r in rows if r["policy"] == "oracle")
+
+
+def test_without_a_cost_model_a_bare_trace_exits_2_naming_the_presets(trace_file, tmp_path):
+    out = tmp_path / "r.csv"
+    result = run_cli("simulate", trace_file, "-o", out, preset=None)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "no --cost-model given" in result.stderr
+    assert "llama3.1-8b-h100" in result.stderr and "smollm2-135m-cpu" in result.stderr
+    assert not out.exists()
+
+
+def test_without_a_cost_model_a_study_trace_is_priced_with_the_study_fit(tmp_path):
+    study = tmp_path / "study"
+    (study / "traces").mkdir(parents=True)
+    trace = study / "traces" / "chat.jsonl"
+    write_trace(trace, synthetic_trace(6, seed=5, prompt_range=(20, 40), output_range=(20, 40)))
+    fitted = ("name = \"fitted\"\n[provenance]\nmodel = \"another-model\"\n"
+              "[target]\nc_fixed = 0.01\nc_tok = 1e-4\nc_kv = 1e-7\n[overhead]\nper_step = 0.001\n"
+              "[draft.eagle]\nc_fixed = 0.002\nc_tok = 1e-5\nc_kv = 0\n"
+              "[draft.ngram]\nform = \"verify_fraction\"\nfraction = 0.01\n")
+    (study / "cost_model.toml").write_text(fitted)
+    out = tmp_path / "r.csv"
+    result = run_cli("simulate", trace, "--policies", "fixed-1", "--batch-sizes", "1", "-o", out, preset=None)
+    assert result.returncode == 0, result.stderr
+    assert {r["cost_model"] for r in csv.DictReader(out.open())} == {"fitted"}
+    assert "study folder's fitted cost model" in result.stderr
+    assert "of another model" in result.stderr  # the trace's model is not the one the cost model prices
+
+
+def test_batch_sizes_beyond_the_trace_are_resampled_and_marked(tmp_path):
+    trace = tmp_path / "four.jsonl"
+    write_trace(trace, synthetic_trace(4, seed=2, prompt_range=(20, 40), output_range=(20, 40)))
+    out = tmp_path / "r.csv"
+    result = run_cli("simulate", trace, "--proposers", "eagle", "--policies", "oracle", "--batch-sizes", "4", "64",
+                     "-o", out)
+    assert result.returncode == 0, result.stderr
+    rows = {int(r["batch_size"]): r for r in csv.DictReader(out.open())}
+    assert rows[4]["requests"] == rows[4]["distinct_requests"] == "4"
+    assert rows[64]["distinct_requests"] == "4" and rows[64]["requests"] == "256"  # max(4 x 64, 4)
+    assert rows[64]["speedup"] != rows[4]["speedup"]
+    assert "resampled" in result.stderr and "*" in result.stdout

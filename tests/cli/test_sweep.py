@@ -84,9 +84,11 @@ def test_sweep_writes_cells_traces_profile_cost_model_simulation_and_report(firs
         summary = json.loads((cell / "summary.json").read_text())
         assert (cell / "requests.jsonl").is_file() and json.loads((cell / "cell.json").read_text())["method"] in ("none", "ngram")
         assert summary["partial"] is False and summary["peak_rss_mb"] > 0
-    for path in ("traces/prompts.jsonl", "profile.csv", "cost_model.toml", "simulation.csv", "report.html",
-                 "sweep/config.toml"):
+    for path in ("traces/prompts.jsonl", "profile.csv", "cost_model.toml", "simulation.csv", "twins.csv",
+                 "report.html", "sweep/config.toml"):
         assert (out / path).is_file(), path
+    assert result["twins"] == 2  # each n-gram cell's twin (its own requests); `none` is the denominator
+    assert "contention" in json.loads((out / "runs" / CELLS[0] / "summary.json").read_text())
     assert result["report"] == str(out / "report.html") and result["figures"] > 0
     assert not any((out / "sweep" / "tmp").iterdir()) if (out / "sweep" / "tmp").exists() else True
 

@@ -77,7 +77,9 @@ def no_traces() -> str:
 
 
 def no_simulation() -> str:
-    return "no simulation.csv; run `specscope simulate DIR/traces/*.jsonl -o DIR/simulation.csv`."
+    return ("no simulation.csv; run `specscope simulate DIR/traces/*.jsonl -o DIR/simulation.csv` (it prices with "
+            "DIR/cost_model.toml: fit it first with `specscope fit-cost DIR/profile.csv -o DIR/cost_model.toml`, or "
+            "pass --cost-model with a preset of the same model and device).")
 
 
 def span(values: list[float]) -> str:

@@ -84,6 +84,9 @@ def verdict_section(ctx: ReportContext) -> Section:
         shown.insert(0, "model", table["model"])
     section.table(shown, css="verdict", fold_over=None)
     section.paragraph(html.escape(_uncertainty_note(table)), css="settings")
+    busy = busy_note(ctx.runs)
+    if busy:
+        section.paragraph(html.escape(busy))
     beyond = _simulated_verdicts(ctx, table)
     if beyond is not None:
         section.paragraph(
@@ -94,6 +97,19 @@ def verdict_section(ctx: ReportContext) -> Section:
         section.table(beyond)
     section.paragraph(html.escape(runs_settings(ctx.runs)), css="settings")
     return section
+
+
+def busy_note(runs: pd.DataFrame) -> str:
+    """Cells measured while other processes competed for the CPU (summary.json `contention`)."""
+    if "busy" not in runs.columns:
+        return ""
+    busy = runs[runs["busy"].fillna(False).astype(bool)]
+    if busy.empty:
+        return ""
+    names = ", ".join(f"{w} {label} b={b}" for w, label, b in zip(busy["workload"], busy["label"], busy["batch_size"]))
+    return (f"Warning: {len(busy)} of {len(runs)} cells ran (in at least one repeat) on a busy machine — other "
+            f"processes took CPU time, so their timings are slower than the engine and their verdicts less certain: "
+            f"{names}.")
 
 
 def _gain(gain_pct: float, uncertainty_pct: float) -> str:
@@ -137,7 +153,7 @@ def _simulated_verdicts(ctx: ReportContext, measured: pd.DataFrame) -> pd.DataFr
     if "serve" in set(sim["mode"]):  # continuous batching: the deployment's own regime
         sim = sim[sim["mode"] == "serve"]
     batches = measured.groupby("workload")["batch_size"].apply(set).to_dict()
-    fidelity = metrics.fidelity(ctx.runs, sim)
+    fidelity = metrics.fidelity(ctx.runs, sim, ctx.study.twins)
     errors = fidelity.assign(abs_err=fidelity["error_pct"].abs()).groupby("workload")["abs_err"].mean().to_dict()
     table = verdict.simulated_verdicts(sim, batches, errors)
     if table.empty:

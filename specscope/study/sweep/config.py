@@ -12,14 +12,18 @@
                                      # instead of a chain, one per workload x batch size (needs "draft")
     batch_sizes = [1, 4, 16]
     num_prompts = 8                  # or per batch size: num_prompts = { 1 = 4, 16 = 16 }
+    repeats = 2                      # measure every cell this often (default 1); the report gives the
+                                     # median and the spread, and names a winner only past the spread
     max_new_tokens = 64
     draft_model = "self:12"          # for `draft`; also ngram_min, ngram_max, temperature, top_p, chat,
                                      # seed, device, threads, quant
 
     [trace]                          # per-position acceptance traces, one file per workload
-    proposers = ["ngram", "draft"]   # default: the SD methods
+    proposers = ["ngram", "draft"]   # default: every proposer a cell measures (SD methods, adaptive sets)
     k_max = 20
-    num_prompts = 8                  # also max_new_tokens, batch_size, workloads
+    num_prompts = 8                  # default: the prompts of the workload's measured cells (all of them,
+                                     # so every cell has a simulated twin); also max_new_tokens,
+                                     # batch_size, workloads
 
     [profile]                        # step timings for the fitted cost model
     batch_sizes = [1, 4, 16]         # also ks, contexts, reps, proposers
@@ -32,8 +36,10 @@
 
 A config expands into steps, in this order: one measured cell per workload x method x k x batch
 size (`none` once per workload and batch size), per workload x adaptive set x batch size and per
-workload x tree x batch size (next to the fixed-k cells of the same workload and batch size), one trace
-per workload, one profile —
+workload x tree x batch size (next to the fixed-k cells of the same workload and batch size) — `repeats`
+times, the methods of a workload and batch size interleaved (the second pass in reverse order, so a drift
+of the machine's speed hits every method alike; repeat r >= 2 of a cell is `runs/<cell>_r<r>/`) — one
+trace per workload, one profile —
 the profile first when the adaptive cells decide under its fit (`adaptive_cost_model = "fitted"`). Each step carries the settings that determine its result; `state.py` stores
 them beside the output and re-runs a step whose settings changed. Nothing here imports torch.
 """
@@ -60,9 +66,10 @@ RUN_DEFAULTS = {
     "num_prompts": 8, "max_new_tokens": 64, "draft_model": DEFAULT_DRAFT_MODEL, "ngram_min": NGRAM_MIN,
     "ngram_max": NGRAM_MAX,
     "temperature": 0.0, "top_p": 1.0, "chat": None, "adaptive": [], "adaptive_cost_model": None, "trees": [],
+    "repeats": 1,
 }
 TREE_METHOD = "draft"  # the proposer a sweep's `trees` cells draft their trees with
-TRACE_DEFAULTS = {"workloads": None, "proposers": None, "k_max": 20, "num_prompts": 8, "max_new_tokens": None,
+TRACE_DEFAULTS = {"workloads": None, "proposers": None, "k_max": 20, "num_prompts": None, "max_new_tokens": None,
                   "batch_size": 8}
 PROFILE_DEFAULTS = {"batch_sizes": None, "ks": [0, 1, 3, 5], "contexts": [128, 512], "reps": 3, "proposers": None}
 SIMULATE_DEFAULTS = {"policies": ["fixed-1", "fixed-3", "fixed-5", "oracle"], "proposers": None,
@@ -166,7 +173,8 @@ def parse_config(raw: dict, path: Path, methods=None, workloads=None) -> SweepCo
     config.steps += run_steps(engine, run, profile)
     trace_proposers: list[str] = []
     if "trace" in sections:
-        trace = _trace_options(v, sections["trace"], run, sd_methods, methods, workloads)
+        measured = list(dict.fromkeys(sd_methods + [p for pset in run["adaptive"] for p in pset.split(",")]))
+        trace = _trace_options(v, sections["trace"], run, measured, methods, workloads)
         trace_proposers = trace["proposers"]
         config.steps += trace_steps(engine, trace, run)
     if profile is not None and not profile_first:
@@ -240,6 +248,7 @@ def _run_options(v: "_Validator", top: dict, methods, workloads) -> dict:
         "temperature": v.number(top, "temperature", 0.0),
         "top_p": v.number(top, "top_p", 0.0),
         "chat": v.boolean(top, "chat", optional=True),
+        "repeats": v.integer(top, "repeats", 1),
     }
     if BASELINE not in run["methods"]:
         raise v.error("methods", f"must include \"{BASELINE}\": every speedup is measured against it")
@@ -334,7 +343,7 @@ def _trace_options(v, section: dict, run: dict, sd_methods: list[str], methods, 
                       if section["workloads"] is not None else run["workloads"]),
         "proposers": _methods(v, "trace.proposers", proposers, methods, allow_baseline=False),
         "k_max": v.integer(section, "k_max", 1, where="trace", maximum=MAX_K),
-        "num_prompts": v.integer(section, "num_prompts", 1, where="trace"),
+        "num_prompts": v.integer(section, "num_prompts", 1, optional=True, where="trace"),
         "max_new_tokens": (v.integer(section, "max_new_tokens", 1, where="trace")
                            if section["max_new_tokens"] is not None else run["max_new_tokens"]),
         "batch_size": v.integer(section, "batch_size", 1, where="trace"),
@@ -439,27 +448,36 @@ def run_steps(engine: dict, run: dict, profile: Step | None) -> list[Step]:
     """One measured cell per workload x batch size x method x k (`none` once, first), then one `--k adaptive`
     cell per adaptive set, next to the fixed-k cells it is compared with (measured minutes apart, a CPU's speed
     drifts). Under the sweep's fitted cost model an adaptive cell's settings include the profile's, so a changed
-    profile runs it again."""
+    profile runs it again. With `repeats` > 1 the group of a workload and batch size runs that often, every
+    other pass in reverse order (ABBA: a linear drift of the machine's speed averages out over two passes)."""
     steps = []
     for workload in run["workloads"]:
         for b in run["batch_sizes"]:
+            group = []
             for method in run["methods"]:
                 for k in ([0] if method == BASELINE else run["k"]):
                     settings = _cell_settings(engine, run, workload, method, k, b)
-                    name = cell_name(workload, method, k, b)
-                    steps.append(Step(RUN, name, f"runs/{name}", settings, run_units(settings)))
+                    group.append((cell_name(workload, method, k, b), settings, run_units(settings)))
             for pset in run["adaptive"]:  # the cost model decides each step's k (and proposer)
                 settings = {**_cell_settings(engine, run, workload, pset, ADAPTIVE_K, b),
                             "adaptive_cost_model": run["adaptive_cost_model"]}
                 if run["adaptive_cost_model"] == FITTED:
                     settings["profile"] = profile.settings
-                name = cell_name(workload, pset, ADAPTIVE_K, b)
-                steps.append(Step(RUN, name, f"runs/{name}", settings, run_units({**settings, "k": 1})))
+                group.append((cell_name(workload, pset, ADAPTIVE_K, b), settings, run_units({**settings, "k": 1})))
             for spec in run["trees"]:  # a draft tree verifies all its nodes in one pass: k = its node count
                 settings = {**_cell_settings(engine, run, workload, TREE_METHOD, tree_nodes(spec), b), "tree": spec}
-                name = cell_name(workload, TREE_METHOD, 0, b, tree=spec)
-                steps.append(Step(RUN, name, f"runs/{name}", settings, run_units(settings)))
+                group.append((cell_name(workload, TREE_METHOD, 0, b, tree=spec), settings, run_units(settings)))
+            for r in range(1, run["repeats"] + 1):
+                for name, settings, units in (group if r % 2 else group[::-1]):
+                    if r > 1:
+                        name, settings = repeat_name(name, r), {**settings, "repeat": r}
+                    steps.append(Step(RUN, name, f"runs/{name}", settings, units))
     return steps
+
+
+def repeat_name(cell: str, repeat: int) -> str:
+    """The folder name of a cell's repeat r: the cell's own name for r = 1, `<cell>_r<r>` after."""
+    return cell if repeat == 1 else f"{cell}_r{repeat}"
 
 
 def _cell_settings(engine: dict, run: dict, workload: str, method: str, k, batch_size: int) -> dict:
@@ -486,14 +504,22 @@ def run_units(s: dict) -> float:
 
 
 def trace_steps(engine: dict, trace: dict, run: dict) -> list[Step]:
+    """One trace per workload. Without a [trace] num_prompts it records the prompts of the workload's measured
+    cells (`cell_prompts`: the union of their prompt sets, one per distinct num_prompts), so each measured cell's
+    requests have a simulated twin."""
     steps = []
+    measured = run["workloads"]
+    cell_prompts = sorted(set(run["num_prompts"].values()))
     for workload in trace["workloads"]:
         settings = {"kind": TRACE, **engine, "workload": workload,
                     **{k: trace[k] for k in ("proposers", "k_max", "num_prompts", "max_new_tokens", "batch_size")},
                     "draft_model": run["draft_model"] if "draft" in trace["proposers"] else None,
                     "ngram_min": run["ngram_min"], "ngram_max": run["ngram_max"], "chat": run["chat"]}
+        if trace["num_prompts"] is None:
+            settings["cell_prompts"] = cell_prompts if workload in measured else [max(cell_prompts)]
         label = workload_label(workload)
-        units = trace["num_prompts"] * trace["max_new_tokens"] * (0.4 + 0.3 * len(trace["proposers"])) / 10.0
+        prompts = trace["num_prompts"] or max(cell_prompts)
+        units = prompts * trace["max_new_tokens"] * (0.4 + 0.3 * len(trace["proposers"])) / 10.0
         steps.append(Step(TRACE, f"trace-{label}", f"traces/{label}.jsonl", settings, units))
     return steps
 

@@ -48,15 +48,26 @@ class EngineSession:
 
         def extra() -> dict:
             peak = memory.peak_rss_mb() if scoped else None
-            return {"peak_rss_mb": peak, "peak_rss_scope": "cell"} if peak is not None else {}
+            out = {"repeat": s.get("repeat", 1)}
+            return {**out, "peak_rss_mb": peak, "peak_rss_scope": "cell"} if peak is not None else out
 
         return measure(self.backend, settings, prompts, folder, keep_partial=False, summary_extra=extra,
                        on_request=lambda record, made, seconds: advance(1 / max(len(prompts), 1)))
 
+    def cell_prompts(self, settings: RunSettings, counts: list[int]) -> list:
+        """The union of the prompt sets the workload's cells run (one per prompt count), in first-seen order of the
+        largest set first: what a trace records so that every cell's requests are in it."""
+        seen: dict[str, object] = {}
+        for n in sorted(counts, reverse=True):
+            for prompt in self.prompts(settings.replace(num_prompts=n)):
+                seen.setdefault(prompt.id, prompt)
+        return list(seen.values())
+
     def trace(self, s: dict, path: Path, advance: Progress) -> dict:
-        """Record per-position acceptance traces of one workload into `path` (native format)."""
+        """Record per-position acceptance traces of one workload into `path` (native format): the prompts of its
+        measured cells (`cell_prompts` in the step's settings), or `num_prompts` of them."""
         settings = run_settings(s)
-        prompts = self.prompts(settings)
+        prompts = self.cell_prompts(settings, s["cell_prompts"]) if s.get("cell_prompts") else self.prompts(settings)
         return record_traces(self.backend, settings, s["proposers"], s["k_max"], path, prompts=prompts,
                              on_traced=lambda seq: advance(1 / max(len(prompts), 1)))
 

@@ -14,12 +14,15 @@ from specscope.study.sweep.config import FITTED, SimulateSpec
 
 
 def fit_cost(root: Path) -> dict:
-    """Fit `cost_model.toml` from `profile.csv`; returns the mean relative error per term."""
+    """Fit `cost_model.toml` from `profile.csv`; returns the mean relative error per term, and the held-out one
+    under `held_out:<term>` where it could be scored."""
     from specscope.costs.fit import fit_profile_file
 
     folder = StudyFolder(root)
     _, terms = fit_profile_file(folder.profile, folder.cost_model, "fitted", "specscope sweep")
-    return {t.kind: t.mean_relative_error for t in terms}
+    errors = {t.kind: t.mean_relative_error for t in terms}
+    errors.update({f"held_out:{t.kind}": t.held_out_error for t in terms if t.held_out_error == t.held_out_error})
+    return errors
 
 
 def simulate(root: Path, spec: SimulateSpec, trace_paths: list[Path]) -> tuple[int, list[str], list[str]]:
@@ -39,6 +42,19 @@ def simulate(root: Path, spec: SimulateSpec, trace_paths: list[Path]) -> tuple[i
         write_cost_model(folder.simulation_cost_model, result.costs,
                          header_comment=f"The cost model `specscope sweep` simulated under: {spec.cost_model}")
     return len(result.rows), [f"{s.policy} for {s.proposers}: {s.reason}" for s in result.skipped], result.capped
+
+
+def twins(root: Path, spec: SimulateSpec) -> tuple[int, list[str]]:
+    """Simulate each measured cell's twin (its own requests, batch size and policy) into `twins.csv`; returns
+    (rows written, notes on cells without one). Twins are priced with the study's fitted cost model where there
+    is one (the simulator against the engine it profiled), whatever the simulation section prices with."""
+    from specscope.study.twins import simulate_twins
+
+    folder = StudyFolder(root)
+    fitted = spec.cost_model == FITTED or folder.cost_model.is_file()
+    cost_model = folder.cost_model if fitted else spec.cost_model
+    rows, notes = simulate_twins(root, cost_model, seed=spec.seed)
+    return len(rows), notes
 
 
 def report(root: Path):

@@ -94,6 +94,11 @@ def _run_locked(config: SweepConfig, config_path: Path, root: Path, events: Swee
         results = _run_steps(root, todo, events)
     finally:
         events.stop()
+    busy = [name for name, r in results.items() if r.get("busy")]
+    if busy:
+        events.note(f"{len(busy)} of {len(results)} cells ran on a busy machine (other processes took CPU time): "
+                    f"{', '.join(busy[:4])}{' ...' if len(busy) > 4 else ''}; their timings are slower than the "
+                    "engine — re-run them on a quiet machine (delete their folders, run the sweep again)")
     finished = finish_study(root, config, events)
     return {
         "command": command, "output": str(root), "config": str(config_path),
@@ -135,8 +140,10 @@ def _run_step(root: Path, step: Step, session, advance) -> dict:
             summary.update(session.run_cell(settings, folder, advance))
 
         state.write_cell(root, step, fill)
+        contention = summary.get("contention") or {}
         return {"throughput_tok_s": summary["throughput_tok_s"], "mean_acc_len": summary["mean_acc_len"],
-                "num_errors": summary["num_errors"]}
+                "num_errors": summary["num_errors"], "busy": bool(contention.get("busy")),
+                "others_cpu": contention.get("others_cpu")}
     state.forget(root, step)
     result = session.trace(step.settings, out, advance) if step.kind == TRACE else session.profile(step.settings, out, advance)
     state.mark_done(root, step)
@@ -158,7 +165,11 @@ def describe(result: dict) -> str:
     """A step's result in a few words (throughput, acceptance; trace positions; profile rows)."""
     if "throughput_tok_s" in result:
         acc = result["mean_acc_len"]
-        return f"{result['throughput_tok_s']:7.1f} tok/s  acc_len {acc:.2f}" if acc else f"{result['throughput_tok_s']:7.1f} tok/s"
+        text = f"{result['throughput_tok_s']:7.1f} tok/s" + (f"  acc_len {acc:.2f}" if acc else "")
+        if result.get("busy"):
+            others = result.get("others_cpu")
+            text += "  BUSY machine" + (f" (others {others:.0%} CPU)" if others is not None else "")
+        return text
     if "positions" in result:
         means = ", ".join(f"{n} {v:.2f}" for n, v in result["mean_acc_len"].items() if v is not None)
         return f"{result['requests']} requests, {result['positions']} positions, mean acc_len {means}"
@@ -180,6 +191,7 @@ def finish_study(root: Path, config: SweepConfig, events: SweepEvents) -> dict:
         out["simulation_skipped"] = skipped
         for note in notes:
             events.note(note)
+        out["twins"], out["twin_notes"] = finish.twins(root, config.simulate)
     try:
         result = finish.report(root)
     except ImportError as err:

@@ -140,8 +140,10 @@ def test_the_shipped_demo_config_is_valid():
     from specscope.configs import DEMO_CONFIG
 
     cfg = load_config(DEMO_CONFIG, METHODS, None)
-    assert len(cfg.of_kind(RUN)) == 3 * 6 * 3 and len(cfg.of_kind(TRACE)) == 3 and len(cfg.of_kind(PROFILE)) == 1
+    assert len(cfg.of_kind(RUN)) == 2 * 3 * 5 * 3 and len(cfg.of_kind(TRACE)) == 3 and len(cfg.of_kind(PROFILE)) == 1
     assert cfg.engine["model"] is None and "ngram,draft" in cfg.simulate.proposers
+    trace = cfg.of_kind(TRACE)[0].settings  # every measured proposer, on the cells' prompts
+    assert trace["proposers"] == ["ngram", "draft", "eagle3"] and trace["cell_prompts"] == [2, 4, 16]
 
 
 def test_the_shipped_full_config_is_valid():
@@ -151,3 +153,24 @@ def test_the_shipped_full_config_is_valid():
     names = {s.settings["workload"] for s in cfg.of_kind(RUN)}
     assert {"aime", "gpqa"} <= names and len(cfg.of_kind(TRACE)) == 6
     assert any(s.settings.get("tree") == "3x2" for s in cfg.of_kind(RUN))
+
+
+def test_repeats_interleave_the_methods_of_a_workload_and_batch_size(tmp_path):
+    cfg = config(tmp_path, methods=["none", "ngram"], k=[3], batch_sizes=[1], workloads=["chat"], repeats=3)
+    names = [s.name for s in cfg.of_kind(RUN)]
+    assert names == ["chat_none_b1", "chat_ngram_k3_b1", "chat_ngram_k3_b1_r2", "chat_none_b1_r2",
+                     "chat_none_b1_r3", "chat_ngram_k3_b1_r3"]  # ABBA: a drift hits both alike
+    settings = {s.name: s.settings for s in cfg.of_kind(RUN)}
+    assert "repeat" not in settings["chat_none_b1"] and settings["chat_none_b1_r2"]["repeat"] == 2
+    assert cfg.of_kind(RUN)[2].output == "runs/chat_ngram_k3_b1_r2"
+    with pytest.raises(SpecscopeError, match="repeats"):
+        config(tmp_path, repeats=0)
+
+
+def test_a_trace_records_the_prompts_of_every_cell_of_its_workload(tmp_path):
+    cfg = config(tmp_path, num_prompts={"1": 2, "4": 8}, trace={}, adaptive=["ngram"])
+    trace = cfg.of_kind(TRACE)[0].settings
+    assert trace["num_prompts"] is None and trace["cell_prompts"] == [2, 8]
+    assert trace["proposers"] == ["ngram", "draft"]
+    fixed = config(tmp_path, trace={"num_prompts": 3}).of_kind(TRACE)[0].settings
+    assert fixed["num_prompts"] == 3 and "cell_prompts" not in fixed
