@@ -1,6 +1,6 @@
 """`simulation.csv`: one row per (trace, proposer set, policy, batch size) that `specscope simulate` replayed.
 
-Columns (`COLUMNS`, in file order):
+Columns (`COLUMNS`, in file order, then those of `WHEN_PRESENT` that some row has):
     trace, workload, proposers ("ngram" or "ngram,draft"), policy (fixed-K, oracle, adaptive, ...),
     batch_size, mode (serve | paper), cost_model,
     speedup (SD throughput / plain throughput), sd_throughput, ar_throughput (tokens/s),
@@ -26,15 +26,15 @@ COLUMNS = [
     "speedup", "sd_throughput", "ar_throughput", "mean_acc_len", "acceptance_rate",
     "verify_share", "draft_share", "overhead_share", "wasted_verify_share",
     "sd_time_s", "ar_time_s", "sd_mean_latency_s", "ar_mean_latency_s",
-    "requests", "generated_tokens", "ngram_match_prob", "seed", "gap_recovered", "lower_bound",
+    "requests", "generated_tokens", "ngram_match_prob", "seed", "gap_recovered",
 ]
+WHEN_PRESENT = ["lower_bound"]  # after COLUMNS, written only when some row has a value
 REQUIRED = ("trace", "proposers", "policy", "batch_size", "speedup")
-WHEN_PRESENT = ("lower_bound",)  # written only when some row has a value
 
 
 def write_simulation(path: str | Path, rows: list[dict]) -> None:
     """The CSV, atomically; columns not in COLUMNS are left out, NaN and None become empty cells."""
-    columns = [c for c in COLUMNS if c not in WHEN_PRESENT or any(row.get(c) is not None for row in rows)]
+    columns = COLUMNS + [c for c in WHEN_PRESENT if any(row.get(c) is not None for row in rows)]
     with atomic_open(path) as fh:
         writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
