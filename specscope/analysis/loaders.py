@@ -11,6 +11,8 @@ DIR/
                                partial) and results (generated_tokens, wall_seconds,
                                throughput_tok_s, mean_acc_len, acceptance_rate,
                                time_breakdown_s {draft, verify, sample, overhead}, peak_rss_mb)
+                               (cells `specscope bench` wrote, "command": "bench", are server cells:
+                               `analysis/servers.py` reads them into `Study.servers`)
   runs/<cell>/requests.jsonl   one line per request: id, workload, output_token_ids,
                                steps {proposed: [...], accepted: [...]}, bleu4_prompt_overlap,
                                error (failed requests)
@@ -39,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from specscope.analysis.servers import is_server_cell, load_server_cells
 from specscope.errors import SpecscopeError
 from specscope.formats.files import read_jsonl_objects
 from specscope.formats.trace import Trace, read_trace
@@ -69,10 +72,11 @@ class Study:
     profile: pd.DataFrame | None
     cost_model: dict | None
     notes: list[str] = field(default_factory=list)  # what was skipped, in plain words
+    servers: pd.DataFrame = field(default_factory=pd.DataFrame)  # server cells (`specscope bench`, analysis/servers.py)
 
     @property
     def is_empty(self) -> bool:
-        return self.runs.empty and not self.traces and self.simulation is None
+        return self.runs.empty and self.servers.empty and not self.traces and self.simulation is None
 
 
 RUN_COLUMNS = [
@@ -104,7 +108,8 @@ def load_study(root: str | Path) -> Study:
     simulation = load_simulation(root / SIMULATION_CSV, traces)
     profile = _read_csv(root / PROFILE_CSV) if (root / PROFILE_CSV).is_file() else None
     cost_model = load_cost_model(root / COST_MODEL_TOML)
-    return Study(root, runs, requests, traces, simulation, profile, cost_model, notes)
+    servers = load_server_cells(root / RUNS_DIR)
+    return Study(root, runs, requests, traces, simulation, profile, cost_model, notes, servers)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,6 +125,8 @@ def load_runs(runs_dir: Path, notes: list[str] | None = None) -> tuple[pd.DataFr
             if not (cell_dir / "summary.json").is_file():
                 notes.append(f"cell '{cell_dir.name}' has no summary.json (unfinished) and was skipped")
                 continue
+            if is_server_cell(_read_json(cell_dir / "summary.json")):
+                continue  # a `specscope bench` cell: analysis/servers.py reads it
             run = read_summary(cell_dir / "summary.json")
             run["cell"] = cell_dir.name
             run_rows.append(run)

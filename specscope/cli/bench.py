@@ -104,9 +104,11 @@ def bench(
                         TextColumn("{task.fields[tokens]}"), TimeElapsedColumn(), console=err, transient=True)
     task = None
 
-    def on_cell_start(name: str, total: int) -> None:
+    def on_cell_start(name: str, total: int) -> None:  # the endpoints answered: the bar starts with the first cell
         nonlocal task
-        if task is not None:
+        if task is None:
+            progress.start()
+        else:
             progress.remove_task(task)
         task = progress.add_task(name, total=total, tokens="")
 
@@ -116,8 +118,11 @@ def bench(
     def on_problem(line: str) -> None:
         progress.console.print(f"[yellow]{line}[/yellow]")
 
-    with progress:
+    try:
         result = bench_job(settings, options, output, prompts, on_cell_start, on_request, on_problem)
+    finally:
+        if task is not None:
+            progress.stop()
     _print_table(result.cells, output)
     for made in result.traces:
         if made.get("path"):
