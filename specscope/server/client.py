@@ -154,6 +154,8 @@ async def exchange(client: httpx.AsyncClient, url: str, body: dict, stream: bool
         got.error = f"connection: {_why(err)}"
     except (ProtocolProblem, ValueError) as err:
         got.error = str(err)
+    except Exception as err:  # noqa: BLE001 - anything else a server or transport does is this request's failure
+        got.error = f"client: {type(err).__name__}: {_why(err)}"
     got.latency_s = time.perf_counter() - start
     return got
 

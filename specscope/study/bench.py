@@ -284,8 +284,8 @@ def request_record(prompt: Prompt, got) -> dict:
                         if got.ttft_s is not None and tokens and tokens > 1 else None)
     try:
         acc = read_acceptance(got.response, got.completion_tokens)
-    except PayloadError as err:
-        acc, record["sd_error"] = None, str(err)
+    except (PayloadError, TypeError, ValueError, KeyError, AttributeError) as err:  # the output still counts
+        acc, record["sd_error"] = None, f"{type(err).__name__}: {err}" if not isinstance(err, PayloadError) else str(err)
     record["mean_acc_len"] = acc.mean_acc_len if acc is not None else None
     if acc is not None:
         record["sd"] = acc.record()
