@@ -38,11 +38,21 @@ class IncrementalText:
         self.text = text
         if text.endswith(REPLACEMENT):  # a character not yet complete
             return ""
-        return self._emit(text[: len(text) - self._hold] if self._hold else text)
+        return self._emit(text[: self._safe_end(text)])
 
     def finish(self) -> str:
         """The held-back rest (the sequence is done)."""
         return self._emit(self.text)
+
+    def _safe_end(self, text: str) -> int:
+        """Length of `text` that cannot be the beginning of a stop string (the rest waits)."""
+        hold = 0
+        for stop in self.stop:
+            for n in range(min(len(stop) - 1, len(text)), hold, -1):
+                if text.endswith(stop[:n]):
+                    hold = n
+                    break
+        return len(text) - hold
 
     def _first_stop(self, text: str) -> int | None:
         start = max(0, len(self.sent) - self._hold)
