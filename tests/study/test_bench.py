@@ -152,3 +152,65 @@ def test_levels_percentiles_and_positions():
     assert percentiles([]) is None
     done = [{"steps": {"proposed": [3, 3, 2, 0], "accepted": [0, 3, 1, 0]}}]
     assert by_position(done) == [2 / 3, 1 / 3, 1 / 2]  # draft 1: proposed by 3 steps, kept by 1
+
+
+def misbehaving_app():
+    """An OpenAI-looking server that fails in every way the issue lists, one prompt each; the rest answer well."""
+    import asyncio
+
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+
+    app = FastAPI()
+
+    @app.get("/v1/models")
+    async def models():
+        return {"object": "list", "data": [{"id": "m", "object": "model", "owned_by": "fake"}]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        body = await request.json()
+        which = body["messages"][0]["content"]
+        if which == "429":
+            return JSONResponse({"error": {"message": "slow down"}}, status_code=429)
+        if which == "500":
+            return PlainTextResponse("boom", status_code=500)
+        if which == "hang":
+            await asyncio.sleep(30)
+        if which == "bad-json":
+            return PlainTextResponse("{not json")
+
+        async def events():
+            if which == "bad-sse":
+                yield "data: {oops\n\n"
+                return
+            yield 'data: {"choices": [{"index": 0, "delta": {"content": "fine"}}]}\n\n'
+            yield 'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\n\n'
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    return app
+
+
+def test_every_kind_of_server_failure_is_one_failed_request(tmp_path):
+    kinds = ["429", "500", "hang", "bad-sse", "ok", "ok2"]
+    bad_prompts = [Prompt(k, "chat", ({"role": "user", "content": k},), 8) for k in kinds]
+    problems = []
+    with ThreadServer(misbehaving_app()) as server:
+        result = bench(RunSettings(), BenchOptions(endpoint=server.url, model="m", levels=(Level(3),), label="x",
+                                                   timeout_s=1.0), tmp_path, bad_prompts, on_problem=problems.append)
+    summary, records = read_cell(tmp_path / "runs" / "x-c3")
+    assert summary["num_requests"] == 6 and summary["num_completed"] == 2 and summary["num_errors"] == 4
+    assert summary["errors_by_kind"] == {"HTTP 429": 1, "HTTP 500": 1, "timed out after 1 s": 1,
+                                         "malformed SSE event (not JSON)": 1}
+    assert len(problems) == 4 and all(p.startswith("request ") and "\n" not in p for p in problems)
+    ok = [r for r in records if not r.get("error")]
+    assert {r["id"] for r in ok} == {"ok", "ok2"} and all(r["num_output_tokens_from"] == "chunks" for r in ok)
+    assert summary["sd_source"] is None and "reported no SD acceptance" in summary["notes"][0]
+    assert summary["engine"] == "fake" and result.traces[0]["path"] is None
+    with ThreadServer(misbehaving_app()) as server:
+        bench(RunSettings(), BenchOptions(endpoint=server.url, model="m", label="y", stream=False, timeout_s=5),
+              tmp_path, [Prompt("bad-json", "chat", ({"role": "user", "content": "bad-json"},), 8)])
+    summary, records = read_cell(tmp_path / "runs" / "y-c1")
+    assert summary["num_errors"] == 1 and records[0]["error"].startswith("malformed JSON response")
