@@ -102,11 +102,18 @@ def print_speedup_table(rows: list[dict], console: Console, title: str) -> None:
     groups: dict[tuple, dict] = {}
     for r in rows:
         key = (Path(r["trace"]).name, r["proposers"], r["policy"])
-        groups.setdefault(key, {"acc": r["mean_acc_len"]})[r["batch_size"]] = r["speedup"]
+        groups.setdefault(key, {"acc": r["mean_acc_len"]})[r["batch_size"]] = (r["speedup"], r.get("lower_bound"))
     for (trace, proposers, policy), cells in groups.items():
         table.add_row(trace, proposers, policy, f"{cells['acc']:.2f}",
-                      *(f"{cells[b]:.2f}x" if b in cells else "" for b in sizes))
+                      *(_speedup(*cells[b]) if b in cells else "" for b in sizes))
     console.print(table)
+    if any(r.get("lower_bound") for r in rows):
+        console.print(">= : a lower bound (a censored trace from a server: the replay read acceptance lengths known "
+                      "only as lower bounds)")
+
+
+def _speedup(value: float, lower_bound) -> str:
+    return f"{'>=' if lower_bound else ''}{value:.2f}x"
 
 
 def json_summary(command: str, rows: list[dict], output: Path | None, **extra) -> dict:
