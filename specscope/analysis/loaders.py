@@ -13,6 +13,8 @@ DIR/
                                time_breakdown_s {draft, verify, sample, overhead}, peak_rss_mb;
                                optional: tree (a `--tree DxB` cell), repeats and
                                throughput_rel_spread (see `read_summary`))
+                               (cells `specscope bench` wrote, "command": "bench", are server cells:
+                               `analysis/servers.py` reads them into `Study.servers`)
   runs/<cell>/requests.jsonl   one line per request: id, workload, output_token_ids,
                                steps {proposed: [...], accepted: [...]}, bleu4_prompt_overlap,
                                latency_s, ttft_s, error (failed requests)
@@ -48,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from specscope.analysis.servers import is_server_cell, load_server_cells
 from specscope.costs.model import CostModel
 from specscope.costs.presets import read_cost_model
 from specscope.errors import SpecscopeError, shorten
@@ -55,7 +58,7 @@ from specscope.formats import requests as request_format
 from specscope.formats import simulation as simulation_format
 from specscope.formats import summary as summary_format
 from specscope.formats.cost_model import read_cost_model_toml
-from specscope.formats.files import read_text
+from specscope.formats.files import read_json_object, read_text
 from specscope.formats.layout import REQUESTS_JSONL, SUMMARY_JSON, StudyFolder
 from specscope.formats.profile import read_profile
 from specscope.formats.summary import PHASES
@@ -77,10 +80,11 @@ class Study:
     notes: list[str] = field(default_factory=list)  # what was skipped, in plain words
     simulation_cost_model: CostModel | None = None  # simulation_cost_model.toml, parsed
     twins: pd.DataFrame | None = None  # each measured cell's simulated twin (twins.csv)
+    servers: pd.DataFrame = field(default_factory=pd.DataFrame)  # server cells (`specscope bench`, analysis/servers.py)
 
     @property
     def is_empty(self) -> bool:
-        return self.runs.empty and not self.traces and self.simulation is None
+        return self.runs.empty and self.servers.empty and not self.traces and self.simulation is None
 
 
 RUN_COLUMNS = [
@@ -120,8 +124,9 @@ def load_study(root: str | Path) -> Study:
     used = folder.simulation_cost_model
     simulation_cost_model = read_cost_model(used) if used.is_file() else None
     twins = load_twins(folder.twins)
+    servers = load_server_cells(folder.runs)
     return Study(root, runs, requests, traces, simulation, profile, cost_model, notes, simulation_cost_model,
-                 twins)
+                 twins, servers)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,6 +142,8 @@ def load_runs(runs_dir: Path, notes: list[str] | None = None) -> tuple[pd.DataFr
             if not (cell_dir / SUMMARY_JSON).is_file():
                 notes.append(f"cell '{cell_dir.name}' has no {SUMMARY_JSON} (unfinished) and was skipped")
                 continue
+            if is_server_cell(read_json_object(cell_dir / SUMMARY_JSON, "summary file", hint=summary_format.FIX)):
+                continue  # a `specscope bench` cell: analysis/servers.py reads it
             run = read_summary(cell_dir / SUMMARY_JSON)
             run["cell"] = cell_dir.name
             run_rows.append(run)

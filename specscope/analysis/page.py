@@ -194,6 +194,8 @@ def render_html(study: Study, sections: list[Section]) -> str:
 
 def _contents(study: Study) -> str:
     parts = [f"{len(study.runs)} measured cells", f"{len(study.traces)} traces"]
+    if not study.servers.empty:
+        parts.insert(1, f"{len(study.servers)} server cells")
     parts.append(f"simulation.csv with {len(study.simulation)} rows" if study.simulation is not None
                  else "no simulation.csv")
     if study.profile is not None:

@@ -5,7 +5,8 @@
 
 The page answers first and shows the evidence after: the verdict (enable speculation or not, per workload
 and batch size, with its uncertainty and latency effect), latency, why speculation pays or not on this
-hardware, then the measured, traced and simulated results. `SECTION_BUILDERS` is the page's structure, in
+hardware, then the measured results (and, in a folder with cells `specscope bench` measured on servers, a
+server section beside them), traced and simulated results. `SECTION_BUILDERS` is the page's structure, in
 order: each builder (`specscope/analysis/sections/`) reads a `page.ReportContext` and returns its section(s);
 adding a section is a builder and one line here. Every figure has a caption saying what it shows and the
 settings of the runs, traces or simulation behind it. A section whose data the folder lacks says in one line
@@ -24,7 +25,7 @@ from specscope.analysis import metrics
 from specscope.analysis.loaders import Study, load_study
 from specscope.analysis.page import ReportContext, Section, render_html
 from specscope.analysis.sections.analytic import analytic_section
-from specscope.analysis.sections import front, measured, simulated, traces
+from specscope.analysis.sections import front, measured, servers, simulated, traces
 from specscope.errors import SpecscopeError
 from specscope.formats.files import write_text_atomic
 
@@ -37,6 +38,7 @@ SECTION_BUILDERS: list[SectionBuilder] = [
     front.latency_section,
     front.why_section,
     measured.speedup_section,
+    servers.servers_section,  # only in folders `specscope bench` wrote cells to
     measured.time_breakdown_section,
     measured.memory_section,
     measured.chain_vs_tree_section,

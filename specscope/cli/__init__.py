@@ -37,6 +37,8 @@ COMMAND_MODULES = [
     "specscope.cli.profile",
     "specscope.cli.train_head",
     "specscope.cli.sweep",
+    "specscope.cli.serve",
+    "specscope.cli.bench",
 ]
 
 app = typer.Typer(

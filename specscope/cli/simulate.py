@@ -98,7 +98,8 @@ def parse_batch_sizes(values: list[str]) -> list[int]:
 
 
 def print_speedup_table(rows: list[dict], console: Console, title: str) -> None:
-    """Rows: trace x proposers x policy; columns: batch sizes; cells: speedup (`*`: resampled requests)."""
+    """Rows: trace x proposers x policy; columns: batch sizes; cells: speedup (`*`: resampled requests; `>=`: a
+    lower bound from a censored trace)."""
     sizes = sorted({r["batch_size"] for r in rows})
     table = Table(title=title, title_justify="left")
     for col in ("trace", "proposers", "policy", "acc_len"):
@@ -111,13 +112,21 @@ def print_speedup_table(rows: list[dict], console: Console, title: str) -> None:
         key = (Path(r["trace"]).name, r["proposers"], r["policy"])
         mark = "*" if r.get("requests") != r.get("distinct_requests", r.get("requests")) else ""
         resampled = resampled or bool(mark)
-        groups.setdefault(key, {"acc": r["mean_acc_len"]})[r["batch_size"]] = f"{r['speedup']:.2f}x{mark}"
+        cell = _speedup(r["speedup"], r.get("lower_bound")) + mark
+        groups.setdefault(key, {"acc": r["mean_acc_len"]})[r["batch_size"]] = cell
     for (trace, proposers, policy), cells in groups.items():
         table.add_row(trace, proposers, policy, f"{cells['acc']:.2f}", *(cells.get(b, "") for b in sizes))
     if resampled:
         table.caption = "* resampled: the trace holds fewer distinct requests than the batch size"
         table.caption_justify = "left"
     console.print(table)
+    if any(r.get("lower_bound") for r in rows):
+        console.print(">= : a lower bound (a censored trace from a server: the replay read acceptance lengths known "
+                      "only as lower bounds)")
+
+
+def _speedup(value: float, lower_bound) -> str:
+    return f"{'>=' if lower_bound else ''}{value:.2f}x"
 
 
 def json_summary(command: str, rows: list[dict], output: Path | None, **extra) -> dict:

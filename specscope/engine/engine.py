@@ -19,6 +19,7 @@ Usage:
     settings = RunSettings.build(method="ngram", k=5, batch_size=4)
     engine = Engine(model, build_proposer("ngram", settings), settings)
     for seq in engine.generate(requests): ...   # finished sequences, as they finish
+    engine.start(max_len); engine.submit(request); engine.step(); engine.cancel(id)   # serving: requests join
     engine.steps                                 # StepRecord per step
     Engine.plain(model, RunSettings(batch_size=4))   # plain decoding (no proposer)
 
@@ -113,12 +114,15 @@ class Engine:
         plain = settings.replace(method=BASELINE, tree=None)
         return cls(model, NoProposer(plain), plain, stop_token_ids)
 
-    def _setup(self, requests: list[Request]) -> None:
+    def _setup(self, requests: list[Request], max_len: int | None = None) -> None:
+        """A scheduler over `requests` and a cache of `max_len` positions per slot (None: the longest that fits)."""
         batch, extra = self.settings.batch_size, self.draft_budget + 1
         max_new = self.settings.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
-        self.scheduler = Scheduler(requests, batch, max_new, self.model.config.max_position, extra)
-        fitting = [self.scheduler.capacity(r) for r in requests if self.scheduler.check(r) is None]
-        max_len = max(fitting, default=1)
+        context = self.model.config.max_position if max_len is None else min(self.model.config.max_position, max_len - extra)
+        self.scheduler = Scheduler(requests, batch, max_new, context, extra)
+        if max_len is None:
+            fitting = [self.scheduler.capacity(r) for r in requests if self.scheduler.check(r) is None]
+            max_len = max(fitting, default=1)
         self.cache = self.model.new_cache(batch, max_len)
         self.drafter.bind(batch, max_len)
         self.steps = []
@@ -130,6 +134,28 @@ class Engine:
             self.step()
             yield from self.scheduler.take_finished()
         yield from self.scheduler.take_finished()
+
+    # Serving: requests join a running engine (`specscope serve` drives `step` from its own loop).
+
+    def start(self, max_len: int) -> None:
+        """Open-ended serving: no requests yet; `submit` queues them while the caller runs `step` until `idle`.
+        Each slot's cache holds `max_len` positions; a request whose prompt + max_new_tokens + a step's
+        lookahead do not fit finishes at once with an error, as in `generate`."""
+        self._setup([], max_len)
+
+    def submit(self, request: Request) -> None:
+        """Queue a request; the next `step` admits it into a free slot (its prefill joins the running batch)."""
+        self.scheduler.queue.append(request)
+
+    def cancel(self, request_id: str) -> bool:
+        """Stop request `request_id` now (its client went away): it finishes with finish_reason 'cancelled' and
+        frees its slot. False if it is neither queued nor running. Call between steps."""
+        return self.scheduler.cancel(request_id)
+
+    @property
+    def idle(self) -> bool:
+        """No request is queued or running."""
+        return self.scheduler is None or self.scheduler.done
 
     def kv_cache_nbytes(self) -> int:
         return self.cache.nbytes() if self.cache is not None else 0

@@ -7,7 +7,8 @@ decodes. A sequence stops at a stop token (kept as its last output token) or at 
 step that commits past either is clipped there.
 
 A request that cannot run (its prompt plus max_new_tokens does not fit the context) finishes at
-once with an error message; the others are unaffected.
+once with an error message; the others are unaffected. `cancel` finishes a queued or running request
+at once (finish_reason "cancelled": a server's client went away) and frees its slot.
 """
 
 from __future__ import annotations
@@ -143,6 +144,23 @@ class Scheduler:
             self.running = [s for s in self.running if not s.finished]
             self.free.extend(s.slot for s in done)
             self.finished.extend(done)
+
+    def cancel(self, request_id: str) -> bool:
+        """Finish request `request_id` now with finish_reason 'cancelled': a queued one leaves the queue, a
+        running one frees its slot (its output so far is kept). False if it is neither queued nor running."""
+        for request in self.queue:
+            if request.id == request_id:
+                self.queue.remove(request)
+                seq = Sequence(request, -1, self.max_new(request), len(request.prompt_token_ids))
+                seq.finish_reason = "cancelled"
+                self.finished.append(seq)
+                return True
+        for seq in self.running:
+            if seq.request.id == request_id:
+                seq.finish_reason = "cancelled"
+                self.retire()
+                return True
+        return False
 
     def take_finished(self) -> list[Sequence]:
         out, self.finished = self.finished, []

@@ -11,6 +11,11 @@ Fields (any backend writes them where it has them; `id` always):
     mean_acc_len         tokens committed per decode step (accepted + bonus)
     steps                {"proposed": [...], "accepted": [...]}: per decode step (the prefill token is not a step)
     bleu4_prompt_overlap 0..1
+A server cell (`specscope bench`, `study/bench.py`) adds: http_status, num_output_tokens_from (usage |
+token_ids | chunks), num_prompt_tokens, ttft_s, itl_s (list), tpot_s, sd (the acceptance the engine
+reported: source, steps, drafted, accepted, k, histogram, mean_acc_len, acceptance_rate), sd_error; its
+`steps` are the server's per-step arrays where it reports them, and output_token_ids only where it
+returns them.
 
 Readers also take `steps` as a list of {"proposed", "accepted"} objects or of [proposed, accepted] pairs.
 """
@@ -84,7 +89,8 @@ def step_counts(steps, where: str) -> tuple[list[int], list[int]]:
 def totals(records: list[dict], wall_seconds: float) -> dict:
     """The summary's request totals (formats/summary.py), from the records of one run."""
     done = [r for r in records if not r.get("error")]
-    generated = sum(len(r.get("output_token_ids") or []) for r in done)
+    generated = sum(len(r["output_token_ids"]) if r.get("output_token_ids") is not None
+                    else r.get("num_output_tokens") or 0 for r in done)  # a server may return no token ids
     proposed = accepted = decode_steps = 0
     for r in done:
         steps = r.get("steps") or {}

@@ -10,6 +10,14 @@ Native format (JSON Lines), written by `write_trace` and by the engine:
     {"id": "0", "workload": ..., "prompt_token_ids": [...], "output_token_ids": [...],
      "acc_len": {"ngram": [...], "eagle": [...]}, "draft_confidence": {"eagle": [...]}}   # last field optional
 
+Censored traces (from a server's per-step arrays, `trace_request_from_steps`): a server measured the
+steps it ran with at most k drafts, so a step that accepted every draft it proposed only shows that the
+acc_len there is at least drafts + 1. The header says `"censored_at": k + 1` (no value exceeds it) and
+each request lists, per proposer, the positions whose value is such a lower bound:
+`"censored": {"ngram": [5, 6, 7, ...]}`. A request without the list takes every value equal to
+`censored_at` as censored. Replays read them through `RequestTrace.censored` (`simulator/grid.py` marks
+the rows that depended on one as lower bounds).
+
 SpecDecode-Bench format (read only; no header): one request per line with `prompt_token_ids`,
 `generated_token_ids` and one `acc_<proposer>: {"acc_len": [...]}` field per proposer.
 
@@ -42,6 +50,7 @@ NATIVE = "specscope"
 SPECDECODE_BENCH = "specdecode-bench"
 FORMATS = (NATIVE, SPECDECODE_BENCH)
 HEADER_KEY = "specscope_trace"
+CENSORED_AT = "censored_at"  # header field of a censored trace: k + 1
 _SDB_PREFIX = "acc_"
 
 
@@ -55,6 +64,7 @@ class RequestTrace:
     acc_len: dict[str, np.ndarray]  # proposer -> [G] int64, values >= 1
     workload: str | None = None
     draft_confidence: dict[str, list] | None = None
+    censored: dict[str, np.ndarray] | None = None  # proposer -> positions whose acc_len is a lower bound
 
     @property
     def prompt_len(self) -> int:
@@ -157,6 +167,9 @@ def _read_native(path: Path, lines: list[tuple[int, dict]]) -> Trace:
         raise SpecscopeError(f"{where}: field 'k_max' = {brief(k_max)}: the lookahead is an integer between 1 and "
                              f"{MAX_K}")
     _check_header(header, where)
+    censored_at = header.get(CENSORED_AT)
+    if censored_at is not None and (not _is_int(censored_at) or censored_at < 1):
+        raise SpecscopeError(f"{where}: field '{CENSORED_AT}' must be a positive integer, got {censored_at!r}")
     known = {HEADER_KEY, "model", "proposers", "k_max", "hardware", "workload"}
     trace = Trace(
         requests=[],
@@ -205,10 +218,11 @@ def _read_native(path: Path, lines: list[tuple[int, dict]]) -> Trace:
         confidence = obj.get("draft_confidence")
         if confidence is not None:
             _check_confidence(confidence, acc, where)
+        censored = _censored(obj.get("censored"), acc, censored_at, where)
         workload = obj.get("workload", trace.workload)
         if workload is not None and not isinstance(workload, str):
             raise SpecscopeError(f"{where}: field 'workload' = {brief(workload)} must be a name (a string)")
-        trace.requests.append(RequestTrace(req_id, prompt, output, acc, workload, confidence))
+        trace.requests.append(RequestTrace(req_id, prompt, output, acc, workload, confidence, censored))
     return trace
 
 
@@ -375,6 +389,28 @@ def _check_confidence(confidence, acc: dict[str, np.ndarray], where: str) -> Non
                 )
 
 
+def _censored(value, acc: dict[str, np.ndarray], censored_at: int | None, where: str) -> dict[str, np.ndarray] | None:
+    """A request's censored positions per proposer (module docstring): its own lists, else the values equal to
+    the header's `censored_at`; None when nothing is censored."""
+    if value is None:
+        if censored_at is None:
+            return None
+        out = {name: np.flatnonzero(a == censored_at) for name, a in acc.items()}
+        return out if any(p.size for p in out.values()) else None
+    if not isinstance(value, dict):
+        raise SpecscopeError(f"{where}: field 'censored' must be an object mapping proposer -> list of positions")
+    out = {}
+    for name, positions in value.items():
+        if name not in acc:
+            raise SpecscopeError(f"{where}: field 'censored.{name}': proposer '{name}' has no acc_len in this trace")
+        arr = _int_array(positions)
+        if arr is None or (arr.size and (arr.min() < 0 or arr.max() >= len(acc[name]) or np.any(np.diff(arr) <= 0))):
+            raise SpecscopeError(f"{where}: field 'censored.{name}' must list increasing output positions "
+                                 f"in 0..{len(acc[name]) - 1}")
+        out[name] = arr
+    return out or None
+
+
 def _is_prob(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and 0.0 <= x <= 1.0
 
@@ -400,4 +436,38 @@ def request_record(req: RequestTrace, proposers) -> dict[str, Any]:
     record["acc_len"] = {p: [int(v) for v in req.acc_len[p]] for p in proposers}
     if req.draft_confidence:
         record["draft_confidence"] = req.draft_confidence
+    if req.censored:
+        record["censored"] = {p: [int(i) for i in req.censored[p]] for p in proposers if p in req.censored}
     return record
+
+
+# ---------------------------------------------------------------- from a server's per-step arrays
+
+
+def acc_len_from_steps(num_output: int, proposed: list[int], accepted: list[int]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-position acc_len of one request from the decode steps a server ran, and its censored positions.
+
+    Position 0 (the prefill's token) is 1, as in every native trace. The step that started at position p
+    and accepted a drafts gives acc_len[p] = a + 1 and, for the positions it skipped, acc_len[p + j] =
+    a + 1 - j (the rest of its accepted draft: what a step starting there would have kept, exact for a
+    proposer whose drafts continue one another, as a greedy draft model's do). A step that accepted every
+    draft it proposed (a = drafted > 0) was stopped by its k, not by a rejection: its positions are
+    censored (lower bounds). A step that drafted nothing commits 1 and is taken as exact (its proposer had
+    nothing to offer there: an n-gram without a match). None when the steps do not account for exactly
+    `num_output` tokens (e.g. a server that leaves steps without drafts out of its arrays).
+    """
+    if len(proposed) != len(accepted) or num_output < 1:
+        return None
+    acc = np.ones(num_output, dtype=np.int64)
+    censored: list[int] = []
+    pos = 1
+    for drafted, kept in zip(proposed, accepted):
+        if pos + kept >= num_output:  # commits past the output
+            return None
+        acc[pos: pos + kept + 1] = np.arange(kept + 1, 0, -1)
+        if 0 < drafted == kept:
+            censored.extend(range(pos, pos + kept + 1))
+        pos += kept + 1
+    if pos != num_output:
+        return None
+    return acc, np.asarray(censored, dtype=np.int64)

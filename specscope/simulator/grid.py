@@ -7,6 +7,14 @@ set, policy) and priced at every batch size; plain decoding is priced once per b
 
 Randomness (n-gram misses) is seeded per configuration from `seed` and the configuration's names,
 so a row does not depend on which other rows are in the sweep, and a seeded run repeats exactly.
+
+Censored traces (a server's steps, `formats/trace.py`): a row gets `lower_bound` = True when its replay
+read a censored acc_len where the true, larger value could have changed the step: a fixed k where the
+value was below k + 1 (fixed k up to the recorded k reads censored values only at or above it: exact),
+any other policy wherever it read one (its decision may depend on the value: the oracle, adaptive). For
+fixed k and the oracle the true speedup is then at least the row's: a longer acceptance lets a step
+commit more and lands the next at least as far (`formats/trace.py`: a skipped position's value is the
+rest of the step's draft). Rows of uncensored traces carry no `lower_bound` (and the CSV no column).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from specscope.errors import SpecscopeError
 from specscope.simulator.memory import batch_cap, fit_batch_sizes
 from specscope.simulator.paper import paper_replay
 from specscope.policy.base import Policy
+from specscope.policy.fixed import FixedK
 from specscope.policy.registry import check_policy_name, make_policy, plain_decoding, scope, supports
 from specscope.simulator.replay_trace import NGRAM, ReplayTrace, ngram_caps
 from specscope.simulator.resample import resample, serve_requests
@@ -199,6 +208,8 @@ def run_grid(
                     rows.append(_row(label, trace, pset, name, b, mode, costs, sd, plain_results[b],
                                      p_ngram if NGRAM in pset and not exact else None, seed, view.rt.num_requests,
                                      rt.num_requests))
+                    if view.rt.censored is not None:
+                        rows[-1]["lower_bound"] = reads_censored(view.rt, policy, traj)
                     if on_progress is not None:
                         on_progress()
     add_gap_recovered(rows)
@@ -222,6 +233,18 @@ class _RequestSet:
         if name not in self.trajectories:
             self.trajectories[name] = run_trajectory(self.rt, policy, match)
         return self.trajectories[name]
+
+
+def reads_censored(rt: ReplayTrace, policy: Policy, traj: Trajectory | None) -> bool:
+    """Whether the policy's replay of a censored trace depended on a censored acc_len (module docstring); a
+    batch-aware policy's steps depend on the batch, so any censored value in the trace counts."""
+    if traj is None:
+        return bool(rt.censored.any())
+    rows = rt.rows(traj.request, traj.position)
+    hit = rt.censored[rows, traj.proposer] & (traj.k > 0)
+    if isinstance(policy, FixedK):  # k fixed in advance: only a value below k + 1 capped the step
+        hit &= rt.acc[rows, traj.proposer] < traj.k + 1
+    return bool(hit.any())
 
 
 def add_gap_recovered(rows: list[dict]) -> None:

@@ -28,6 +28,9 @@ either way). Measured on the default model's self:24 draft (`benchmarks/bench_co
 the output vs 0.80 recorded there (math), 0.74 vs 0.76 (chat); slightly lower off the output, so
 the stand-in, if anything, charges such a policy a few drafts too many.
 A list entry (several values per position) counts by its first value.
+
+Censored values (`censored`): a trace made from a server's steps (`formats/trace.py`) knows some acc_len
+only as lower bounds; `censored` marks them, and `simulator/grid.py` says which replays depended on one.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class ReplayTrace:
     draft_cap: np.ndarray | None = None  # [sum(G), P] int64 most drafts each proposer can offer there; None: unknown
     confidence: np.ndarray | None = None  # [sum(G), P] float draft confidence there (NaN: not recorded); None: none
     confident: np.ndarray | None = None  # [P] bool, the proposers whose confidences are recorded; None: none
+    censored: np.ndarray | None = None  # [sum(G), P] bool, acc_len known only as a lower bound; None: none is
 
     @classmethod
     def from_trace(cls, trace: Trace, proposers, caps: list[np.ndarray] | None = None) -> "ReplayTrace":
@@ -77,7 +81,7 @@ class ReplayTrace:
         confident = np.array([_records_confidence(trace, name) for name in proposers], dtype=bool)
         confidence = _confidence(trace, proposers, confident, gen_len) if confident.any() else None
         return cls(trace.name, proposers, prompt_len, gen_len, offset, acc, trace, draft_cap, confidence,
-                   confident if confident.any() else None)
+                   confident if confident.any() else None, _censored(trace, proposers, offset, gen_len))
 
     @property
     def num_requests(self) -> int:
@@ -144,6 +148,20 @@ def _confidence(trace: Trace, proposers, have: np.ndarray, gen_len: np.ndarray) 
                 out[start:start + g, j] = [(v[0] if v else np.nan) if isinstance(v, list) else v for v in values]
         start += g
     return out
+
+
+def _censored(trace: Trace, proposers, offset: np.ndarray, gen_len: np.ndarray) -> np.ndarray | None:
+    """[sum(G), P] the trace's censored positions (None when it has none for these proposers)."""
+    if not any(r.censored for r in trace.requests):
+        return None
+    out = np.zeros((int(gen_len.sum()), len(proposers)), dtype=bool)
+    for req, start, g in zip(trace.requests, offset, gen_len):
+        for j, name in enumerate(proposers):
+            positions = (req.censored or {}).get(name)
+            if positions is not None:
+                positions = positions[positions < g]
+                out[start + positions, j] = True
+    return out if out.any() else None
 
 
 def _records_confidence(trace: Trace, name: str) -> bool:

@@ -61,7 +61,7 @@ def take_requests(rt: ReplayTrace, index: np.ndarray) -> tuple[ReplayTrace, np.n
         return None if table is None else table[rows]
 
     resampled = ReplayTrace(rt.name, rt.proposers, rt.prompt_len[index], gen_len, offset, rt.acc[rows], rt.source,
-                            pick(rt.draft_cap), pick(rt.confidence), rt.confident)
+                            pick(rt.draft_cap), pick(rt.confidence), rt.confident, pick(rt.censored))
     return resampled, rows
 
 

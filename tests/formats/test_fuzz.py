@@ -11,8 +11,8 @@ reads the file (`simulate` for traces and cost models, `fit-cost` for profiles) 
 - a valid file exits 0 and writes its output, which reads back (a fitted cost model loads);
 - nothing else: 0 tracebacks, 0 malformed files accepted, 0 valid files refused.
 
-Seeded and bounded: `SPECSCOPE_FUZZ_INPUTS` cases (default 120, a few seconds); the counts are printed
-(`pytest -s`). A bigger corpus: `SPECSCOPE_FUZZ_INPUTS=400 pytest -s tests/formats/test_fuzz.py`.
+Seeded and bounded: `SPECSCOPE_FUZZ_INPUTS` cases (default 320 — the issue-24 corpus size, about 15 s); the counts are printed
+(`pytest -s`). A bigger corpus: `SPECSCOPE_FUZZ_INPUTS=1000 pytest -s tests/formats/test_fuzz.py`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from cli_helpers import main
 from specscope.settings import MAX_K
 
 SEED = 24
-NUM_INPUTS = int(os.environ.get("SPECSCOPE_FUZZ_INPUTS", "120"))
+NUM_INPUTS = int(os.environ.get("SPECSCOPE_FUZZ_INPUTS", "320"))
 BAD_BYTES = [b"\xff", b"\xfe", b"\xc3(", b"\x80", b"\xe9", b"\xa0\xa1"]
 
 

@@ -33,6 +33,8 @@ def trace_settings(trace: Trace) -> str:
         parts.append(f"hardware {trace.hardware}")
     parts.append(f"workload {trace_workload(trace)}")
     parts.append(f"k_max {trace.k_max}" if trace.k_max else "k_max not recorded")
+    if trace.extra.get("censored_at"):
+        parts.append(f"from a server's steps, censored at {trace.extra['censored_at']} (lower bounds there)")
     parts.append(f"proposers {', '.join(trace.proposers)}")
     parts.append(f"{len(trace.requests)} requests")
     return f"Trace {trace.name}: " + ", ".join(parts) + "."

@@ -63,9 +63,14 @@ def _build():
         with open(build_dir / "build.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released on close, or by the kernel if this process dies
             (build_dir / "lock").unlink(missing_ok=True)  # torch's baton: only a dead build can have left it
-            # Compiles on the first call; afterwards ninja finds the library up to date and it is just loaded.
-            load(name=name, sources=[str(_SOURCE)], extra_cflags=_FLAGS, build_directory=str(build_dir),
-                 is_python_module=False, verbose=False)
+            for attempt in range(2):
+                try:  # compiles on the first call; afterwards ninja finds the library up to date: just a load
+                    load(name=name, sources=[str(_SOURCE)], extra_cflags=_FLAGS, build_directory=str(build_dir),
+                         is_python_module=False, verbose=False)
+                    break
+                except FileNotFoundError:  # our baton removed by a process that does not take build.lock
+                    if attempt:
+                        raise
     except Exception as err:  # compiler missing, headers missing, ninja missing, ...
         reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
         raise KernelsUnavailable(f"could not build the CPU kernels ({reason})") from None
