@@ -42,6 +42,7 @@ import pandas as pd
 from specscope.errors import SpecscopeError
 from specscope.formats.files import read_jsonl_objects
 from specscope.formats.trace import Trace, read_trace
+from specscope.tree_spec import tree_key
 
 RUNS_DIR = "runs"
 TRACES_DIR = "traces"
@@ -146,14 +147,18 @@ def read_summary(path: Path) -> dict:
     breakdown = flat.get("time_breakdown_s") or {}
     method = str(flat.get("proposer") or flat["method"])
     k = 0 if method == BASELINE_METHOD else int(flat.get("k") or 0)
+    label = method_label(str(flat["method"]), k)
     if flat.get("adaptive"):  # `--k adaptive`: k varies per step (the summary's k is the cap)
         method, k = f"adaptive({method})", math.nan
+        label = method_label(str(flat["method"]), k)
+    elif flat.get("tree") and method != BASELINE_METHOD:  # a draft tree: named as traces name it, no chain k
+        method, k, label = tree_key(method, flat["tree"]), math.nan, f"{flat['method']} tree {flat['tree']}"
     row = {
         "model": str(flat.get("model", "")),
         "workload": str(flat.get("workload", "")),
         "method": method,
         "k": k,
-        "label": method_label(str(flat["method"]), k),
+        "label": label,
         "batch_size": int(flat["batch_size"]),
         "threads": flat.get("threads"),
         "device": str(flat.get("device", "")),

@@ -10,6 +10,15 @@ Native format (JSON Lines), written by `write_trace` and by the engine:
     {"id": "0", "workload": ..., "prompt_token_ids": [...], "output_token_ids": [...],
      "acc_len": {"ngram": [...], "eagle": [...]}, "draft_confidence": {"eagle": [...]}}   # last field optional
 
+Trees: the acc_len a proposer achieves when it drafts a tree of a given shape (`specscope/tree_spec.py`)
+and greedy tree verification walks it is recorded as one more proposer, keyed `<proposer>@tree:<shape>`
+with the shape's canonical label, e.g. `"eagle3@tree:3x2"` or `"eagle3@tree:dynamic:20:7x4"`, listed
+in the header's `proposers` and stored in `acc_len` beside the chain's (`"eagle3"`) — same length,
+values >= 1. Its values are capped by the tree's depth (a step commits at most `depth` tokens), not by
+`k_max` (the chains' lookahead). Traces without such keys read as before; a reader that does not know
+trees sees an extra proposer. `specscope simulate` prices a tree key as verifying all of the tree's
+nodes every step (policy `tree`) and the oracle as verifying only the path it accepts.
+
 SpecDecode-Bench format (read only; no header): one request per line with `prompt_token_ids`,
 `generated_token_ids` and one `acc_<proposer>: {"acc_len": [...]}` field per proposer.
 
@@ -30,6 +39,7 @@ import numpy as np
 
 from specscope.errors import SpecscopeError
 from specscope.formats.files import atomic_open
+from specscope.tree_spec import split_tree_key
 
 SCHEMA_VERSION = 1
 NATIVE = "specscope"
@@ -190,6 +200,7 @@ def _read_native(path: Path, lines: list[tuple[int, dict]]) -> Trace:
     )
     if len(lines) == 1:
         raise SpecscopeError(f"{path}: the trace has a header but no request lines")
+    caps = {name: _acc_cap(name, k_max, where) for name in proposers}  # most tokens a step commits, per proposer
     seen: set[str] = set()
     for lineno, obj, bools in lines[1:]:
         where = f"{path}:{lineno}"
@@ -210,7 +221,7 @@ def _read_native(path: Path, lines: list[tuple[int, dict]]) -> Trace:
                 raise SpecscopeError(
                     f"{where}: missing field 'acc_len.{name}' (the header lists proposer '{name}')"
                 )
-            acc[name] = _acc_list(acc_obj[name], f"acc_len.{name}", where, k_max, bools=bools)
+            acc[name] = _acc_list(acc_obj[name], f"acc_len.{name}", where, caps[name], bools=bools)
             if len(acc[name]) != len(output):
                 raise SpecscopeError(
                     f"{where}: field 'acc_len.{name}' has {len(acc[name])} values but 'output_token_ids' has "
@@ -227,6 +238,15 @@ def _read_native(path: Path, lines: list[tuple[int, dict]]) -> Trace:
         workload = obj.get("workload", trace.workload)
         trace.requests.append(RequestTrace(req_id, prompt, output, acc, workload, confidence))
     return trace
+
+
+def _acc_cap(name: str, k_max: int | None, where: str) -> int | None:
+    """The k_max an acc_len list is checked against: the header's, or for a tree key its depth - 1."""
+    try:
+        _, tree = split_tree_key(name)
+    except SpecscopeError as err:
+        raise SpecscopeError(f"{where}: field 'proposers': '{name}' names no tree shape ({err})") from None
+    return k_max if tree is None else tree.depth - 1
 
 
 def _read_specdecode_bench(path: Path, lines: list[tuple[int, dict]]) -> Trace:
@@ -333,9 +353,8 @@ def _acc_list(value, name: str, where: str, k_max: int | None, allow_empty: bool
         high = np.flatnonzero(arr > k_max + 1)
         if high.size:
             i = int(high[0])
-            raise SpecscopeError(
-                f"{where}: field '{name}'[{i}] = {int(arr[i])} exceeds k_max + 1 = {k_max + 1} from the header"
-            )
+            limit = (f"the tree's depth {k_max + 1}" if "@tree:" in name else f"k_max + 1 = {k_max + 1} from the header")
+            raise SpecscopeError(f"{where}: field '{name}'[{i}] = {int(arr[i])} exceeds {limit}")
     return arr
 
 

@@ -5,6 +5,8 @@
     methods = ["none", "ngram", "draft"]   # `none` is required: speedups divide by it
     k = [3]                          # draft tokens per step (one cell per k for each SD method)
     adaptive = ["ngram", "ngram,draft"]  # optional: `--k adaptive` cells over these proposers (sets)
+    trees = ["6", "dynamic:20"]      # optional: tree cells (`--tree`, specscope/tree_spec.py) for every method
+                                     # that can draft one (draft, eagle, eagle3, mtp), beside its chains
     adaptive_cost_model = "fitted"   # what they decide under: "fitted" (this sweep's [profile], fitted
                                      # before they run; the default with a [profile]), a preset name or a
                                      # TOML path (default without one: the smollm2-135m-cpu preset)
@@ -17,6 +19,7 @@
     [trace]                          # per-position acceptance traces, one file per workload
     proposers = ["ngram", "draft"]   # default: the SD methods
     k_max = 20
+    trees = ["6"]                    # default: the top-level trees; traced as `<proposer>@tree:<shape>`
     num_prompts = 8                  # also max_new_tokens, batch_size, workloads
 
     [profile]                        # step timings for the fitted cost model
@@ -24,12 +27,14 @@
 
     [simulate]                       # replay the traces through the cost model
     policies = ["fixed-1", "fixed-3", "fixed-5", "oracle"]
-    proposers = ["ngram", "draft", "ngram,draft"]   # a comma combines (oracle over both = combine)
+    proposers = ["ngram", "draft", "ngram,draft"]   # a comma combines (oracle over both = combine); default:
+                                     # each traced proposer, all chains combined, each traced tree alone
     batch_sizes = [1, 2, 4, 8, 16, 32, 64, 128]
     cost_model = "fitted"            # the [profile]'s fit, or a preset name / cost-model TOML path
 
 A config expands into steps, in this order: one measured cell per workload x method x k x batch
-size (`none` once per workload and batch size) and per workload x adaptive set x batch size (next
+size (`none` once per workload and batch size), per workload x adaptive set x batch size and per
+workload x tree-drafting method x tree x batch size (`<workload>_<method>_tree<shape>_b<B>`; both next
 to the fixed-k cells of the same workload and batch size), one trace per workload, one profile —
 the profile first when the adaptive cells decide under its fit (`adaptive_cost_model = "fitted"`). Each step carries the settings that determine its result; `state.py` stores
 them beside the output and re-runs a step whose settings changed. Nothing here imports torch.
@@ -43,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from specscope.errors import SpecscopeError, unknown_name
+from specscope.tree_spec import parse_tree
 from specscope.settings import (ADAPTIVE, ADAPTIVE_COST_MODEL, BASELINE, DEFAULT_DRAFT_MODEL, NGRAM_MAX, NGRAM_MIN,
                                 TOML_NAMES, AdaptiveSettings, RunSettings)
 
@@ -60,10 +66,12 @@ RUN_DEFAULTS = {
     "workloads": None, "methods": [BASELINE, "ngram", "draft"], "k": [3], "batch_sizes": [1, 4, 16],
     "num_prompts": 8, "max_new_tokens": 64, "draft_model": DEFAULT_DRAFT_MODEL, "ngram_min": NGRAM_MIN,
     "ngram_max": NGRAM_MAX,
-    "temperature": 0.0, "top_p": 1.0, "chat": None, "adaptive": [], "adaptive_cost_model": None,
+    "temperature": 0.0, "top_p": 1.0, "chat": None, "adaptive": [], "adaptive_cost_model": None, "trees": [],
 }
 TRACE_DEFAULTS = {"workloads": None, "proposers": None, "k_max": 20, "num_prompts": 8, "max_new_tokens": None,
-                  "batch_size": 8}
+                  "batch_size": 8, "trees": None}
+TREE_METHODS = ("draft", "eagle", "eagle3", "mtp")  # who drafts trees when the caller passes no proposer registry
+TREE_POLICY = "tree"  # the simulator's policy for a traced tree (added to the default policies when trees are traced)
 PROFILE_DEFAULTS = {"batch_sizes": None, "ks": [0, 1, 3, 5], "contexts": [128, 512], "reps": 3, "proposers": None}
 SIMULATE_DEFAULTS = {"policies": ["fixed-1", "fixed-3", "fixed-5", "oracle"], "proposers": None,
                      "batch_sizes": [1, 2, 4, 8, 16, 32, 64, 128], "cost_model": None, "mode": "serve", "seed": 42}
@@ -99,6 +107,7 @@ def run_settings(settings: dict) -> RunSettings:
         temperature=settings.get("temperature", 0.0), top_p=settings.get("top_p", 1.0),
         method=settings.get("method"), k=None if k == ADAPTIVE_K else k, ngram_min=settings.get("ngram_min"),
         ngram_max=settings.get("ngram_max"), draft_model=settings.get("draft_model"), adaptive=adaptive,
+        tree=settings.get("tree"),
     )
 
 
@@ -167,14 +176,16 @@ def parse_config(raw: dict, path: Path, methods=None, workloads=None) -> SweepCo
         config.steps.append(profile)
     config.steps += run_steps(engine, run, profile)
     trace_proposers: list[str] = []
+    trace_trees: list[str] = []
     if "trace" in sections:
         trace = _trace_options(v, sections["trace"], run, sd_methods, methods, workloads)
         trace_proposers = trace["proposers"]
+        trace_trees = traced_tree_keys(trace["proposers"], trace["trees"], methods)
         config.steps += trace_steps(engine, trace, run)
     if profile is not None and not profile_first:
         config.steps.append(profile)
     if "simulate" in sections:
-        config.simulate = _simulate_options(v, sections["simulate"], trace_proposers, "profile" in sections)
+        config.simulate = _simulate_options(v, sections["simulate"], trace_proposers, "profile" in sections, trace_trees)
     for step in config.of_kind(RUN):  # the values every cell is run with, checked as `specscope run` checks them
         try:
             run_settings(step.settings).check(TOML_NAMES)
@@ -253,7 +264,45 @@ def _run_options(v: "_Validator", top: dict, methods, workloads) -> dict:
     run["adaptive"] = [_adaptive_set(v, s, methods) for s in sets]
     if len(set(run["adaptive"])) != len(run["adaptive"]):
         raise v.error("adaptive", f"names a proposer set twice: {run['adaptive']}")
+    run["trees"] = _trees(v, "trees", top["trees"])
+    run["tree_methods"] = [m for m in run["methods"] if m != BASELINE and drafts_trees(m, methods)]
+    if run["trees"] and not run["tree_methods"]:
+        raise v.error("trees", f"none of the methods {run['methods']} drafts a tree; add one of "
+                      f"{', '.join(TREE_METHODS)} to methods")
     return run
+
+
+def _trees(v: "_Validator", key: str, value) -> list[str]:
+    """A `trees` list: tree specs (`specscope/tree_spec.py`), each checked, none repeated (by canonical shape)."""
+    from specscope.tree_spec import parse_tree
+
+    if value == [] or value is None:
+        return []
+    specs = v.string_list(value, key)
+    labels = []
+    for spec in specs:
+        try:
+            labels.append(parse_tree(spec).label)
+        except SpecscopeError as err:
+            raise v.error(key, str(err)) from None
+    if len(set(labels)) != len(labels):
+        raise v.error(key, f"names a tree shape twice: {specs}")
+    return specs
+
+
+def drafts_trees(method: str, methods=None) -> bool:
+    """Whether `method` can draft a tree: the registry's `supports_tree` when the caller passed the registry
+    (a dict of proposer classes), else TREE_METHODS."""
+    if isinstance(methods, dict) and method in methods:
+        return bool(getattr(methods[method], "supports_tree", False))
+    return method in TREE_METHODS
+
+
+def traced_tree_keys(proposers: list[str], trees: list[str], methods=None) -> list[str]:
+    """The trace keys `<proposer>@tree:<shape>` a [trace] with these proposers and trees records."""
+    from specscope.tree_spec import tree_key
+
+    return [tree_key(p, spec) for p in proposers if drafts_trees(p, methods) for spec in trees]
 
 
 def _adaptive_set(v: "_Validator", text: str, known) -> str:
@@ -321,7 +370,11 @@ def _trace_options(v, section: dict, run: dict, sd_methods: list[str], methods, 
         "max_new_tokens": (v.integer(section, "max_new_tokens", 1, where="trace")
                            if section["max_new_tokens"] is not None else run["max_new_tokens"]),
         "batch_size": v.integer(section, "batch_size", 1, where="trace"),
+        "trees": run["trees"] if section["trees"] is None else _trees(v, "trace.trees", section["trees"]),
     }
+    if trace["trees"] and not [p for p in trace["proposers"] if drafts_trees(p, methods)]:
+        raise v.error("trace.trees", f"none of the traced proposers {trace['proposers']} drafts a tree; add one of "
+                      f"{', '.join(TREE_METHODS)} to trace.proposers")
     if not trace["proposers"]:
         raise v.error("trace.proposers", "is empty; name at least one proposer, e.g. [\"ngram\"]")
     return trace
@@ -339,23 +392,43 @@ def _profile_options(v, section: dict, run: dict, sd_methods: list[str], methods
     }
 
 
-def _simulate_options(v, section: dict, trace_proposers: list[str], has_profile: bool) -> SimulateSpec:
+def _canonical_set(v: "_Validator", pset: str) -> str:
+    """A simulate proposer set with every tree key in its canonical spelling (`eagle3@tree:6` -> `eagle3@tree:3x2`)."""
+    from specscope.tree_spec import split_tree_key, tree_key
+
+    names = []
+    for name in (n.strip() for n in pset.split(",")):
+        try:
+            base, tree = split_tree_key(name)
+        except SpecscopeError as err:
+            raise v.error("simulate.proposers", f"'{name}': {err}") from None
+        names.append(name if tree is None else tree_key(base, tree))
+    return ",".join(names)
+
+
+def _simulate_options(v, section: dict, trace_proposers: list[str], has_profile: bool,
+                      trace_trees: list[str] = ()) -> SimulateSpec:
     from specscope.policy.registry import check_policy_name
 
     if not trace_proposers:
         raise v.error("simulate", "needs a [trace] section: the simulator replays the sweep's traces")
     policies = v.string_list(section["policies"], "simulate.policies")
+    if trace_trees and section["policies"] is SIMULATE_DEFAULTS["policies"]:
+        policies = policies + [TREE_POLICY]  # a traced tree is verified whole every step
     for name in policies:
         try:
             check_policy_name(name)
         except SpecscopeError as err:
             raise v.error("simulate.policies", str(err)) from None
-    default_sets = trace_proposers + ([",".join(trace_proposers)] if len(trace_proposers) > 1 else [])
+    default_sets = (trace_proposers + ([",".join(trace_proposers)] if len(trace_proposers) > 1 else [])
+                    + list(trace_trees))
     sets = v.string_list(section["proposers"], "simulate.proposers") if section["proposers"] is not None else default_sets
+    traced = list(trace_proposers) + list(trace_trees)
+    sets = [_canonical_set(v, pset) for pset in sets]
     for pset in sets:
         for name in pset.split(","):
-            if name.strip() not in trace_proposers:
-                raise v.error("simulate.proposers", f"'{name}' in '{pset}' is not traced; traced: {', '.join(trace_proposers)}")
+            if name.strip() not in traced:
+                raise v.error("simulate.proposers", f"'{name}' in '{pset}' is not traced; traced: {', '.join(traced)}")
     cost_model = section["cost_model"] if section["cost_model"] is not None else (FITTED if has_profile else None)
     if cost_model is None:
         raise v.error("simulate.cost_model", "is required without a [profile] section: a preset name or a TOML path")
@@ -374,11 +447,13 @@ def _simulate_options(v, section: dict, trace_proposers: list[str], has_profile:
 # Expanding into steps
 
 
-def cell_name(workload: str, method: str, k: int | str, batch_size: int) -> str:
-    """`code-edit_ngram_k3_b4`, `code-edit_none_b4`, `code-edit_ngram+draft_kadaptive_b4` (a prompt file is named
-    by its stem)."""
-    parts = [workload_label(workload), method.replace(",", "+")] + ([f"k{k}"] if method != BASELINE else [])
-    return "_".join(parts + [f"b{batch_size}"])
+def cell_name(workload: str, method: str, k: int | str, batch_size: int, tree: str | None = None) -> str:
+    """`code-edit_ngram_k3_b4`, `code-edit_none_b4`, `code-edit_ngram+draft_kadaptive_b4`, a tree cell
+    `chat_eagle3_tree6_b1` / `chat_eagle3_treedynamic-20_b1` (a prompt file is named by its stem)."""
+    from specscope.tree_spec import shape_label
+
+    size = ([f"tree{shape_label(tree)}"] if tree is not None else [f"k{k}"]) if method != BASELINE else []
+    return "_".join([workload_label(workload), method.replace(",", "+")] + size + [f"b{batch_size}"])
 
 
 def workload_label(workload: str) -> str:
@@ -407,6 +482,12 @@ def run_steps(engine: dict, run: dict, profile: Step | None) -> list[Step]:
                     settings["profile"] = profile.settings
                 name = cell_name(workload, pset, ADAPTIVE_K, b)
                 steps.append(Step(RUN, name, f"runs/{name}", settings, run_units({**settings, "k": 1})))
+            for method in run["tree_methods"] if run["trees"] else ():
+                for tree in run["trees"]:  # the whole tree every step (`--tree`), beside the method's chains
+                    settings = {**_cell_settings(engine, run, workload, method, 0, b), "tree": tree}
+                    name = cell_name(workload, method, 0, b, tree)
+                    nodes = parse_tree(tree).num_nodes
+                    steps.append(Step(RUN, name, f"runs/{name}", settings, run_units({**settings, "k": nodes})))
     return steps
 
 
@@ -440,6 +521,8 @@ def trace_steps(engine: dict, trace: dict, run: dict) -> list[Step]:
                     **{k: trace[k] for k in ("proposers", "k_max", "num_prompts", "max_new_tokens", "batch_size")},
                     "draft_model": run["draft_model"] if "draft" in trace["proposers"] else None,
                     "ngram_min": run["ngram_min"], "ngram_max": run["ngram_max"], "chat": run["chat"]}
+        if trace["trees"]:  # only then: a trace without trees keeps the settings (and the state) it always had
+            settings["trees"] = list(trace["trees"])
         label = workload_label(workload)
         units = trace["num_prompts"] * trace["max_new_tokens"] * (0.4 + 0.3 * len(trace["proposers"])) / 10.0
         steps.append(Step(TRACE, f"trace-{label}", f"traces/{label}.jsonl", settings, units))
