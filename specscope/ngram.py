@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+NAME = "ngram"  # the n-gram proposer's name: `--method ngram`, a trace's proposer, a cost model's draft
 _EMPTY = np.zeros(0, dtype=np.int64)
 
 

@@ -19,7 +19,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
-from specscope.analysis.loaders import PHASES  # noqa: E402
+from specscope.formats.summary import PHASES  # noqa: E402
 
 PHASE_COLOURS = {"draft": "#4c72b0", "verify": "#dd8452", "sample": "#55a868", "overhead": "#8c8c8c"}
 PANEL_W, PANEL_H = 4.6, 3.4

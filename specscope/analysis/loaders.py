@@ -20,6 +20,8 @@ DIR/
                                speedup, sd_throughput, ar_throughput, mean_acc_len, ...
   profile.csv                  `specscope profile` output (step timings for the cost model)
   cost_model.toml              the fitted cost model the simulation used
+  simulation_cost_model.toml   the cost model the simulation used when it is not the fitted one
+                               (a preset, a file, an analytic model), as `specscope sweep` copies it
 ```
 
 A folder holding only `traces/` (say, imported SpecDecode-Bench traces) is a valid study: the
@@ -30,7 +32,6 @@ be read is the user's to fix: `SpecscopeError` naming the file.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -39,23 +40,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from specscope.costs.model import CostModel
+from specscope.costs.presets import read_cost_model
 from specscope.errors import SpecscopeError
-from specscope.formats.files import read_jsonl_objects
+from specscope.formats import requests as request_format
+from specscope.formats import simulation as simulation_format
+from specscope.formats import summary as summary_format
+from specscope.formats.layout import REQUESTS_JSONL, SUMMARY_JSON, StudyFolder
+from specscope.formats.summary import PHASES
 from specscope.formats.trace import Trace, read_trace
+from specscope.settings import BASELINE
 from specscope.tree_spec import tree_key
-
-RUNS_DIR = "runs"
-TRACES_DIR = "traces"
-SIMULATION_CSV = "simulation.csv"
-PROFILE_CSV = "profile.csv"
-COST_MODEL_TOML = "cost_model.toml"
-
-# The four phases of a step's time (see the glossary's "time breakdown").
-PHASES = ("draft", "verify", "sample", "overhead")
-# Columns `specscope simulate` must write for the report to use its CSV.
-SIMULATION_COLUMNS = ("trace", "proposers", "policy", "batch_size", "speedup")
-# The method that does no speculation: every speedup is relative to it.
-BASELINE_METHOD = "none"
 
 
 @dataclass
@@ -70,6 +65,7 @@ class Study:
     profile: pd.DataFrame | None
     cost_model: dict | None
     notes: list[str] = field(default_factory=list)  # what was skipped, in plain words
+    simulation_cost_model: CostModel | None = None  # simulation_cost_model.toml, parsed
 
     @property
     def is_empty(self) -> bool:
@@ -89,7 +85,7 @@ REQUEST_COLUMNS = [
 
 def method_label(method: str, k) -> str:
     """How the report names a measured method: `ngram k=3`, `draft(self:8) k=3`, or `none`."""
-    if method == BASELINE_METHOD or not k or (isinstance(k, float) and math.isnan(k)):
+    if method == BASELINE or not k or (isinstance(k, float) and math.isnan(k)):
         return method
     return f"{method} k={int(k)}"
 
@@ -100,12 +96,15 @@ def load_study(root: str | Path) -> Study:
     if not root.is_dir():
         raise SpecscopeError(f"study folder '{root}' does not exist: pass the folder `specscope sweep` or `demo` wrote")
     notes: list[str] = []
-    runs, requests = load_runs(root / RUNS_DIR, notes)
-    traces = load_traces(root / TRACES_DIR)
-    simulation = load_simulation(root / SIMULATION_CSV, traces)
-    profile = _read_csv(root / PROFILE_CSV) if (root / PROFILE_CSV).is_file() else None
-    cost_model = load_cost_model(root / COST_MODEL_TOML)
-    return Study(root, runs, requests, traces, simulation, profile, cost_model, notes)
+    folder = StudyFolder(root)
+    runs, requests = load_runs(folder.runs, notes)
+    traces = load_traces(folder.traces)
+    simulation = load_simulation(folder.simulation, traces)
+    profile = _read_csv(folder.profile) if folder.profile.is_file() else None
+    cost_model = load_cost_model(folder.cost_model)
+    used = folder.simulation_cost_model
+    simulation_cost_model = read_cost_model(used) if used.is_file() else None
+    return Study(root, runs, requests, traces, simulation, profile, cost_model, notes, simulation_cost_model)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,14 +117,14 @@ def load_runs(runs_dir: Path, notes: list[str] | None = None) -> tuple[pd.DataFr
     run_rows, request_rows = [], []
     if runs_dir.is_dir():
         for cell_dir in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
-            if not (cell_dir / "summary.json").is_file():
-                notes.append(f"cell '{cell_dir.name}' has no summary.json (unfinished) and was skipped")
+            if not (cell_dir / SUMMARY_JSON).is_file():
+                notes.append(f"cell '{cell_dir.name}' has no {SUMMARY_JSON} (unfinished) and was skipped")
                 continue
-            run = read_summary(cell_dir / "summary.json")
+            run = read_summary(cell_dir / SUMMARY_JSON)
             run["cell"] = cell_dir.name
             run_rows.append(run)
-            if (cell_dir / "requests.jsonl").is_file():
-                request_rows.extend(read_requests(cell_dir / "requests.jsonl", run))
+            if (cell_dir / REQUESTS_JSONL).is_file():
+                request_rows.extend(read_requests(cell_dir / REQUESTS_JSONL, run))
     runs = pd.DataFrame(run_rows, columns=RUN_COLUMNS)
     requests = pd.DataFrame(request_rows, columns=REQUEST_COLUMNS)
     return runs, requests
@@ -134,25 +133,21 @@ def load_runs(runs_dir: Path, notes: list[str] | None = None) -> tuple[pd.DataFr
 def read_summary(path: Path) -> dict:
     """One `summary.json` as a flat row of RUN_COLUMNS (settings may sit under "settings").
 
-    `method` is the proposer's registry name (`proposer`, else `method`): it matches trace and
-    simulation names. `label` names the cell for people, from `method` as `specscope run` writes it
-    (e.g. `draft(self:8)`) and k. A `--k adaptive` run is method `adaptive(<proposers>)` with no k
+    `method` is the proposer's registry name: it matches trace and simulation names. `label` names the
+    cell for people, from the summary's `label` (e.g. `draft(self:16)`) and k. A `--k adaptive` run is method `adaptive(<proposers>)` with no k
     (its summary's k is only the cap), so it is neither joined with nor taken for a fixed k.
     """
-    raw = _read_json(path)
-    flat = {**raw.get("settings", {}), **{k: v for k, v in raw.items() if k != "settings"}}
-    for key in ("method", "batch_size", "throughput_tok_s"):
-        if key not in flat:
-            raise SpecscopeError(f"{path}: missing '{key}'; re-run the cell with `specscope run`")
+    flat = summary_format.read_summary(path)
     breakdown = flat.get("time_breakdown_s") or {}
-    method = str(flat.get("proposer") or flat["method"])
-    k = 0 if method == BASELINE_METHOD else int(flat.get("k") or 0)
-    label = method_label(str(flat["method"]), k)
+    method = str(flat["method"])
+    k = 0 if method == BASELINE else int(flat.get("k") or 0)
+    label = method_label(str(flat.get("label") or method), k)
     if flat.get("adaptive"):  # `--k adaptive`: k varies per step (the summary's k is the cap)
         method, k = f"adaptive({method})", math.nan
-        label = method_label(str(flat["method"]), k)
-    elif flat.get("tree") and method != BASELINE_METHOD:  # a draft tree: named as traces name it, no chain k
-        method, k, label = tree_key(method, flat["tree"]), math.nan, f"{flat['method']} tree {flat['tree']}"
+        label = method_label(str(flat.get("label") or flat["method"]), k)
+    elif flat.get("tree") and method != BASELINE:  # a draft tree: named as traces name it, no chain k
+        label = f"{flat.get('label') or method} tree {flat['tree']}"
+        method, k = tree_key(method, flat["tree"]), math.nan
     row = {
         "model": str(flat.get("model", "")),
         "workload": str(flat.get("workload", "")),
@@ -180,10 +175,10 @@ def read_summary(path: Path) -> dict:
 def read_requests(path: Path, run: dict) -> list[dict]:
     """Per-request rows of one cell's `requests.jsonl` (failed requests, with an `error`, left out)."""
     rows = []
-    for lineno, rec in read_jsonl_objects(path):
+    for lineno, rec in request_format.read_requests(path):
         if rec.get("error"):  # a failed request: no output to measure
             continue
-        proposed, accepted = step_counts(rec.get("steps"), path, lineno)
+        proposed, accepted = request_format.step_counts(rec.get("steps"), path, lineno)
         n_steps = len(accepted)
         rows.append({
             "cell": run["cell"], "workload": rec.get("workload") or run["workload"], "method": run["method"],
@@ -195,26 +190,6 @@ def read_requests(path: Path, run: dict) -> list[dict]:
             "bleu4": rec.get("bleu4_prompt_overlap", np.nan),
         })
     return rows
-
-
-def step_counts(steps, path: Path, lineno: int) -> tuple[list[int], list[int]]:
-    """(proposed, accepted) per step from a request's `steps` field.
-
-    Accepts a list of {"proposed", "accepted"} objects, a list of [proposed, accepted] pairs, or
-    {"proposed": [...], "accepted": [...]}.
-    """
-    if steps is None:
-        return [], []
-    try:
-        if isinstance(steps, dict):
-            return [int(x) for x in steps["proposed"]], [int(x) for x in steps["accepted"]]
-        if steps and isinstance(steps[0], dict):
-            return [int(s["proposed"]) for s in steps], [int(s["accepted"]) for s in steps]
-        return [int(s[0]) for s in steps], [int(s[1]) for s in steps]
-    except (KeyError, TypeError, ValueError, IndexError):
-        raise SpecscopeError(
-            f"{path}:{lineno}: 'steps' must list proposed/accepted counts per step; re-run the cell"
-        ) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,7 +226,7 @@ def load_simulation(path: Path, traces: list[Trace] = ()) -> pd.DataFrame | None
     if not path.is_file():
         return None
     table = _read_csv(path)
-    missing = [c for c in SIMULATION_COLUMNS if c not in table.columns]
+    missing = [c for c in simulation_format.REQUIRED if c not in table.columns]
     if missing:
         raise SpecscopeError(
             f"{path}: missing column(s) {', '.join(missing)}; re-run `specscope simulate` to rewrite it"
@@ -324,16 +299,6 @@ def load_cost_model(path: Path) -> dict | None:
 
 # ---------------------------------------------------------------------------------------------
 # Low-level readers: each turns a broken file into one clear line.
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise SpecscopeError(f"{path}: not valid JSON ({err}); delete the cell and re-run it") from None
-    if not isinstance(obj, dict):
-        raise SpecscopeError(f"{path}: expected a JSON object; delete the cell and re-run it")
-    return obj
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

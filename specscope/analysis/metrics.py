@@ -1,6 +1,6 @@
 """The study's numbers: tables computed from a loaded study, one function per metric.
 
-Words as in DESIGN.md's glossary. Measured speedup is a cell's throughput over the throughput of
+Words as in the glossary of docs/design.md. Measured speedup is a cell's throughput over the throughput of
 the `none` cell with the same model, workload and batch size. Trace-based metrics use the
 per-position acceptance trace (acc_len[i] with lookahead k_max). Every function is pure: tables
 in, tables out; nothing here draws or writes.
@@ -14,7 +14,9 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from specscope.analysis.loaders import BASELINE_METHOD, PHASES, proposer_names, trace_workload
+from specscope.analysis.loaders import proposer_names, trace_workload
+from specscope.formats.summary import PHASES
+from specscope.settings import BASELINE
 from specscope.formats.trace import Trace
 
 # Cells compared against each other share these settings.
@@ -30,7 +32,7 @@ BLEU_EDGES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 def with_speedup(runs: pd.DataFrame) -> pd.DataFrame:
     """`runs` plus `ar_throughput` (the matching `none` cell's) and `speedup`; NaN where no baseline."""
     out = runs.copy()
-    base = runs[runs["method"] == BASELINE_METHOD].groupby(BASELINE_KEY)["throughput_tok_s"].mean()
+    base = runs[runs["method"] == BASELINE].groupby(BASELINE_KEY)["throughput_tok_s"].mean()
     base = base.rename("ar_throughput").reset_index()
     out = out.drop(columns=["ar_throughput"], errors="ignore").merge(base, on=BASELINE_KEY, how="left")
     out["speedup"] = out["throughput_tok_s"] / out["ar_throughput"]
@@ -50,7 +52,7 @@ def memory_overhead(runs: pd.DataFrame) -> pd.DataFrame:
     """Peak RSS of each cell against its `none` cell: `extra_mb` and `extra_pct`."""
     out = runs.copy()
     out["peak_rss_mb"] = pd.to_numeric(out["peak_rss_mb"], errors="coerce")
-    base = out[out["method"] == BASELINE_METHOD].groupby(BASELINE_KEY)["peak_rss_mb"].mean()
+    base = out[out["method"] == BASELINE].groupby(BASELINE_KEY)["peak_rss_mb"].mean()
     out = out.merge(base.rename("base_rss_mb").reset_index(), on=BASELINE_KEY, how="left")
     out["extra_mb"] = out["peak_rss_mb"] - out["base_rss_mb"]
     out["extra_pct"] = 100.0 * out["extra_mb"] / out["base_rss_mb"]
@@ -306,7 +308,7 @@ def fidelity(runs: pd.DataFrame, simulation: pd.DataFrame | None) -> pd.DataFram
     adaptive = simulation[simulation["policy_kind"] == "adaptive"]
     adaptive = adaptive.groupby(keys)["speedup"].mean().rename("predicted").reset_index()
     adaptive["method"] = "adaptive(" + adaptive.pop("proposers") + ")"
-    cells = runs[(runs["method"] != BASELINE_METHOD)].dropna(subset=["speedup"])
+    cells = runs[(runs["method"] != BASELINE)].dropna(subset=["speedup"])
     cells = cells.assign(k=cells["k"].astype(float))
     table = pd.concat([
         cells.dropna(subset=["k"]).merge(predicted, on=["workload", "method", "k", "batch_size"], how="inner"),

@@ -24,7 +24,10 @@ import pandas as pd
 
 from specscope import __version__
 from specscope.analysis import figures, metrics
-from specscope.analysis.loaders import BASELINE_METHOD, PHASES, Study, load_study, trace_workload
+from specscope.analysis.loaders import Study, load_study, trace_workload
+from specscope.formats.summary import PHASES
+from specscope.settings import BASELINE
+from specscope.analysis.roofline import analytic_sections
 from specscope.errors import SpecscopeError
 from specscope.formats.files import write_text_atomic
 from specscope.formats.trace import Trace
@@ -91,6 +94,7 @@ def build_sections(study: Study) -> list[Section]:
         _bleu_overlap(study, counter),
         _proposer_difference(study, counter),
         _simulated(study, counter),
+        *analytic_sections(study, counter),  # only when the simulation's cost model is analytic
         _combine(study, counter),
         _fidelity(study, runs, counter),
     ]
@@ -204,7 +208,7 @@ def _measured_adaptive_note(runs: pd.DataFrame) -> str:
     adaptive = runs[runs["method"].str.startswith("adaptive(") & runs["k"].isna() & runs["speedup"].notna()]
     if adaptive.empty:
         return ""
-    fixed = runs[(runs["method"] != BASELINE_METHOD) & runs["k"].notna() & runs["speedup"].notna()]
+    fixed = runs[(runs["method"] != BASELINE) & runs["k"].notna() & runs["speedup"].notna()]
     wins, compared = [], 0
     for _, row in adaptive.sort_values(["workload", "batch_size"]).iterrows():
         names = set(metrics.proposer_names(row["method"][len("adaptive("):-1]))
@@ -214,7 +218,7 @@ def _measured_adaptive_note(runs: pd.DataFrame) -> str:
             continue
         compared += 1
         best = same.loc[same["speedup"].idxmax()]
-        label, speedup = (best["label"], best["speedup"]) if best["speedup"] >= 1.0 else (BASELINE_METHOD, 1.0)
+        label, speedup = (best["label"], best["speedup"]) if best["speedup"] >= 1.0 else (BASELINE, 1.0)
         if row["speedup"] > speedup:
             wins.append(f"{row['workload']} batch {row['batch_size']} ({row['label']} {row['speedup']:.3f}x vs "
                         f"{label} {speedup:.3f}x)")
@@ -329,7 +333,7 @@ def _memory(study: Study, counter) -> Section:
         section.missing = "no measured runs (runs/<cell>/summary.json); run `specscope sweep` or `specscope run`."
         return section
     table = metrics.memory_overhead(runs)
-    table = table[table["method"] != BASELINE_METHOD].dropna(subset=["extra_mb"])
+    table = table[table["method"] != BASELINE].dropna(subset=["extra_mb"])
     if table.empty:
         section.missing = ("needs peak_rss_mb for a method and for the `none` cell of the same workload and "
                            "batch size.")
@@ -378,7 +382,7 @@ def _acceptance_by_position(study: Study, counter) -> Section:
 def _request_distributions(study: Study, counter) -> Section:
     section = Section("Per-request mean acceptance length")
     requests = study.requests.dropna(subset=["mean_acc_len"]) if not study.requests.empty else study.requests
-    sd_requests = requests[requests["method"] != BASELINE_METHOD] if not requests.empty else requests
+    sd_requests = requests[requests["method"] != BASELINE] if not requests.empty else requests
     if not sd_requests.empty:
         sd_requests = sd_requests.assign(
             label=[f"{label} b={b}" for label, b in zip(sd_requests["label"], sd_requests["batch_size"])])

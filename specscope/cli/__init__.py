@@ -28,6 +28,8 @@ COMMAND_MODULES = [
     "specscope.cli.report",
     "specscope.cli.simulate",
     "specscope.cli.fit_cost",
+    "specscope.cli.cost_model",
+    "specscope.cli.probe",
     "specscope.cli.demo",
     "specscope.cli.run",
     "specscope.cli.trace",

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from specscope.errors import SpecscopeError
-from specscope.settings import (ADAPTIVE, ADAPTIVE_COST_MODEL, CLI_NAMES, DEFAULT_DRAFT_MODEL, NGRAM_MAX, NGRAM_MIN, AdaptiveSettings, RunSettings)
+from specscope.settings import (ADAPTIVE, ADAPTIVE_COST_MODEL, BASELINE, CLI_NAMES, DEFAULT_DRAFT_MODEL, NGRAM_MAX, NGRAM_MIN, AdaptiveSettings, RunSettings)
 
 ModelOpt = Annotated[
     Optional[str],
@@ -126,7 +126,7 @@ def run_settings(*, k: str | int | None = None, cost_model: str | None = None, f
             k = int(k)
         except ValueError:
             raise SpecscopeError(f"--k '{k}': give a number of draft tokens (e.g. --k 3) or 'adaptive'") from None
-    names = [n.strip() for n in str(options.get("method") or "none").split(",")]
+    names = [n.strip() for n in str(options.get("method") or BASELINE).split(",")]
     if draft_model is not None and "draft" not in names and set(names) & set(HEAD_METHODS):
         raise SpecscopeError(f"--draft-model is the draft model of --method draft; give the {','.join(names)} head "
                              "folder with --head DIR")

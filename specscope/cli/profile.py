@@ -23,6 +23,7 @@ from specscope.cli.options import (DeviceOpt, DraftModelOpt, HeadOpt, JsonOpt, M
                                    int_list, print_json, run_settings)
 from specscope.errors import SpecscopeError
 from specscope.formats.files import check_output_file
+from specscope.settings import BASELINE
 
 
 def register(app: typer.Typer) -> None:
@@ -52,7 +53,7 @@ def profile(
     bs, k_list, ctx = int_list(batch_sizes, "--batch-sizes", 1), int_list(ks, "--ks", 0), int_list(contexts, "--contexts", 1)
     if reps < 1:
         raise SpecscopeError(f"--reps {reps}: must be an integer >= 1")
-    names = [p.strip() for p in proposers.split(",") if p.strip() and p.strip() != "none"]
+    names = [p.strip() for p in proposers.split(",") if p.strip() and p.strip() != BASELINE]
     check_output_file(output, "profile.csv")
     settings = run_settings(model=model, device=device, threads=threads, quant=quant, draft_model=draft_model,
                             head=head)

@@ -104,7 +104,7 @@ def _fmt(value, spec=".3f") -> str:
 
 
 def _print_table(s: dict) -> None:
-    title = f"specscope run: {s['method']}, k={s['k']}, batch {s['batch_size']}, {s['workload']}"
+    title = f"specscope run: {s['label']}, k={s['k']}, batch {s['batch_size']}, {s['workload']}"
     if s.get("tree"):
         title += f", tree {s['tree']}"
     if s["partial"]:

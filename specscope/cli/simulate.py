@@ -135,7 +135,7 @@ def simulate_and_report(trace_paths: list[Path], proposers: list[str] | None, po
         task = progress.add_task("simulate", total=None)
         result = simulate(trace_paths, proposers, policies, batch_sizes, cost_model, mode, seed, ngram_match,
                           trace_format, output, on_progress=lambda total: progress.update(task, total=total, advance=1))
-    for note in result.notes:
+    for note in result.notes + result.capped:
         err.print(f"note: {note}")
     for s in result.skipped:
         err.print(f"note: skipped {s.policy} for {s.proposers}: {s.reason}")

@@ -10,16 +10,18 @@
     `VerifyFraction`   fraction * T(N, KV) of the same step (cheap host-side proposers such as n-gram).
 - overhead      a constant per step (scheduling, bookkeeping, sampling), plus `switching` per
                 sequence whose proposer differs from the one it drafted with last.
+- memory        optional: `max_kv_tokens`, the KV tokens the device memory holds next to the weights
+                (analytic models know it); the simulator caps the batch so the longest request fits.
 
 Consumers (the simulator, the adaptive decision) use only the `StepCost` interface, so a new form
-(a measured surface, an analytic roofline) is one class here plus one entry in `STEP_FORMS`. The
-file format (TOML) is `specscope/formats/cost_model.py`; presets `specscope/costs/presets.py`.
+(a measured surface, an analytic roofline) is one class plus one entry in `specscope/costs/forms.py`.
+The file format (TOML) is `specscope/formats/cost_model.py`; presets `specscope/costs/presets.py`.
 No torch here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Union
 
@@ -100,11 +102,6 @@ class VerifyFraction:
 
 DraftCost = Union[StepCost, VerifyFraction]
 
-# Form name (the TOML's `form` key) -> class; the target takes a step form, a draft any of them.
-STEP_FORMS: dict[str, type[StepCost]] = {LinearCost.form: LinearCost}
-DRAFT_FORMS: dict[str, type] = {**STEP_FORMS, VerifyFraction.form: VerifyFraction}
-
-
 @dataclass(frozen=True)
 class CostModel:
     """Target, draft and overhead costs of one model on one machine."""
@@ -117,25 +114,17 @@ class CostModel:
     description: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None
+    max_kv_tokens: int | None = None  # KV tokens the device memory holds (the simulator caps the batch); None: unbounded
 
     def draft(self, proposer: str) -> DraftCost:
         if proposer not in self.drafts:
             have = ", ".join(sorted(self.drafts)) or "none"
             raise SpecscopeError(
                 f"cost model '{self.name}' has no draft cost for proposer '{proposer}' (it has: {have}); "
-                f"add a [draft.{proposer}] table to the cost model or fit one with `specscope fit-cost`"
+                f"add a [draft.{proposer}] table to the cost model, fit one with `specscope fit-cost`, or price "
+                f"one with `specscope cost-model --draft {proposer}=MODEL`"
             )
         return self.drafts[proposer]
-
-    @classmethod
-    def from_toml_dict(cls, data: dict, source: Path | None = None) -> "CostModel":
-        """A cost model from the tables `specscope/formats/cost_model.py` reads (coefficients already validated)."""
-        return cls(
-            name=data["name"], target=_form(data["target"], "target", source, STEP_FORMS),
-            overhead=data["overhead"]["per_step"], switching=data["overhead"]["switching"],
-            drafts={name: _form(table, f"draft.{name}", source, DRAFT_FORMS) for name, table in data["draft"].items()},
-            description=data["description"], provenance=data["provenance"], source=source,
-        )
 
     def to_toml_dict(self) -> dict[str, Any]:
         return {
@@ -147,25 +136,5 @@ class CostModel:
                        **self.target.as_dict()},
             "overhead": {"per_step": self.overhead, "switching": self.switching},
             "draft": {name: {"form": form.form, **form.as_dict()} for name, form in self.drafts.items()},
+            **({"memory": {"max_kv_tokens": self.max_kv_tokens}} if self.max_kv_tokens is not None else {}),
         }
-
-
-def _form(table: dict, section: str, source: Path | None, forms: dict[str, type]):
-    """The cost form a table describes: `form` (default linear) picks the class, its fields are the coefficients;
-    the class may reject values beyond "finite and >= 0" (ValueError), shown as one line."""
-    kind = table.get("form", LinearCost.form)
-    if kind not in forms:
-        raise SpecscopeError(f"{source}: [{section}] form = {kind!r} is unknown. Available: {', '.join(forms)}")
-    cls = forms[kind]
-    names = [f.name for f in fields(cls)]
-    missing = [name for name in names if name not in table]
-    if missing:
-        raise SpecscopeError(f"{source}: [{section}] is missing '{missing[0]}'")
-    unknown = [key for key in table if key != "form" and key not in names]
-    if unknown:
-        raise SpecscopeError(f"{source}: [{section}] has an unknown key '{unknown[0]}'; the {kind} form takes "
-                             f"{', '.join(names)}")
-    try:
-        return cls(**{f.name: table[f.name] for f in fields(cls)})
-    except ValueError as err:
-        raise SpecscopeError(f"{source}: [{section}] {err}") from None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from specscope.costs.forms import cost_model_from_tables
 from specscope.costs.model import CostModel
 from specscope.errors import SpecscopeError, unknown_name
 from specscope.formats.cost_model import read_cost_model_toml, write_cost_model_toml
@@ -42,7 +43,7 @@ def load_cost_model(name_or_path: str | os.PathLike) -> CostModel:
 
 def read_cost_model(path: Path) -> CostModel:
     """The cost model in a TOML file (one-line errors naming the file and the table)."""
-    return CostModel.from_toml_dict(read_cost_model_toml(path), source=path)
+    return cost_model_from_tables(read_cost_model_toml(path), source=path)
 
 
 def write_cost_model(path: str | os.PathLike, model: CostModel, header_comment: str = "") -> None:

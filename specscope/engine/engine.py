@@ -44,7 +44,7 @@ from specscope.engine.tree import chunk_parents, parse_tree
 from specscope.engine.verify import verify_greedy, verify_rejection, verify_tree_greedy, verify_tree_rejection
 from specscope.errors import SpecscopeError
 from specscope.policy.fixed import FixedK
-from specscope.settings import RunSettings
+from specscope.settings import BASELINE, RunSettings
 
 DEFAULT_MAX_NEW_TOKENS = 128  # output limit of a request that carries none, when the settings give none
 
@@ -111,7 +111,7 @@ class Engine:
         """Plain decoding: the same loop with a proposer that never drafts (`settings`' proposer is ignored)."""
         from specscope.engine.proposers.none import NoProposer
 
-        plain = settings.replace(method="none", tree=None)
+        plain = settings.replace(method=BASELINE, tree=None)
         return cls(model, NoProposer(plain), plain, stop_token_ids)
 
     def _setup(self, requests: list[Request]) -> None:

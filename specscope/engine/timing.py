@@ -1,6 +1,6 @@
 """Per-phase step timers (synchronised on CUDA) and the per-step record the engine keeps.
 
-A step's wall time splits into the DESIGN.md time breakdown: draft (proposers), verify (the target
+A step's wall time splits into the time breakdown of docs/design.md: draft (proposers), verify (the target
 forward), sample (verification: greedy matching or rejection sampling) and overhead (everything else:
 scheduling, cache bookkeeping, host work). `StepClock.lap(phase)` charges the time since the previous
 lap to `phase`; whatever is not charged to a named phase is overhead. On CUDA the clock synchronises

@@ -1,6 +1,6 @@
 """Per-position acceptance traces: for every output position, the acc_len each proposer would achieve.
 
-Definition (DESIGN.md): at output position i a step would draft up to k_max tokens from the context
+Definition (docs/design.md, glossary): at output position i a step would draft up to k_max tokens from the context
 prompt + output[:i], verify them, and commit accepted + 1 tokens; that count is acc_len[i]. Only one
 token is ever committed per position, so the output is plain greedy decoding; position 0 (the
 prefill token) has acc_len 1 by convention.

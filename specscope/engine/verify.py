@@ -1,6 +1,6 @@
 """Verification of draft tokens: greedy matching and rejection sampling, for chains and (below) draft trees.
 
-Terms (DESIGN.md glossary). A step proposes up to k **draft tokens** per sequence; the target scores
+Terms (the glossary of docs/design.md). A step proposes up to k **draft tokens** per sequence; the target scores
 the sequence's last committed token plus its drafts in one forward pass, giving k + 1 target
 distributions (row j predicts the token after draft j; row 0 the token after the committed context).
 Verification keeps the longest acceptable prefix of the draft — the **accepted tokens** — and then

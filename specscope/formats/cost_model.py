@@ -6,15 +6,17 @@ description = "..."
 units = "seconds"
 [provenance]                 # where the numbers come from (free-form table)
 [target]                     # the target step: form = "linear" (default) with c_fixed, c_tok, c_kv, or another
-                             # form's fields (specscope/costs/model.py STEP_FORMS)
+                             # form's fields (specscope/costs/forms.py STEP_FORMS)
 [overhead]
 per_step = 1.2e-3            # seconds per step
 switching = 0.0              # seconds per sequence that changes proposer (optional)
 [draft.<proposer>]           # one per proposer: a step form, or form = "verify_fraction" with fraction
+[memory]                     # optional: KV tokens the device memory holds next to the weights
+max_kv_tokens = 443418       # (analytic models know it); the simulator caps the batch size to fit
 ```
 
 Every coefficient is a finite number >= 0 (seconds), or a list of them; what a form's fields mean
-is the form's business (`CostModel.from_toml_dict`). This module knows the file, not the forms.
+is the form's business (`specscope/costs/forms.py`). This module knows the file, not the forms.
 """
 
 from __future__ import annotations
@@ -61,7 +63,20 @@ def read_cost_model_toml(path: Path) -> dict:
         "overhead": {"per_step": coefficient(overhead, "per_step", "overhead", path),
                      "switching": coefficient(overhead, "switching", "overhead", path, default=0.0)},
         "draft": drafts,
+        "memory": _memory(data, path),
     }
+
+
+def _memory(data: dict, path: Path) -> dict:
+    """`[memory]` (optional): `max_kv_tokens`, a positive integer."""
+    table = _table(data, "memory", path, default={})
+    if "max_kv_tokens" not in table:
+        return {}
+    value = table["max_kv_tokens"]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpecscopeError(f"{path}: [memory] max_kv_tokens = {value!r} must be a positive integer (KV tokens "
+                             "that fit in device memory); delete the table for no limit")
+    return {"max_kv_tokens": value}
 
 
 def write_cost_model_toml(path: str | os.PathLike, data: dict, header_comment: str = "") -> None:

@@ -9,6 +9,8 @@ DIR/
   profile.csv                  step timings (`formats/profile.py`)
   cost_model.toml              the cost model fitted from them (`formats/cost_model.py`)
   simulation.csv               replayed traces (`formats/simulation.py`)
+  simulation_cost_model.toml   the cost model the simulation used when it is not the fitted one (a preset,
+                               a file, an analytic model), as the sweep copies it
   report.html                  the report
   sweep/                       a sweep's own state: config.toml, done/<step>.json stamps, tmp/, lock
 ```
@@ -29,6 +31,7 @@ CELL_SETTINGS = "cell.json"
 PROFILE_CSV = "profile.csv"
 COST_MODEL_TOML = "cost_model.toml"
 SIMULATION_CSV = "simulation.csv"
+SIMULATION_COST_MODEL_TOML = "simulation_cost_model.toml"
 REPORT_HTML = "report.html"
 STATE_DIR = "sweep"
 
@@ -64,6 +67,10 @@ class StudyFolder:
     @property
     def simulation(self) -> Path:
         return self.root / SIMULATION_CSV
+
+    @property
+    def simulation_cost_model(self) -> Path:
+        return self.root / SIMULATION_COST_MODEL_TOML
 
     @property
     def report(self) -> Path:

@@ -2,7 +2,7 @@
 
 A trace holds, for every request, the prompt, the output, and for each proposer the per-position
 acceptance trace `acc_len[i]`: the tokens a step starting at output position i would commit with
-lookahead k_max (accepted drafts + the bonus token, so always >= 1). See DESIGN.md's glossary.
+lookahead k_max (accepted drafts + the bonus token, so always >= 1). See the glossary of docs/design.md.
 
 Native format (JSON Lines), written by `write_trace` and by the engine:
 

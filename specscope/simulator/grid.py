@@ -23,6 +23,7 @@ import numpy as np
 
 from specscope.costs.model import CostModel
 from specscope.errors import SpecscopeError
+from specscope.simulator.memory import batch_cap, fit_batch_sizes
 from specscope.simulator.paper import paper_replay
 from specscope.policy.base import Policy
 from specscope.policy.registry import check_policy_name, make_policy, plain_decoding, scope, supports
@@ -127,6 +128,7 @@ def validate(traces, proposer_sets, policies, batch_sizes, costs: CostModel, mod
     for trace in traces:
         for pset in proposer_sets:
             trace.require_proposers(pset)
+        batch_cap(trace, costs)  # the longest request must fit in the cost model's memory, if it has one
     for pset, name in pairs:
         if make_policy(name, pset, costs).speculates:
             for proposer in pset:
@@ -185,7 +187,7 @@ def run_grid(
             for name in psets_pairs:
                 policy = make_policy(name, pset, costs)
                 traj = None if policy.batch_aware else run_trajectory(rt, policy, match)
-                for b in batch_sizes:
+                for b in fit_batch_sizes(trace, batch_sizes, costs).sizes:  # capped where memory runs out
                     if b not in plain_results:
                         rng = np.random.default_rng(base + _key("plain", b))
                         plain_results[b] = replay(mode, rt, plain, plain_traj, costs, b, match, rng, miss_u)

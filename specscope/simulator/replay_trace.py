@@ -36,10 +36,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from specscope.ngram import ngram_match
+from specscope.ngram import NAME, ngram_match
 from specscope.formats.trace import Trace
 
-NGRAM = "ngram"  # the proposer whose matches a trace's tokens reveal (and whose misses --ngram-match-prob models)
+NGRAM = NAME  # the proposer whose matches a trace's tokens reveal (and whose misses --ngram-match-prob models)
 
 
 @dataclass(frozen=True)

@@ -225,6 +225,6 @@ class EngineBackend:
         engine, _, _ = self._last
         _, target, _, name = self.load()
         policy = engine.drafter.policy
-        return {"model": name, "method": engine.drafter.label, "k": engine.draft_budget,  # a tree: its nodes
+        return {"model": name, "label": engine.drafter.label, "k": engine.draft_budget,  # a tree: its nodes
                 "cost_model": policy.costs.name if settings.adaptive is not None else None,
                 "tree": engine.tree.label if engine.tree is not None else None, "device": str(target.device)}

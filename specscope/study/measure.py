@@ -57,7 +57,7 @@ def measure(backend: MeasurementBackend, settings: RunSettings, prompts: list[Pr
 def _settings_fields(settings: RunSettings, prompts: list[Prompt]) -> dict:
     """The summary's settings fields (formats/summary.py)."""
     return {
-        "proposer": settings.proposer.method,
+        "method": settings.proposer.method,
         "adaptive": settings.adaptive is not None,
         "batch_size": settings.batch_size,
         "workload": prompts[0].workload if prompts else settings.workload,

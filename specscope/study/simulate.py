@@ -18,6 +18,7 @@ from specscope.costs.presets import load_cost_model
 from specscope.errors import SpecscopeError
 from specscope.formats.simulation import write_simulation
 from specscope.formats.trace import FORMATS, Trace, read_trace
+from specscope.simulator.memory import fit_batch_sizes
 from specscope.simulator.grid import (MODES, Skipped, count_configs, ngram_match_prob, parse_proposer_set, plan,
                                       run_grid, validate)
 from specscope.simulator.replay_trace import ngram_caps_known
@@ -32,7 +33,8 @@ class Simulation:
     costs: CostModel
     sets: list[tuple[str, ...]]
     skipped: list[Skipped] = field(default_factory=list)  # policy x proposer pairs that do not apply
-    notes: list[str] = field(default_factory=list)  # dropped requests, where n-gram matches came from
+    notes: list[str] = field(default_factory=list)  # dropped requests, n-gram matches, analytic pricing
+    capped: list[str] = field(default_factory=list)  # batch sizes that do not fit the cost model's memory
 
 
 def default_proposer_sets(traces: list[Trace]) -> list[tuple[str, ...]]:
@@ -66,10 +68,15 @@ def simulate(trace_paths: list[Path], proposers: list[str] | None, policies: lis
             else:
                 p = ngram_match_prob(trace, ngram_match)
                 notes.append(f"{trace.path.name}: n-gram match probability p = {p:g} (fixed-k n-gram misses)")
+    if costs.target.form == "roofline":
+        notes.append(f"cost model '{costs.name}' is analytic ({costs.description or 'roofline'}): predicted from the "
+                     "model's shape and the hardware's datasheet, not measured")
+    fits = [fit_batch_sizes(trace, batch_sizes, costs) for trace in traces]
+    capped = [fit.note(trace, costs) for trace, fit in zip(traces, fits) if fit.capped]
     _, skipped = plan(sets, policies)
-    total = count_configs(sets, policies, batch_sizes, len(traces))
+    total = sum(count_configs(sets, policies, fit.sizes, 1) for fit in fits)
     rows = run_grid(traces, sets, policies, batch_sizes, costs, mode=mode, seed=seed, ngram_match_override=ngram_match,
                     on_progress=None if on_progress is None else lambda: on_progress(total))
     if output is not None:
         write_simulation(output, rows)
-    return Simulation(rows, traces, costs, sets, skipped, notes)
+    return Simulation(rows, traces, costs, sets, skipped, notes, capped)

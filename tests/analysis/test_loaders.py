@@ -90,15 +90,6 @@ def test_broken_summary_names_the_file(tmp_path, text, needle):
     assert "bad-cell" in str(err.value) and "\n" not in str(err.value)
 
 
-def test_step_counts_accepts_the_three_shapes():
-    expected = ([3, 3], [1, 2])
-    assert loaders.step_counts([{"proposed": 3, "accepted": 1}, {"proposed": 3, "accepted": 2}], "f", 1) == expected
-    assert loaders.step_counts([[3, 1], [3, 2]], "f", 1) == expected
-    assert loaders.step_counts({"proposed": [3, 3], "accepted": [1, 2]}, "f", 1) == expected
-    with pytest.raises(SpecscopeError, match="f:4: 'steps'"):
-        loaders.step_counts([{"proposed": 3}], "f", 4)
-
-
 def test_simulation_needs_its_columns(tmp_path):
     (tmp_path / "simulation.csv").write_text("trace,policy,speedup\nchat,oracle,1.5\n")
     with pytest.raises(SpecscopeError, match="missing column.*proposers.*batch_size"):

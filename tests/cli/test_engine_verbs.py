@@ -73,7 +73,7 @@ def test_greedy_sd_run_matches_plain_run(tiny, plain_run, tmp_path, extra):
     assert all(r["output_token_ids"] == plain[r["id"]] for r in records)
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["proposed_tokens"] > 0
-    assert summary["method"] == ("ngram" if extra[1] == "ngram" else "draft(self:2)")
+    assert summary["label"] == ("ngram" if extra[1] == "ngram" else "draft(self:2)")
 
 
 @pytest.mark.parametrize(
@@ -105,7 +105,7 @@ def test_separate_draft_model_run(tiny, plain_run, tmp_path):
     result = cli(*run_args(tiny, tmp_path, "--method", "draft", "--draft-model", tiny["model"], "--k", 4))
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["proposer_mb"] > 0 and summary["method"] == f"draft({tiny['model']})"
+    assert summary["proposer_mb"] > 0 and summary["label"] == f"draft({tiny['model']})"
     plain = {r["id"]: r["output_token_ids"] for r in read_jsonl(plain_run[0] / "requests.jsonl")}
     for r in read_jsonl(tmp_path / "requests.jsonl"):
         if "error" not in r:

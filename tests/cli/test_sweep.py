@@ -150,7 +150,7 @@ def test_an_adaptive_cell_runs_k_adaptive_and_reports_as_its_own_method(tiny):
     assert result["ran"] == ["profile", "prompts_none_b2", "prompts_ngram_k2_b2", "prompts_ngram_kadaptive_b2"]
     summary = json.loads((out / "runs/prompts_ngram_kadaptive_b2/summary.json").read_text())
     assert summary["adaptive"] is True and summary["cost_model"] == "fitted"  # this sweep's own fit
-    assert summary["method"] == "adaptive(ngram)" and summary["num_completed"] == 2
+    assert summary["label"] == "adaptive(ngram)" and summary["method"] == "ngram" and summary["num_completed"] == 2
     runs = load_study(out).runs.set_index("cell")
     assert runs.loc["prompts_ngram_kadaptive_b2", "method"] == "adaptive(ngram)"
     assert runs.loc["prompts_ngram_kadaptive_b2", "label"] == "adaptive(ngram)"

@@ -315,7 +315,7 @@ def check_tree_distribution(p, parents, tokens, paths):
 def test_sampled_head_trees_reproduce_the_target_distribution(model16, heads16, kind, spec):
     p, drafts, parents, tokens, paths = tree_draws(model16, heads16[kind], kind, spec, 1.0, 6000)
     accepted = check_tree_distribution(p, parents, tokens, paths)
-    assert sum(accepted.values()) > 1000
+    assert sum(accepted.values()) >= 200  # as many as the check above needs of one node
 
 
 def test_the_distribution_check_catches_a_sampler_that_forgets_the_residual(model16, heads16):

@@ -32,10 +32,9 @@ def test_time_breakdown_sums_phases():
 
 
 def test_decode_throughput_leaves_out_steps_with_prompts():
-    from specscope.engine.results import summarize
+    from specscope.study.engine_backend import step_summary
 
     steps = [StepRecord(0, 5, 0, 0, 2, 2, 400, 0, 0, 0, 2),  # the prompts' step: 5 s, not counted
              StepRecord(1, 2, 0, 1, 2, 0, 8, 400, 6, 4, 6), StepRecord(0, 1, 0, 0, 2, 0, 2, 406, 0, 0, 2)]
-    summary = summarize([], steps, wall_seconds=10.0)
-    assert summary["decode_throughput_tok_s"] == 8 / 5
-    assert summarize([], steps[:1], wall_seconds=5.0)["decode_throughput_tok_s"] is None
+    assert step_summary(steps)["decode_throughput_tok_s"] == 8 / 5
+    assert step_summary(steps[:1])["decode_throughput_tok_s"] is None

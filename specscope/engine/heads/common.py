@@ -18,7 +18,7 @@ score only the most frequent target tokens; drafting costs far less than a full-
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -67,16 +67,6 @@ class HeadConfig:
             head_dim=self.head_dim, rms_norm_eps=self.rms_norm_eps, rope_theta=self.rope_theta,
             rope_scaling=self.rope_scaling,
         )
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["aux_layer_ids"] = list(self.aux_layer_ids)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "HeadConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
     @classmethod
     def for_target(cls, kind: str, target_config: ModelConfig, **overrides) -> "HeadConfig":
@@ -271,12 +261,6 @@ def d2t_from_ids(ids: torch.Tensor) -> torch.Tensor:
     """EAGLE-3's d2t offsets for sorted target ids."""
     ids = torch.sort(ids.long()).values
     return ids - torch.arange(len(ids))
-
-
-def t2d_mask(ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
-    mask = torch.zeros(vocab_size, dtype=torch.bool)
-    mask[ids] = True
-    return mask
 
 
 def target_head_rows(target, ids: torch.Tensor | None) -> torch.Tensor:

@@ -8,7 +8,7 @@ runs, so drafts are deterministic (q is one-hot). No match: no draft (a plain de
 from __future__ import annotations
 
 from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
-from specscope.ngram import ngram_match
+from specscope.ngram import NAME, ngram_match
 
 __all__ = ["NgramProposer", "ngram_match"]
 
@@ -16,7 +16,7 @@ __all__ = ["NgramProposer", "ngram_match"]
 class NgramProposer(Proposer):
     """Prompt lookup over prompt + output so far (`--ngram-min`, `--ngram-max`)."""
 
-    name = "ngram"
+    name = NAME
     drafts_are_free_prefixes = True  # the match does not depend on k: k drafts are the first k of more
 
     def __init__(self, settings, target=None, tokenizer=None):

@@ -9,12 +9,13 @@ from __future__ import annotations
 import numpy as np
 
 from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
+from specscope.settings import BASELINE
 
 
 class NoProposer(Proposer):
     """Proposes nothing."""
 
-    name = "none"
+    name = BASELINE
 
     def propose(self, batch: ProposerInput) -> Proposal:
         return Proposal.from_lists([np.zeros(0, dtype=np.int64)] * len(batch.slots))

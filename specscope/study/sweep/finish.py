@@ -22,15 +22,23 @@ def fit_cost(root: Path) -> dict:
     return {t.kind: t.mean_relative_error for t in terms}
 
 
-def simulate(root: Path, spec: SimulateSpec, trace_paths: list[Path]) -> tuple[int, list[str]]:
-    """Replay the traces into `simulation.csv`; returns (rows written, notes on skipped pairs)."""
+def simulate(root: Path, spec: SimulateSpec, trace_paths: list[Path]) -> tuple[int, list[str], list[str]]:
+    """Replay the traces into `simulation.csv` (and the cost model, unless fitted, into
+    `simulation_cost_model.toml`, which the report reads); returns (rows written, notes on skipped pairs,
+    notes on batch sizes capped to the cost model's memory)."""
+    from specscope.costs.presets import write_cost_model
     from specscope.study.simulate import simulate as run
 
     folder = StudyFolder(root)
     result = run(trace_paths, spec.proposers, spec.policies, spec.batch_sizes,
                  folder.cost_model if spec.cost_model == FITTED else spec.cost_model, spec.mode, spec.seed,
                  output=folder.simulation)
-    return len(result.rows), [f"{s.policy} for {s.proposers}: {s.reason}" for s in result.skipped]
+    if spec.cost_model == FITTED:
+        folder.simulation_cost_model.unlink(missing_ok=True)
+    else:
+        write_cost_model(folder.simulation_cost_model, result.costs,
+                         header_comment=f"The cost model `specscope sweep` simulated under: {spec.cost_model}")
+    return len(result.rows), [f"{s.policy} for {s.proposers}: {s.reason}" for s in result.skipped], result.capped
 
 
 def report(root: Path):

@@ -161,10 +161,12 @@ def finish_study(root: Path, config: SweepConfig, events: SweepEvents) -> dict:
         out["cost_model_fit_error"] = {k: round(v, 4) for k, v in errors.items()}
     traces = [root / s.output for s in config.of_kind(TRACE) if (root / s.output).is_file()]
     if config.simulate is not None and traces:
-        rows, skipped = finish.simulate(root, config.simulate, traces)
+        rows, skipped, notes = finish.simulate(root, config.simulate, traces)
         out["simulation_rows"] = rows
         out["simulated_traces"] = len(traces)
         out["simulation_skipped"] = skipped
+        for note in notes:
+            events.note(note)
     try:
         result = finish.report(root)
     except ImportError as err:

@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Callable
 
 from specscope.formats.files import write_json_atomic
+from specscope.formats.layout import CELL_SETTINGS, STATE_DIR, SUMMARY_JSON
 from specscope.study.sweep.config import RUN, Step
 
-STATE_DIR = "sweep"
-CELL_SETTINGS = "cell.json"
 DONE, MISSING, CHANGED = "done", "missing", "changed"
 
 
@@ -47,10 +46,10 @@ def status(root: Path, step: Step) -> str:
     """DONE, MISSING (never run, or unreadable) or CHANGED (ran with other settings)."""
     out = root / step.output
     if step.kind == RUN:
-        if not (out / "summary.json").is_file():
+        if not (out / SUMMARY_JSON).is_file():
             return MISSING
         stored = _read_json(out / CELL_SETTINGS)
-        summary = _read_json(out / "summary.json")
+        summary = _read_json(out / SUMMARY_JSON)
         if not isinstance(summary, dict) or summary.get("partial"):
             return MISSING
     else:

@@ -1,0 +1,1 @@
+"""Hardware specs the analytic cost model ships (one TOML per device, schema in specscope/formats/hardware.py)."""
