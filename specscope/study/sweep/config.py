@@ -292,9 +292,10 @@ def _trees(v: "_Validator", key: str, value) -> list[str]:
 
 def drafts_trees(method: str, methods=None) -> bool:
     """Whether `method` can draft a tree: the registry's `supports_tree` when the caller passed the registry
-    (a dict of proposer classes), else TREE_METHODS."""
-    if isinstance(methods, dict) and method in methods:
-        return bool(getattr(methods[method], "supports_tree", False))
+    (a dict of proposer classes), else TREE_METHODS (also for a registry of names only, without the classes)."""
+    proposer = methods.get(method) if isinstance(methods, dict) else None
+    if proposer is not None and hasattr(proposer, "supports_tree"):
+        return bool(proposer.supports_tree)
     return method in TREE_METHODS
 
 

@@ -125,3 +125,33 @@ def test_the_shipped_demo_config_is_valid():
     cfg = load_config(DEMO_CONFIG, METHODS, None)
     assert len(cfg.of_kind(RUN)) == 3 * 5 * 3 and len(cfg.of_kind(TRACE)) == 3 and len(cfg.of_kind(PROFILE)) == 1
     assert cfg.engine["model"] is None and "ngram,draft" in cfg.simulate.proposers
+
+
+def test_trees_add_tree_cells_beside_the_chains_and_trace_and_simulate_them(tmp_path):
+    cfg = config(tmp_path, methods=["none", "ngram", "eagle3"], k=[3], batch_sizes=[1], trees=["6", "dynamic:21"],
+                 trace={"proposers": ["ngram", "eagle3"]}, profile={}, simulate={})
+    names = [s.name for s in cfg.of_kind(RUN)]
+    assert names[:5] == ["chat_none_b1", "chat_ngram_k3_b1", "chat_eagle3_k3_b1", "chat_eagle3_tree6_b1",
+                         "chat_eagle3_treedynamic-21_b1"]  # the n-gram cannot branch: no tree cells for it
+    tree = cfg.of_kind(RUN)[4].settings
+    assert tree["tree"] == "dynamic:21" and tree["method"] == "eagle3"
+    assert "tree" not in cfg.of_kind(RUN)[2].settings  # chain cells keep their settings (and stamps)
+    assert cfg.of_kind(TRACE)[0].settings["trees"] == ["6", "dynamic:21"]
+    assert "tree" in cfg.simulate.policies
+    assert "eagle3@tree:3x2" in cfg.simulate.proposers and "eagle3@tree:dynamic:21:7x4" in cfg.simulate.proposers
+
+
+@pytest.mark.parametrize("top,message", [
+    ({"trees": ["7"]}, "trees: --tree '7' is not a tree spec"),
+    ({"trees": ["6", "3x2"]}, "trees: names a tree shape twice"),
+    ({"methods": ["none", "ngram"], "trees": ["6"]}, "none of the methods ['none', 'ngram'] drafts a tree"),
+    ({"methods": ["none", "ngram", "draft"], "trace": {"proposers": ["ngram"], "trees": ["6"]}},
+     "trace.trees: none of the traced proposers ['ngram'] drafts a tree"),
+    ({"trace": {"proposers": ["draft"], "trees": ["6"]}, "profile": {}, "simulate": {"proposers": ["draft@tree:21"]}},
+     "'draft@tree:3x4' in 'draft@tree:3x4' is not traced"),
+])
+def test_bad_tree_keys_are_one_line_errors(tmp_path, top, message):
+    with pytest.raises(SpecscopeError) as err:
+        config(tmp_path, **top)
+    text = str(err.value)
+    assert message in text and "\n" not in text
