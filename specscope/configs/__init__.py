@@ -1,6 +1,8 @@
-"""Shipped sweep configs (TOML data files): `demo.toml` is what `specscope demo` runs."""
+"""Shipped sweep configs (TOML data files): `demo.toml` is what `specscope demo` runs; `full.toml` is the full
+study (every method, chains and the chain-vs-tree comparison)."""
 
 from pathlib import Path
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEMO_CONFIG = CONFIG_DIR / "demo.toml"
+FULL_CONFIG = CONFIG_DIR / "full.toml"

@@ -155,3 +155,17 @@ def test_bad_tree_keys_are_one_line_errors(tmp_path, top, message):
         config(tmp_path, **top)
     text = str(err.value)
     assert message in text and "\n" not in text
+
+
+def test_the_shipped_full_config_compares_chains_and_trees():
+    from specscope.configs import FULL_CONFIG
+
+    cfg = load_config(FULL_CONFIG, METHODS, None)
+    cells = [s.name for s in cfg.of_kind(RUN)]
+    for method in ("draft", "eagle", "eagle3", "mtp"):
+        for size in ("k3", "tree6", "tree21", "treedynamic-21"):
+            assert f"chat_{method}_{size}_b1" in cells and f"chat_{method}_{size}_b16" in cells, (method, size)
+    assert not any(c.startswith("chat_ngram_tree") for c in cells)
+    assert cfg.of_kind(TRACE)[0].settings["trees"] == ["6", "21", "dynamic:21"]
+    assert "tree" in cfg.simulate.policies and "eagle3@tree:dynamic:21:7x4" in cfg.simulate.proposers
+    assert max(cfg.simulate.batch_sizes) == 128
