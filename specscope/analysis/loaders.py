@@ -75,7 +75,7 @@ class Study:
 RUN_COLUMNS = [
     "cell", "model", "workload", "method", "k", "label", "batch_size", "threads", "device", "temperature", "partial",
     "generated_tokens", "wall_seconds", "throughput_tok_s", "mean_acc_len", "acceptance_rate",
-    *(f"t_{p}" for p in PHASES), "peak_rss_mb", "adaptive_choices",
+    *(f"t_{p}" for p in PHASES), "num_steps", "peak_rss_mb", "adaptive_choices",
 ]
 REQUEST_COLUMNS = [
     "cell", "workload", "method", "k", "label", "batch_size", "id", "output_len", "steps", "mean_acc_len",
@@ -165,6 +165,7 @@ def read_summary(path: Path) -> dict:
         "mean_acc_len": flat.get("mean_acc_len"),
         "acceptance_rate": flat.get("acceptance_rate"),
         "peak_rss_mb": flat.get("peak_rss_mb"),
+        "num_steps": flat.get("num_steps"),  # engine steps (prefill included): verify time per step
         "adaptive_choices": flat.get("adaptive_choices") if isinstance(flat.get("adaptive_choices"), dict) else None,
     }
     for phase in PHASES:

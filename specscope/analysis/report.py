@@ -28,6 +28,7 @@ from specscope.analysis.loaders import Study, load_study, trace_workload
 from specscope.formats.summary import PHASES
 from specscope.settings import BASELINE
 from specscope.analysis.roofline import analytic_sections
+from specscope.analysis.trees import tree_sections
 from specscope.errors import SpecscopeError
 from specscope.formats.files import write_text_atomic
 from specscope.formats.trace import Trace
@@ -94,6 +95,7 @@ def build_sections(study: Study) -> list[Section]:
         _bleu_overlap(study, counter),
         _proposer_difference(study, counter),
         _simulated(study, counter),
+        *tree_sections(study, runs, counter),  # chain against tree, measured and simulated
         *analytic_sections(study, counter),  # only when the simulation's cost model is analytic
         _combine(study, counter),
         _fidelity(study, runs, counter),
