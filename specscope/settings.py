@@ -55,7 +55,7 @@ class ProposerSettings:
     ngram_max: int = NGRAM_MAX
     draft_model: str = DEFAULT_DRAFT_MODEL  # `draft`: 'self:L' (the target's first L layers) or a model path
     head: str | None = None  # eagle / eagle3 / mtp: a head folder (None = the head shipped for the target)
-    tree: str | None = None  # `DxB`: draft a static tree (proposers that support one); None = a chain of k
+    tree: str | None = None  # `DxB`, `6`, `21`, `dynamic:N`: draft a tree (tree_spec.py; proposers that support one); None = a chain of k
 
     @property
     def methods(self) -> list[str]:
