@@ -72,3 +72,10 @@ def test_policies_fit_tree_and_chain_proposers():
     assert parse_proposer_set("eagle3@tree:6") == ("eagle3@tree:3x2",)
     with pytest.raises(SpecscopeError):
         parse_proposer_set("eagle3@tree:7")
+
+
+def test_default_proposer_sets_combine_only_the_chains(make_trace):
+    from specscope.study.simulate import default_proposer_sets
+
+    trace = make_trace([(5, {"ngram": [1, 1], "eagle": [2, 1], TREE: [3, 1]})])
+    assert default_proposer_sets([trace]) == [("ngram",), ("eagle",), (TREE,), ("ngram", "eagle")]
