@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from dataclasses import asdict, dataclass, field, fields
 
 from specscope.errors import SpecscopeError
@@ -56,7 +55,7 @@ class ProposerSettings:
     ngram_max: int = NGRAM_MAX
     draft_model: str = DEFAULT_DRAFT_MODEL  # `draft`: 'self:L' (the target's first L layers) or a model path
     head: str | None = None  # eagle / eagle3 / mtp: a head folder (None = the head shipped for the target)
-    tree: str | None = None  # `DxB`: draft a static tree (proposers that support one); None = a chain of k
+    tree: str | None = None  # `DxB`, `6`, `21`, `dynamic:N`: draft a tree (tree_spec.py; proposers that support one); None = a chain of k
 
     @property
     def methods(self) -> list[str]:
@@ -169,18 +168,6 @@ class RunSettings:
         names = {f.name for f in fields(ProposerSettings)}
         proposer = {k: flat.pop(k) for k in list(flat) if k in names}
         return dataclasses.replace(self, **flat, proposer=dataclasses.replace(self.proposer, **proposer))
-
-
-def tree_nodes(spec: str) -> int | None:
-    """Draft nodes of a static tree `DxB` (B + B^2 + ... + B^(D-1): the depth counts the root), None if `spec` is not
-    one. The engine parses and checks trees itself (`specscope.engine.tree.parse_tree`); this needs no torch."""
-    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(spec))
-    if not match:
-        return None
-    depth, branching = int(match.group(1)), int(match.group(2))
-    if depth < 2 or branching < 1:
-        return None
-    return sum(branching ** level for level in range(1, depth))
 
 
 def _int(value, low: int, high: int | None, key: str, bad) -> None:

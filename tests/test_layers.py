@@ -12,7 +12,7 @@ import specscope
 RANKS = {
     "__init__": 0, "configs": 0, "data": 0, "presets": 0,  # the package and its data folders
     "errors": 0,
-    "settings": 1,
+    "settings": 1, "tree_spec": 1,
     "formats": 2, "ngram": 2,
     "costs": 3,
     "policy": 4, "workloads": 4,

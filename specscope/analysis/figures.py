@@ -369,35 +369,6 @@ def fidelity(table: pd.DataFrame) -> Figure:
 
 
 @styled
-def chain_vs_tree(table: pd.DataFrame) -> Figure:
-    """Measured speedup of each chain and tree cell of the tree's proposer: a panel per workload, bars per batch size."""
-    workloads = sorted(table["workload"].unique())
-    fig, axes = _panels(len(workloads), height=3.4)
-    labels = method_order(table["label"])
-    colours = _colours(labels)
-    for ax, workload in zip(axes, workloads):
-        sub = table[table["workload"] == workload]
-        pivot = sub.pivot_table(index="batch_size", columns="label", values="speedup", aggfunc="mean")
-        pivot = pivot.reindex(columns=[label for label in labels if label in pivot.columns]).sort_index()
-        width = 0.8 / max(1, len(pivot.columns))
-        x = np.arange(len(pivot.index))
-        for j, label in enumerate(pivot.columns):
-            ax.bar(x + j * width - 0.4 + width / 2, pivot[label].to_numpy(), width, label=label, color=colours[label])
-        ax.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
-        ax.set_xticks(x)
-        ax.set_xticklabels([str(b) for b in pivot.index])
-        ax.set_xlabel("batch size")
-        ax.set_ylabel("speedup over none")
-        ax.set_title(workload)
-    _legend_below(fig, axes)
-    return fig
-
-
-# ---------------------------------------------------------------------------------------------
-# Traces
-
-
-@styled
 def acc_heatmap(matrices: dict[str, np.ndarray], k_max: int | None) -> Figure:
     """acc_len per output position (x) and request (y, numbered from 1, longest first): a panel per proposer."""
     fig, axes = _panels(len(matrices), width=MAX_FIG_W / 2, height=4.0)
@@ -667,5 +638,28 @@ def server_acceptance_by_position(servers: pd.DataFrame) -> Figure:
         ax.set_xlabel("draft position")
         ax.set_ylabel("acceptance rate")
         ax.set_title(label)
+    _legend_below(fig, axes)
+    return fig
+
+
+@styled
+def chain_against_tree(measured: pd.DataFrame, simulated: pd.DataFrame) -> Figure:
+    """Speedup against batch size, a panel per workload and proposer: each variant measured (solid, dots) and
+    simulated (dashed)."""
+    both = pd.concat([measured.assign(source="measured"), simulated.assign(source="simulated")])
+    panels = sorted({(w, p) for w, p in zip(both["workload"], both["proposer"])})
+    fig, axes = _panels(len(panels))
+    colours = {}
+    for ax, (workload, proposer) in zip(axes, panels):
+        sub = both[(both["workload"] == workload) & (both["proposer"] == proposer)]
+        for (variant, source), line in sub.groupby(["variant", "source"]):
+            colour = colours.setdefault(variant, f"C{len(colours) % 10}")
+            line = line.sort_values("batch_size")
+            ax.plot(line["batch_size"], line["speedup"], "-o" if source == "measured" else "--", color=colour,
+                    markersize=4, label=f"{variant} ({source})")
+        ax.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
+        _batch_axis(ax, sub["batch_size"])
+        ax.set_ylabel("speedup over none")
+        ax.set_title(f"{workload}: {proposer}")
     _legend_below(fig, axes)
     return fig

@@ -64,6 +64,7 @@ from specscope.formats.profile import read_profile
 from specscope.formats.summary import PHASES
 from specscope.formats.trace import Trace, read_trace
 from specscope.settings import BASELINE
+from specscope.tree_spec import tree_key
 
 
 @dataclass
@@ -90,8 +91,8 @@ class Study:
 RUN_COLUMNS = [
     "cell", "model", "workload", "method", "k", "label", "batch_size", "threads", "device", "temperature", "partial",
     "generated_tokens", "wall_seconds", "throughput_tok_s", "mean_acc_len", "acceptance_rate",
-    *(f"t_{p}" for p in PHASES), "peak_rss_mb", "adaptive_choices", "tree", "repeats", "throughput_rel_spread",
-    "repeat", "busy", "others_cpu",
+    *(f"t_{p}" for p in PHASES), "num_steps", "peak_rss_mb", "adaptive_choices", "tree", "repeats",
+    "throughput_rel_spread", "repeat", "busy", "others_cpu",
 ]
 REQUEST_COLUMNS = [
     "cell", "workload", "method", "k", "label", "batch_size", "id", "output_len", "steps", "mean_acc_len",
@@ -169,16 +170,19 @@ def read_summary(path: Path) -> dict:
     method = str(flat["method"])
     k = 0 if method == BASELINE else int(flat.get("k") or 0)
     tree = str(flat["tree"]) if flat.get("tree") else None
+    label = method_label(str(flat.get("label") or method), k)
     if flat.get("adaptive"):  # `--k adaptive`: k varies per step (the summary's k is the cap)
         method, k = f"adaptive({method})", math.nan
-    elif tree:  # a static tree verifies all its nodes each step: not a chain of k
-        k = math.nan
+        label = method_label(str(flat.get("label") or flat["method"]), k)
+    elif tree and method != BASELINE:  # a draft tree: named as traces name it, no chain k
+        label = method_label(str(flat.get("label") or method), k, tree)
+        method, k = tree_key(method, tree), math.nan
     row = {
         "model": str(flat.get("model", "")),
         "workload": str(flat.get("workload", "")),
         "method": method,
         "k": k,
-        "label": method_label(str(flat.get("label") or method), k, tree),
+        "label": label,
         "batch_size": int(flat["batch_size"]),
         "threads": flat.get("threads"),
         "device": str(flat.get("device", "")),
@@ -190,6 +194,7 @@ def read_summary(path: Path) -> dict:
         "mean_acc_len": flat.get("mean_acc_len"),
         "acceptance_rate": flat.get("acceptance_rate"),
         "peak_rss_mb": flat.get("peak_rss_mb"),
+        "num_steps": flat.get("num_steps"),  # engine steps (prefill included): verify time per step
         "adaptive_choices": flat.get("adaptive_choices") if isinstance(flat.get("adaptive_choices"), dict) else None,
         "tree": tree,
         "repeats": _number(flat.get("repeats")),

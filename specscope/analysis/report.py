@@ -25,7 +25,7 @@ from specscope.analysis import metrics
 from specscope.analysis.loaders import Study, load_study
 from specscope.analysis.page import ReportContext, Section, render_html
 from specscope.analysis.sections.analytic import analytic_section
-from specscope.analysis.sections import front, measured, servers, simulated, traces
+from specscope.analysis.sections import front, measured, servers, simulated, traces, trees
 from specscope.errors import SpecscopeError
 from specscope.formats.files import write_text_atomic
 
@@ -41,7 +41,7 @@ SECTION_BUILDERS: list[SectionBuilder] = [
     servers.servers_section,  # only in folders `specscope bench` wrote cells to
     measured.time_breakdown_section,
     measured.memory_section,
-    measured.chain_vs_tree_section,
+    trees.chain_against_tree_section,  # only when the study has trees: chain against tree, measured and simulated
     traces.acceptance_by_position_section,
     measured.request_acceptance_section,
     traces.bleu_overlap_section,

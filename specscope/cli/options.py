@@ -49,8 +49,10 @@ TreeOpt = Annotated[
     Optional[str],
     typer.Option(
         "--tree",
-        help="Draft a static tree DxB instead of a chain (--method draft): a full B-ary tree of D levels counting "
-        "the last committed token, e.g. 3x2 = 2 + 4 = 6 draft tokens verified in one pass. Overrides --k.",
+        help="Draft a tree instead of a chain (--method draft, eagle, eagle3, mtp), verified in one pass: DxB, a full "
+        "B-ary tree of D levels counting the last committed token (3x2 = 2 + 4 = 6 draft tokens); the study's trees "
+        "6 (= 3x2) and 21 (= 3x4, 20 drafts + the root); or dynamic:N[:DxK], N drafts kept by cumulative draft "
+        "probability from a top-K growth D levels deep (default 7x4). Overrides --k.",
     ),
 ]
 NgramMinOpt = Annotated[Optional[int], typer.Option("--ngram-min", help=f"Shortest n-gram the ngram proposer matches "

@@ -4,6 +4,7 @@
     specscope run --workload chat --method draft --draft-model self:16 --k 3 -o out/draft
     specscope run --workload chat --method none -o out/base        # the baseline speedups divide by
     specscope run --workload chat --method draft --tree 3x2 -o out/tree   # a draft tree
+    specscope run --workload chat --method eagle3 --tree dynamic:21 -o out/eagle3-tree   # an EAGLE-2 style tree
     specscope run --workload code-edit --method ngram,draft --k adaptive -o out/adaptive
 
 Writes DIR/requests.jsonl (one record per request, written as requests finish) and DIR/summary.json

@@ -7,13 +7,19 @@ acc_len; one token is committed per position, so the outputs are plain greedy de
 `specscope/engine/tracing.py`). Requests run in batches of --batch-size. Ctrl-C keeps the finished
 requests and marks the header `"partial": true`. Prints a table of mean acc_len per proposer
 (`--json`: and the result as one JSON line).
+
+    specscope trace --workload chat --proposers eagle3,draft --trees 6,dynamic:20 -o chat.trace.jsonl
+
+`--trees`: also trace every proposer that can draft a tree (draft, eagle, eagle3, mtp) under these
+shapes, stored as the proposers `<proposer>@tree:<shape>` (e.g. `eagle3@tree:3x2`), which
+`specscope simulate` prices as verifying the whole tree every step (policy `tree`).
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -32,6 +38,26 @@ def register(app: typer.Typer) -> None:
     app.command("trace")(trace)
 
 
+def tree_shapes(text: str | None, proposers: list[str]) -> list[str]:
+    """`--trees 6,dynamic:20` -> ['6', 'dynamic:20'], each checked; one-line errors for a bad shape, a shape given
+    twice, or no proposer that can draft a tree."""
+    from specscope.engine.proposers import PROPOSERS
+    from specscope.tree_spec import parse_tree
+
+    if text is None:
+        return []
+    shapes = [t.strip() for t in text.split(",") if t.strip()]
+    if not shapes:
+        raise SpecscopeError("--trees is empty; name tree shapes, e.g. --trees 6,dynamic:20")
+    labels = [parse_tree(t).label for t in shapes]
+    if len(set(labels)) != len(labels):
+        raise SpecscopeError(f"--trees '{text}' names a tree shape twice")
+    if not any(name in PROPOSERS and PROPOSERS[name].supports_tree for name in proposers):
+        raise SpecscopeError(f"--trees: none of --proposers {','.join(proposers)} can draft a tree; add draft, eagle, "
+                             "eagle3 or mtp")
+    return shapes
+
+
 def trace(
     output: Annotated[Path, typer.Option("--output", "-o", help="Trace file to write (JSON Lines).")],
     model: ModelOpt = None,
@@ -44,6 +70,9 @@ def trace(
     chat: ChatOpt = None,
     proposers: Annotated[str, typer.Option("--proposers", help="Comma-separated proposers to trace.")] = "ngram,draft",
     k_max: Annotated[int, typer.Option("--k-max", help="Lookahead: draft tokens per position.")] = 20,
+    trees: Annotated[Optional[str], typer.Option(
+        "--trees", help="Comma-separated tree shapes (3x2, the presets 6 and 21, dynamic:N) to trace the proposers "
+        "that can draft a tree under, as <proposer>@tree:<shape>.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Requests traced at once.")] = 8,
     max_new_tokens: MaxNewOpt = None,
     draft_model: DraftModelOpt = None,
@@ -61,6 +90,7 @@ def trace(
     from specscope.study.tracing import record_traces
 
     names = name_list(proposers, "--proposers")
+    shapes = tree_shapes(trees, names)
     if not 1 <= k_max <= MAX_K:
         raise SpecscopeError(f"--k-max {k_max}: must be an integer between 1 and {MAX_K}")
     check_output_file(output, "trace.jsonl")
@@ -85,7 +115,8 @@ def trace(
                 console.print(f"[yellow]request {seq.request.id}: {seq.error}[/yellow]", soft_wrap=True)
 
         result = record_traces(backend, settings, names, k_max, output, on_traced=traced, keep_partial=True,
-                               prompts=prompts)
+                               prompts=prompts, trees=shapes)
+    names = list(result["mean_acc_len"])
     wall = time.perf_counter() - start
     partial = result["partial"]
     table = Table(title=f"specscope trace: {result['requests']} requests, k_max {k_max}" + (" (PARTIAL)" if partial else ""),

@@ -1,5 +1,6 @@
-"""Shipped sweep configs (TOML data files): `demo.toml` is what `specscope demo` runs; `full.toml` the longer study
-(`specscope sweep specscope/configs/full.toml -o DIR`)."""
+"""Shipped sweep configs (TOML data files): `demo.toml` is what `specscope demo` runs; `full.toml` the full study
+(every workload and method, chains and the chain-vs-tree comparison: `specscope sweep specscope/configs/full.toml
+-o DIR`)."""
 
 from pathlib import Path
 

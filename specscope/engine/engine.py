@@ -7,9 +7,10 @@
            greedy matching or rejection sampling                   (sample)
            commit accepted + bonus tokens, clip at stops, advance the caches (overhead)
 
-With `Engine.tree` (`--tree DxB`) the proposer drafts a static tree (`Proposal.parents`): the
-verify forward scores all its nodes at once with a tree attention mask (`tree.py`), verification keeps
-the longest accepted root-to-leaf path, and the path's K/V are moved to consecutive cache positions.
+With `Engine.tree` (`--tree DxB`, a preset `6` / `21`, or `dynamic:N`) the proposer drafts a tree
+(`Proposal.parents`, per row: a dynamic tree differs per sequence and step): the verify forward scores
+all its nodes at once with a tree attention mask (`tree.py`), verification keeps the longest accepted
+root-to-leaf path, and the path's K/V are moved to consecutive cache positions.
 
 `--method none` is the same loop with a proposer that never drafts, so the baseline and the SD
 methods share every line but the proposer. Greedy SD output equals plain greedy decoding token for
@@ -85,7 +86,7 @@ class Engine:
         """`proposer`: one proposer drafting a fixed k (the settings' draft budget) every step, or a `Drafter`
         whose policy decides per sequence and step (`--k adaptive`)."""
         self.model, self.settings = model, settings
-        # static draft tree (tree.py): the proposer drafts tree.num_nodes per step; None = a chain
+        # draft tree (tree.py): the proposer drafts up to tree.num_nodes per step; None = a chain
         self.tree = parse_tree(settings.proposer.tree) if settings.proposer.tree and settings.speculates else None
         self.draft_budget = settings.draft_budget if self.tree is None else self.tree.num_nodes  # per sequence and step
         if not isinstance(proposer, Drafter):
@@ -93,8 +94,8 @@ class Engine:
         self.drafter = proposer
         if self.tree is not None and not self.drafter.supports_tree:
             raise SpecscopeError(
-                f"--tree {self.tree.label}: method '{self.drafter.name}' proposes a single continuation and cannot "
-                "draft a tree; use --method draft (or drop --tree)"
+                f"--tree {settings.proposer.tree}: method '{self.drafter.name}' proposes a single continuation and "
+                "cannot draft a tree; use --method draft, eagle, eagle3 or mtp (or drop --tree)"
             )
         # target layers whose outputs the proposers read as features (EAGLE-3); () = the last hidden state
         self.feature_layers = self.drafter.hidden_layers

@@ -28,6 +28,13 @@ probability for the token it drafts there from the context prompt + output[:i] (
 starts a step at i, or a chain's draft that reaches i while it still follows the output: the same
 context, so the same value). Every position a step can draft at gets one; the others (position 0,
 the prefill's token, and the last one when no chain reached it) are written as [] (not recorded).
+
+Tree shapes (`tree_acc_lengths`): a proposer built with a tree (`--tree`, `tree_spec.py`) drafts its
+whole tree from the context prompt + output[:i] at every position i. Greedy tree verification walks
+down from the root taking the child equal to the target's argmax, and along an accepted path that
+argmax is the greedy output itself (as for a chain), so acc_len[i] = 1 + the longest root-to-node
+path whose tokens are output[i], output[i + 1], ..., capped at len(output) - i. The trace stores it
+under the key `<proposer>@tree:<shape>` (`formats/trace.py`). No extra target forward either.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import numpy as np
 from specscope.engine.engine import Engine
 from specscope.engine.proposers.base import Proposer, ProposerInput
 from specscope.engine.scheduler import Request, Sequence
+from specscope.engine.tree import children_lists
 from specscope.settings import RunSettings
 
 
@@ -113,6 +121,47 @@ def acc_lengths(proposer: Proposer, seqs: list[Sequence], k_max: int, features=N
     return acc
 
 
+def tree_acc_lengths(proposer: Proposer, seqs: list[Sequence], features=None) -> list[np.ndarray]:
+    """acc_len at every output position of each finished sequence under the proposer's tree (`proposer.tree`, greedy
+    target; module docstring). `features` as for `acc_lengths`."""
+    R, tree = len(seqs), proposer.tree
+    fulls = [s.context for s in seqs]
+    outputs = [s.output for s in seqs]
+    prompt_lens = [s.prompt_len for s in seqs]
+    G = [len(o) for o in outputs]
+    proposer.bind(R, max(len(f) for f in fulls) + tree.num_nodes + 1)
+    for r in range(R):
+        proposer.reset(r)
+    acc = [np.ones(g, dtype=np.int64) for g in G]
+    for i in range(1, max(G, default=0)):
+        ask = [r for r in range(R) if i < G[r] - 1]  # at the last position a step can only commit its bonus
+        if not ask:
+            continue
+        contexts = [fulls[r][: prompt_lens[r] + i] for r in ask]
+        hidden = None if features is None else [features[r][: len(c) - 1] for r, c in zip(ask, contexts)]
+        proposal = proposer.propose(ProposerInput(slots=ask, contexts=contexts, max_draft=[tree.num_nodes] * len(ask),
+                                                  hidden=hidden))
+        num, drafts = proposal.num_draft.tolist(), proposal.draft_ids.cpu().numpy()
+        parents = proposal.parents.cpu().numpy()
+        for row, r in enumerate(ask):
+            matched = tree_match(drafts[row, : num[row]], parents[row, : num[row]], outputs[r][i:])
+            acc[r][i] = 1 + min(matched, G[r] - i - 1)
+    return acc
+
+
+# drafts, parents: [n] one tree (`tree.py` layout); target: the tokens the walk must follow
+def tree_match(drafts: np.ndarray, parents: np.ndarray, target: np.ndarray) -> int:
+    """Length of the longest root-to-node path of the tree whose tokens are target[0], target[1], ...
+    (the greedy tree walk when the target's argmax tokens are `target`)."""
+    kids, cur, depth = children_lists(parents), -1, 0
+    for token in target:
+        nxt = next((j for j in kids[cur] if int(drafts[j]) == int(token)), None)
+        if nxt is None:
+            break
+        cur, depth = nxt, depth + 1
+    return depth
+
+
 def _settle(acc: np.ndarray, i: int, chain: np.ndarray, out: np.ndarray, cap: int) -> bool:
     """Set acc[i] if the chain already decides it (it disagrees with the output, or is long enough)."""
     m = common_prefix(chain, out[i:])
@@ -155,7 +204,9 @@ def collect_traces(
 ) -> Iterator[tuple[Sequence, dict[str, np.ndarray], dict[str, list]]]:
     """Yield (finished sequence, {proposer: acc_len}, {proposer: confidences}) per request, in groups of
     `batch_size` requests. Confidences (the trace format's `draft_confidence`: a number per output
-    position, [] where the proposer never drafted) come from the proposers that report them.
+    position, [] where the proposer never drafted) come from the proposers that report them. A proposer
+    built with a tree (its `tree` is set; named `<proposer>@tree:<shape>` by the caller) gets its tree's
+    acc_len (`tree_acc_lengths`).
 
     A failed request (e.g. too long) is yielded with empty dicts and `seq.error` set.
     """
@@ -166,7 +217,18 @@ def collect_traces(
         seqs = [finished[r.id] for r in group]
         ok = [s for s in seqs if not s.error]
         sure = {name: [] for name in proposers}
-        values = {name: acc_lengths(p, ok, k_max, sequence_features(model, p, ok), sure[name])
+        feats: dict[tuple, list] = {}  # per set of target layers read: computed once for the group
+
+        def features(p):
+            if not p.needs_hidden:
+                return None
+            key = tuple(getattr(p, "hidden_layers", ()))
+            if key not in feats:
+                feats[key] = sequence_features(model, p, ok)
+            return feats[key]
+
+        values = {name: (tree_acc_lengths(p, ok, features(p)) if getattr(p, "tree", None) is not None
+                         else acc_lengths(p, ok, k_max, features(p), sure[name]))
                   for name, p in proposers.items()}
         index = {s.request.id: j for j, s in enumerate(ok)}
         for s in seqs:

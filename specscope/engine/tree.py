@@ -1,8 +1,10 @@
-"""Static draft trees: the `--tree DxB` spec, the tree's shape, and the attention layout of a tree chunk.
+"""Draft trees in the engine: the tree's shape (`specscope/tree_spec.py`) and the attention layout of a tree chunk.
 
-Shape. `DxB` is a full B-ary tree with D levels counting its root, the sequence's last committed
-token; every node below the root is a draft token, so a tree holds B + B^2 + ... + B^(D-1) draft
-nodes and the longest root-to-leaf path accepts D - 1 of them (plus the bonus token). This is the
+Shapes (`--tree`: `DxB`, the presets `6` and `21`, `dynamic:N`) are parsed torch-free in
+`specscope/tree_spec.py` and re-exported here. A static `DxB` is a full B-ary tree with D levels
+counting its root, the sequence's last committed token; every node below the root is a draft token,
+so a tree holds B + B^2 + ... + B^(D-1) draft nodes and the longest root-to-leaf path accepts D - 1
+of them (plus the bonus token). This is the
 reading that reproduces the study's counts: depth 3 with branching 2 gives 2 + 4 = 6 draft tokens;
 with branching 4 it gives 4 + 16 = 20 draft tokens, i.e. the study's 21 tokens once the root, which
 the verification pass scores too, is counted. `Dx1` is the chain with k = D - 1.
@@ -10,6 +12,8 @@ the verification pass scores too, is counted. `Dx1` is the chain with k = D - 1.
 Nodes are numbered breadth first, children of a node in the proposer's order (most probable first),
 so the first n nodes of a tree always form a tree themselves. A tree travels as `parents`: for draft
 node j, the index of its parent draft node, or -1 for a child of the root (a chain: parent j - 1).
+A dynamic tree (`dynamic:N`) has its own shape per sequence and step, in the same layout
+(`Proposal.parents` [B, K], -1 padded past each row's drafts); nothing below assumes a full tree.
 
 Attention layout of a chunk with a tree (`chunk_layout`): chunk token i is written into the KV cache
 at `start + i` (its chunk offset, like any chunk) but is rotated as position `start + depth(i)` and
@@ -22,71 +26,11 @@ engine moves the accepted path's keys/values to consecutive positions (`KVCache.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from specscope.errors import SpecscopeError
-
-MAX_TREE_NODES = 256  # draft nodes per sequence; larger trees only make every verification pass slower
-
-
-@dataclass(frozen=True)
-class TreeSpec:
-    """A full `branching`-ary tree of `depth` levels, the root (last committed token) included."""
-
-    depth: int
-    branching: int
-
-    @property
-    def label(self) -> str:
-        return f"{self.depth}x{self.branching}"
-
-    @property
-    def num_nodes(self) -> int:
-        """Draft nodes (the root excluded)."""
-        return sum(self.branching**level for level in range(1, self.depth))
-
-    @property
-    def parents(self) -> np.ndarray:
-        """[num_nodes] parent of each draft node in breadth-first order (-1 = the root)."""
-        parents, level, first = [], [-1], 0
-        for _ in range(1, self.depth):
-            nxt = []
-            for p in level:
-                for _ in range(self.branching):
-                    nxt.append(first + len(nxt))
-                    parents.append(p)
-            level, first = nxt, first + len(nxt)
-        return np.array(parents, dtype=np.int64)
-
-    def levels(self) -> list[range]:
-        """Node indices of each draft level (level 1 = the root's children)."""
-        out, start = [], 0
-        for level in range(1, self.depth):
-            n = self.branching**level
-            out.append(range(start, start + n))
-            start += n
-        return out
-
-
-def parse_tree(spec: str) -> TreeSpec:
-    """`'DxB'` -> TreeSpec, or a one-line SpecscopeError saying what a valid spec looks like."""
-    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(spec))
-    hint = "give depth x branching, e.g. --tree 3x2 (depth counts the root: 3x2 = 2 + 4 = 6 draft tokens)"
-    if not match:
-        raise SpecscopeError(f"--tree '{spec}' is not a tree spec; {hint}")
-    depth, branching = int(match.group(1)), int(match.group(2))
-    if depth < 2 or branching < 1:
-        raise SpecscopeError(f"--tree '{spec}': need depth >= 2 and branching >= 1; {hint}")
-    tree = TreeSpec(depth, branching)
-    if tree.num_nodes > MAX_TREE_NODES:
-        raise SpecscopeError(
-            f"--tree '{spec}' has {tree.num_nodes} draft nodes per sequence (at most {MAX_TREE_NODES}); "
-            "use a smaller depth or branching"
-        )
-    return tree
+from specscope.tree_spec import MAX_TREE_NODES, DynamicTreeSpec, TreeSpec, parse_tree  # noqa: F401 (re-exported)
 
 
 # parents: [n] draft parents (-1 = root)

@@ -18,6 +18,15 @@ each request lists, per proposer, the positions whose value is such a lower boun
 `censored_at` as censored. Replays read them through `RequestTrace.censored` (`simulator/grid.py` marks
 the rows that depended on one as lower bounds).
 
+Trees: the acc_len a proposer achieves when it drafts a tree of a given shape (`specscope/tree_spec.py`)
+and greedy tree verification walks it is recorded as one more proposer, keyed `<proposer>@tree:<shape>`
+with the shape's canonical label, e.g. `"eagle3@tree:3x2"` or `"eagle3@tree:dynamic:20:7x4"`, listed
+in the header's `proposers` and stored in `acc_len` beside the chain's (`"eagle3"`) — same length,
+values >= 1. Its values are capped by the tree's depth (a step commits at most `depth` tokens), not by
+`k_max` (the chains' lookahead). Traces without such keys read as before; a reader that does not know
+trees sees an extra proposer. `specscope simulate` prices a tree key as verifying all of the tree's
+nodes every step (policy `tree`) and the oracle as verifying only the path it accepts.
+
 SpecDecode-Bench format (read only; no header): one request per line with `prompt_token_ids`,
 `generated_token_ids` and one `acc_<proposer>: {"acc_len": [...]}` field per proposer.
 
@@ -44,6 +53,7 @@ import numpy as np
 from specscope.errors import SpecscopeError, brief
 from specscope.formats.files import atomic_open, read_json_lines
 from specscope.settings import MAX_K
+from specscope.tree_spec import split_tree_key
 
 SCHEMA_VERSION = 1
 NATIVE = "specscope"
@@ -184,6 +194,7 @@ def _read_native(path: Path, lines: list[tuple[int, dict]]) -> Trace:
     )
     if len(lines) == 1:
         raise SpecscopeError(f"{path}: the trace has a header but no request lines")
+    caps = {name: _acc_cap(name, k_max, where) for name in proposers}  # most tokens a step commits, per proposer
     seen: set[str] = set()
     for lineno, obj, bools in lines[1:]:
         where = f"{path}:{lineno}"
@@ -204,7 +215,7 @@ def _read_native(path: Path, lines: list[tuple[int, dict]]) -> Trace:
                 raise SpecscopeError(
                     f"{where}: missing field 'acc_len.{name}' (the header lists proposer '{name}')"
                 )
-            acc[name] = _acc_list(acc_obj[name], f"acc_len.{name}", where, k_max, bools=bools)
+            acc[name] = _acc_list(acc_obj[name], f"acc_len.{name}", where, caps[name], bools=bools)
             if len(acc[name]) != len(output):
                 raise SpecscopeError(
                     f"{where}: field 'acc_len.{name}' has {len(acc[name])} values but 'output_token_ids' has "
@@ -224,6 +235,15 @@ def _read_native(path: Path, lines: list[tuple[int, dict]]) -> Trace:
             raise SpecscopeError(f"{where}: field 'workload' = {brief(workload)} must be a name (a string)")
         trace.requests.append(RequestTrace(req_id, prompt, output, acc, workload, confidence, censored))
     return trace
+
+
+def _acc_cap(name: str, k_max: int | None, where: str) -> int | None:
+    """The k_max an acc_len list is checked against: the header's, or for a tree key its depth - 1."""
+    try:
+        _, tree = split_tree_key(name)
+    except SpecscopeError as err:
+        raise SpecscopeError(f"{where}: field 'proposers': '{name}' names no tree shape ({err})") from None
+    return k_max if tree is None else tree.depth - 1
 
 
 def _read_specdecode_bench(path: Path, lines: list[tuple[int, dict]]) -> Trace:
@@ -332,9 +352,8 @@ def _acc_list(value, name: str, where: str, k_max: int | None, allow_empty: bool
         high = np.flatnonzero(arr > k_max + 1)
         if high.size:
             i = int(high[0])
-            raise SpecscopeError(
-                f"{where}: field '{name}'[{i}] = {int(arr[i])} exceeds k_max + 1 = {k_max + 1} from the header"
-            )
+            limit = (f"the tree's depth {k_max + 1}" if "@tree:" in name else f"k_max + 1 = {k_max + 1} from the header")
+            raise SpecscopeError(f"{where}: field '{name}'[{i}] = {int(arr[i])} exceeds {limit}")
     past = np.flatnonzero(arr > len(arr) - np.arange(len(arr)))  # a step at i commits at most the G - i left
     if past.size:
         i = int(past[0])

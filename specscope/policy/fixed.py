@@ -1,4 +1,10 @@
-"""Policies that need no estimate: a fixed k every step, and the oracle (the upper bound).
+"""Policies that need no estimate: a fixed k every step, verifying a whole draft tree, and the oracle (the upper bound).
+
+A tree proposer (`<proposer>@tree:<shape>`, `specscope/tree_spec.py`) offers one thing per step, its
+whole tree: `TreeVerify` proposes its N nodes (the step commits the trace's acc_len, at most the
+tree's depth). The oracle over a tree proposer proposes only the accepted path (acc_len - 1 drafts):
+the bound of perfect selection among what the tree drafter grew (the simulator still charges the
+tree's drafting).
 """
 
 from __future__ import annotations
@@ -6,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from specscope.policy.base import Policy, Decision, StepView
+from specscope.tree_spec import split_tree_key
 
 
 class FixedK(Policy):
@@ -37,3 +44,19 @@ class Oracle(Policy):
         best = np.argmax(view.acc_len, axis=1)  # first proposer wins ties
         acc = view.acc_len[np.arange(len(best)), best]
         return Decision(acc - 1, best)
+
+
+class TreeVerify(Policy):
+    """Verify the single tree proposer's whole tree every step: k = its N draft nodes."""
+
+    name = "tree"
+    memoryless = True
+
+    def __init__(self, proposers: tuple[str, ...]):
+        super().__init__(proposers)
+        _, tree = split_tree_key(self.proposers[0])
+        self.k = tree.num_nodes
+
+    def decide(self, view: StepView) -> Decision:
+        n = len(view.request)
+        return Decision(np.full(n, self.k, dtype=np.int64), np.zeros(n, dtype=np.int64))

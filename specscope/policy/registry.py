@@ -10,7 +10,8 @@ from typing import Any, Callable
 from specscope.errors import SpecscopeError
 from specscope.policy.adaptive import Adaptive
 from specscope.policy.base import Policy
-from specscope.policy.fixed import FixedK, Oracle
+from specscope.policy.fixed import FixedK, Oracle, TreeVerify
+from specscope.tree_spec import TREE_KEY
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,15 @@ class PolicySpec:
 POLICIES: dict[str, PolicySpec] = {
     "fixed": PolicySpec(
         r"fixed-(\d+)",
-        "fixed-K (K >= 0 drafts per step; one proposer)",
+        "fixed-K (K >= 0 drafts per step; one chain proposer)",
         lambda props, m, costs: FixedK(props, int(m.group(1))),
-        lambda props, m: len(props) == 1 or int(m.group(1)) == 0,
+        lambda props, m: int(m.group(1)) == 0 or (len(props) == 1 and not _trees(props)),
+    ),
+    "tree": PolicySpec(
+        r"tree",
+        "tree (verify a tree proposer's whole tree every step; one <proposer>@tree:<shape>)",
+        lambda props, m, costs: TreeVerify(props),
+        lambda props, m: len(props) == 1 and _trees(props) == 1,
     ),
     "oracle": PolicySpec(
         r"oracle",
@@ -41,17 +48,22 @@ POLICIES: dict[str, PolicySpec] = {
         r"adaptive",
         "adaptive (k per request and step from its acceptance history and the cost model; one proposer)",
         lambda props, m, costs: _adaptive(props, costs, "adaptive"),
-        lambda props, m: len(props) == 1,
+        lambda props, m: len(props) == 1 and not _trees(props),
         needs_costs=True,
     ),
     "adaptive-combine": PolicySpec(
         r"adaptive-combine",
         "adaptive-combine (proposer and k per request and step; two or more proposers)",
         lambda props, m, costs: _adaptive(props, costs, "adaptive-combine"),
-        lambda props, m: len(props) >= 2,
+        lambda props, m: len(props) >= 2 and not _trees(props),
         needs_costs=True,
     ),
 }
+
+
+def _trees(proposers) -> int:
+    """How many of the proposers are tree proposers (`<proposer>@tree:<shape>`)."""
+    return sum(TREE_KEY in p for p in proposers)
 
 
 def _adaptive(proposers, costs, name) -> Policy:

@@ -42,7 +42,9 @@ from specscope.simulator.result import ReplayResult
 from specscope.simulator.serve import serve_replay
 from specscope.simulator.serve_loop import serve_loop
 from specscope.simulator.trajectory import Trajectory, run_trajectory
+from specscope.simulator.trees import draft_form
 from specscope.formats.trace import Trace
+from specscope.tree_spec import split_tree_key, tree_key
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -87,13 +89,19 @@ def ngram_match_prob(trace: Trace, override: float | None) -> float:
 
 
 def parse_proposer_set(text: str) -> tuple[str, ...]:
-    """'ngram,eagle' -> ('ngram', 'eagle')."""
+    """'ngram,eagle' -> ('ngram', 'eagle'); a tree key in its canonical spelling ('eagle3@tree:6' -> 'eagle3@tree:3x2')."""
     names = tuple(p.strip() for p in text.split(","))
     if not names or any(not p for p in names):
         raise SpecscopeError(f"--proposers value '{text}' has an empty name; write e.g. eagle or ngram,eagle")
+    names = tuple(_canonical(p) for p in names)
     if len(set(names)) != len(names):
         raise SpecscopeError(f"--proposers value '{text}' names a proposer twice")
     return names
+
+
+def _canonical(name: str) -> str:
+    base, tree = split_tree_key(name)
+    return name if tree is None else tree_key(base, tree)
 
 
 def plan(proposer_sets: Sequence[tuple[str, ...]], policies: Sequence[str]) -> tuple[list, list[Skipped]]:
@@ -134,7 +142,7 @@ def validate(traces, proposer_sets, policies, batch_sizes, costs: CostModel, mod
     for pset, name in pairs:
         if make_policy(name, pset, costs).speculates:
             for proposer in pset:
-                costs.draft(proposer)
+                draft_form(costs, proposer)
 
 
 def replay(mode: str, rt: ReplayTrace, policy: Policy, traj: Trajectory | None, costs: CostModel,

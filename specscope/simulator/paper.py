@@ -37,6 +37,7 @@ from specscope.policy.base import Policy
 from specscope.simulator.replay_trace import ReplayTrace
 from specscope.simulator.result import ReplayResult
 from specscope.simulator.trajectory import Trajectory
+from specscope.simulator.trees import draft_form, drafted_tokens, tree_shape
 
 
 def paper_replay(
@@ -90,7 +91,7 @@ def _draft_per_copy(rt, traj, policy, costs, b, verify, tokens, proposing, kv, p
     """Mean draft time per copy at each step, by the reference's rules."""
     if not policy.speculates:
         return np.zeros_like(verify)
-    forms = [costs.draft(name) for name in rt.proposers]
+    forms = [draft_form(costs, name) for name in rt.proposers]
     if len(forms) >= 2:
         fractions = [f for f in forms if f.scales_verify]
         if not fractions:
@@ -103,6 +104,7 @@ def _draft_per_copy(rt, traj, policy, costs, b, verify, tokens, proposing, kv, p
     form = forms[0]
     if not form.scales_verify:
         delta = np.where(traj.finishes, -(prompt_s + traj.position), traj.committed)
-        draft = form(tokens / b, kv + delta * (b - 1) / 2.0, 1)  # per copy
+        per_copy = tokens / b if tree_shape(rt.proposers[0]) is None else drafted_tokens(rt.proposers[0], traj.k, tokens / b)
+        draft = form(per_copy, kv + delta * (b - 1) / 2.0, 1)  # per copy
         return draft if policy.reference_pricing else np.where(traj.k > 0, draft, 0.0)
     return form(verify) * np.where(traj.k > 0, proposing / b, 0.0)

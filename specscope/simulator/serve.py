@@ -35,6 +35,7 @@ from specscope.policy.base import Policy
 from specscope.simulator.replay_trace import ReplayTrace
 from specscope.simulator.result import ReplayResult
 from specscope.simulator.trajectory import Trajectory
+from specscope.simulator.trees import draft_form, drafted_tokens
 
 
 def admission_steps(steps: np.ndarray, batch_size: int) -> np.ndarray:
@@ -80,11 +81,12 @@ def serve_replay(
             continue
         drafting = np.bincount(g[uses], minlength=total_steps)
         ran = drafting > 0
-        form = costs.draft(name)
+        form = draft_form(costs, name)
         if form.scales_verify:
             cost = form(verify)
         else:
-            cost = form(np.bincount(g[uses], inputs[uses], total_steps), kv, drafting)
+            drafted = drafted_tokens(name, k, inputs)  # the input length; a tree's drafting work (trees.py)
+            cost = form(np.bincount(g[uses], drafted[uses], total_steps), kv, drafting)
         draft += np.where(ran, cost, 0.0)
     extra = costs.switching * np.bincount(g, traj.switched.astype(np.float64), total_steps)
     per_step = verify + draft + costs.overhead + extra

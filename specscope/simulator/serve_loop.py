@@ -15,6 +15,7 @@ from specscope.policy.base import Policy, Decision, StepView
 from specscope.simulator.replay_trace import ReplayTrace
 from specscope.simulator.result import ReplayResult
 from specscope.simulator.trajectory import check_decision, stop_drafting
+from specscope.simulator.trees import draft_form, drafted_tokens
 
 
 def serve_loop(
@@ -74,9 +75,10 @@ def serve_loop(
             for index, name in enumerate(rt.proposers):
                 uses = drafting & (q == index)
                 if uses.any():
-                    form = costs.draft(name)
+                    form = draft_form(costs, name)
                     step_draft += float(form(verify) if form.scales_verify
-                                        else form(float(inputs[uses].sum()), kv, int(uses.sum())))
+                                        else form(float(drafted_tokens(name, k, inputs)[uses].sum()), kv,
+                                                  int(uses.sum())))
         step_overhead = costs.overhead + costs.switching * switches
         clock += verify + step_draft + step_overhead
         target_s += verify

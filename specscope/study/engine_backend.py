@@ -44,10 +44,14 @@ def check_proposers(settings: RunSettings) -> None:
         parse_tree(spec)
         for name in settings.proposer.methods:
             if not PROPOSERS[name].supports_tree:
+                branching = ", ".join(n for n, p in PROPOSERS.items() if p.supports_tree)
                 raise SpecscopeError(
                     f"--tree {spec}: method '{name}' proposes a single continuation and cannot draft a tree; "
-                    "use --method draft (or drop --tree)"
+                    f"use --method {branching} (or drop --tree)"
                 )
+        if settings.adaptive is not None:
+            raise SpecscopeError(f"--tree {spec}: a tree is drafted whole every step; drop --k adaptive "
+                                 "(or --tree) to compare them")
 
 
 def stop_token_ids(target, tokenizer) -> list[int]:
@@ -236,6 +240,6 @@ class EngineBackend:
         engine, _, _ = self._last
         _, target, _, name = self.load()
         policy = engine.drafter.policy
-        return {"model": name, "label": engine.drafter.label, "k": settings.draft_budget,
+        return {"model": name, "label": engine.drafter.label, "k": engine.draft_budget,  # a tree: its nodes
                 "cost_model": policy.costs.name if settings.adaptive is not None else None,
                 "tree": engine.tree.label if engine.tree is not None else None, "device": str(target.device)}

@@ -24,6 +24,7 @@ from specscope.formats.layout import COST_MODEL_TOML
 from specscope.formats.simulation import write_simulation
 from specscope.formats.trace import FORMATS, Trace, read_trace
 from specscope.simulator.memory import fit_batch_sizes
+from specscope.tree_spec import TREE_KEY
 from specscope.simulator.grid import (MODES, Skipped, count_configs, ngram_match_prob, parse_proposer_set, plan,
                                       run_grid, validate)
 from specscope.simulator.replay_trace import ngram_caps_known
@@ -46,10 +47,12 @@ class Simulation:
 
 
 def default_proposer_sets(traces: list[Trace]) -> list[tuple[str, ...]]:
-    """Each proposer of the first trace alone, plus all of them combined when there are several."""
+    """Each proposer of the first trace alone, plus its chain proposers combined when there are several (a traced
+    tree, `<proposer>@tree:<shape>`, is simulated alone: the `tree` and oracle policies)."""
     names = tuple(traces[0].proposers)
+    chains = tuple(p for p in names if TREE_KEY not in p)
     sets = [(p,) for p in names]
-    return sets + [names] if len(names) > 1 else sets
+    return sets + [chains] if len(chains) > 1 else sets
 
 
 def study_cost_model(trace_paths: list[Path]) -> Path:

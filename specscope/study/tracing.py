@@ -7,6 +7,9 @@ acc_len; one token is committed per position, so the outputs are plain greedy de
 `specscope/engine/tracing.py`). Requests run in groups of `settings.batch_size`. The file is
 written at the end, atomically; Ctrl-C keeps the finished requests and marks the header
 `"partial": true`. Used by `specscope trace` and a sweep's [trace] steps.
+
+`trees` (tree shapes, `specscope/tree_spec.py`): every traced proposer that can draft a tree is also
+traced under each shape, as the extra proposer `<proposer>@tree:<shape>` (`formats/trace.py`).
 """
 
 from __future__ import annotations
@@ -25,22 +28,36 @@ from specscope.study.prompts import run_prompts
 OnTraced = Callable[[object], None]  # called with each finished engine sequence (errors included)
 
 
+def tree_keys(proposers: list[str], trees) -> list[tuple[str, str, str]]:
+    """(trace key, proposer, tree spec) for every proposer that can draft a tree, under every shape in `trees`."""
+    from specscope.engine.proposers import PROPOSERS
+    from specscope.tree_spec import tree_key
+
+    return [(tree_key(name, spec), name, spec) for name in proposers if PROPOSERS[name].supports_tree for spec in trees]
+
+
 def record_traces(backend: EngineBackend, settings: RunSettings, proposers: list[str], k_max: int, path: Path,
-                  on_traced: OnTraced | None = None, keep_partial: bool = False, prompts=None) -> dict:
-    """Trace `proposers` (greedy, lookahead `k_max`) over the run's prompts into `path`; returns a short summary:
-    requests, errors, positions, mean_acc_len per proposer, proposer labels, partial."""
+                  on_traced: OnTraced | None = None, keep_partial: bool = False, prompts=None, trees=()) -> dict:
+    """Trace `proposers` (greedy, lookahead `k_max`) over the run's prompts into `path`, and under each tree shape
+    of `trees` those that can draft one; returns a short summary: requests, errors, positions, mean_acc_len per
+    proposer (trace key), proposer labels, partial."""
     from specscope.engine.tracing import collect_traces
 
     device, target, tokenizer, model_name = backend.load()
     greedy = settings.replace(temperature=0.0, top_p=1.0, k=k_max)
     built = {n: backend.proposer(n, greedy) for n in proposers}
+    for key, name, spec in tree_keys(proposers, trees):
+        built[key] = backend.proposer(name, greedy.replace(tree=spec))
+    proposers = list(built)
     prompts = run_prompts(settings) if prompts is None else prompts
     requests = build_requests(prompts, tokenizer, settings.chat, settings.max_new_tokens)
     longest = max((r.max_new_tokens for r in requests), default=1)
     header = Trace(
         requests=[], proposers=list(proposers), model=model_name, k_max=k_max, hardware=hardware(device),
         workload=prompts[0].workload if prompts else settings.workload,
-        extra={"proposer_labels": {n: p.label for n, p in built.items()}, "ngram_min": settings.proposer.ngram_min,
+        extra={"proposer_labels": {n: p.label + (f" tree {p.tree.label}" if getattr(p, "tree", None) else "")
+                                   for n, p in built.items()},
+               "ngram_min": settings.proposer.ngram_min,
                "ngram_max": settings.proposer.ngram_max, "max_new_tokens": settings.max_new_tokens, "partial": False},
     ).header()
     lines, positions, errors, partial = [], 0, 0, False

@@ -167,17 +167,6 @@ def test_simulation_figures(study):
     assert_legible(fig)
 
 
-def test_chain_against_tree_bars(study):
-    from specscope.analysis.sections.measured import chain_and_tree_cells
-
-    table = chain_and_tree_cells(metrics.with_speedup(study.runs))
-    assert set(table["label"]) == {"draft k=3", "draft tree 3x2"}
-    assert set(table.loc[table["label"] == "draft tree 3x2", "verified"]) == {7.0}  # 6 nodes + the bonus
-    fig = figures.chain_vs_tree(table)
-    assert len(_visible(fig)[0].patches) == 2 * 2  # cells x batch sizes
-    assert_legible(fig)
-
-
 def test_roofline_marks_each_batch_size_and_is_legible():
     from specscope.costs.pricing import analytic_cost_model
 

@@ -63,11 +63,11 @@ def test_traces_only_folder_gets_trace_figures_and_states_the_rest(tmp_path):
     assert result.figures == 5  # heatmap, by position, box plots, BLEU overlap, per-position difference
     assert set(result.missing) == {
         "Verdict", "Latency", "Why speculation pays or not", "Measured speedup against batch size",
-        "Where the time goes", "Memory overhead", "Chain or tree", "Simulated: oracle and fixed-k against batch size",
+        "Where the time goes", "Memory overhead", "Simulated: oracle and fixed-k against batch size",
         "Simulated: oracle combine against single-proposer oracles", "Best measured against the oracle bound",
         "Simulator fidelity",
     }
-    assert page.count("Not shown: ") == 11
+    assert page.count("Not shown: ") == 10
     shown = page.index("<h2>Acceptance length by position and request</h2>")
     assert shown < page.index("<h2>Verdict</h2>")  # sections without data come last
     assert "no simulation.csv; run `specscope simulate" in page

@@ -17,7 +17,7 @@ def test_report_verb_writes_the_page_and_ends_with_json(tmp_path):
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["report"] == str(root / "report.html") and (root / "report.html").is_file()
-    assert summary["figures"] == 2 and summary["sections"] == 15
+    assert summary["figures"] == 2 and summary["sections"] == 14
     assert "Verdict" in summary["missing"] and summary["verdict"] == []
     assert f"report: {root / 'report.html'}" in result.stdout
     assert "not shown: no measured runs" in result.stdout

@@ -182,7 +182,28 @@ def test_a_tree_cell_drafts_a_tree_and_reports_against_its_chain(tiny):
     assert study.requests["ttft_s"].notna().all()  # every request timed its first token
     assert [row["batch_size"] for row in result["verdict"]] == [2]
     page = (out / "report.html").read_text()
-    assert "<h2>Chain or tree</h2>" in page and "<h2>Verdict</h2>" in page
+    assert "<h2>Chain against tree</h2>" in page and "<h2>Verdict</h2>" in page
+
+
+def test_tree_cells_traces_and_simulation_reach_the_report(tiny):
+    from specscope.analysis.loaders import load_study
+
+    out = tiny / "trees"
+    config = tiny / "trees.toml"
+    config.write_text('model = "model"\nworkloads = ["prompts.jsonl"]\nmethods = ["none", "draft"]\n'
+                      'draft_model = "self:2"\nk = [3]\ntrees = ["6"]\nbatch_sizes = [1]\nnum_prompts = 2\n'
+                      'max_new_tokens = 8\n[trace]\nk_max = 4\nnum_prompts = 2\n[profile]\nbatch_sizes = [1]\n'
+                      'ks = [0, 3]\ncontexts = [16]\nreps = 1\n[simulate]\nbatch_sizes = [1, 4]\n')
+    code, result, text = sweep(config, "-o", out)
+    assert code == 0, text
+    assert "prompts_draft_tree6_b1" in result["ran"] and "prompts_draft_k3_b1" in result["ran"]
+    summary = json.loads((out / "runs/prompts_draft_tree6_b1/summary.json").read_text())
+    assert summary["tree"] == "3x2" and summary["method"] == "draft" and summary["k"] == 6
+    runs = load_study(out).runs.set_index("cell")
+    assert runs.loc["prompts_draft_tree6_b1", "method"] == "draft@tree:3x2"
+    simulation = (out / "simulation.csv").read_text()
+    assert "draft@tree:3x2,tree," in simulation
+    assert "<h2>Chain against tree</h2>" in (out / "report.html").read_text()
 
 
 @pytest.mark.parametrize("replace,message", [

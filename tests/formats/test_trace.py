@@ -158,3 +158,19 @@ def test_the_shipped_traces_and_what_the_writers_write_validate(tmp_path):
     synthetic = synthetic_trace(40, seed=5, prompt_range=(3, 20), output_range=(1, 40))
     write_trace(tmp_path / "s.jsonl", synthetic)
     assert len(read_trace(tmp_path / "s.jsonl").requests) == 40
+TREE_HEADER = {"specscope_trace": 1, "model": "m", "proposers": ["eagle3", "eagle3@tree:3x2"], "k_max": 1}
+
+
+def test_tree_keys_are_proposers_capped_by_the_tree_depth(tmp_path):
+    # k_max 1 caps the chain at 2; the 3x2 tree's paths are 2 drafts deep, so it commits up to 3 per step
+    ok = {"id": "0", "prompt_token_ids": [1, 2], "output_token_ids": [4, 5, 6, 7],
+          "acc_len": {"eagle3": [1, 2, 1, 1], "eagle3@tree:3x2": [1, 3, 1, 1]}}
+    trace = read_trace(write(tmp_path, [TREE_HEADER, ok]))
+    assert trace.proposers == ["eagle3", "eagle3@tree:3x2"]
+    assert trace.requests[0].acc_len["eagle3@tree:3x2"].tolist() == [1, 3, 1, 1]
+    deep = {**ok, "acc_len": {"eagle3": [1, 2, 1, 1], "eagle3@tree:3x2": [1, 4, 1, 1]}}
+    with pytest.raises(SpecscopeError, match=r"'acc_len.eagle3@tree:3x2'\[1\] = 4 exceeds the tree's depth 3"):
+        read_trace(write(tmp_path, [TREE_HEADER, deep]))
+    bad = {**TREE_HEADER, "proposers": ["eagle3@tree:7"]}
+    with pytest.raises(SpecscopeError, match=r":1: field 'proposers': 'eagle3@tree:7' names no tree shape"):
+        read_trace(write(tmp_path, [bad, {**ok, "acc_len": {"eagle3@tree:7": [1, 1, 1, 1]}}]))

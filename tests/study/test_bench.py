@@ -118,8 +118,8 @@ def test_failed_requests_are_counted_not_fatal(tiny_server, tmp_path):
     url, _ = tiny_server
     long = Prompt("long", "chat", ({"role": "user", "content": " ".join(["w9"] * 400)},), 12)  # over the context
     problems = []
-    result = bench(RunSettings(), BenchOptions(endpoint=url, model=TINY, label="sd"), tmp_path,
-                   prompts(2) + [long], on_problem=problems.append)
+    bench(RunSettings(), BenchOptions(endpoint=url, model=TINY, label="sd"), tmp_path,
+          prompts(2) + [long], on_problem=problems.append)
     summary, records = read_cell(tmp_path / "runs" / "sd-c1")
     assert summary["num_errors"] == 1 and summary["num_completed"] == 2
     assert summary["errors_by_kind"] == {"HTTP 400": 1}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 
-import numpy as np
 import pandas as pd
 
 from specscope.analysis import figures, metrics
@@ -12,7 +11,6 @@ from specscope.formats.summary import PHASES
 from specscope.settings import BASELINE
 from specscope.analysis.page import ReportContext, Section, num, pct, share, x
 from specscope.analysis.sections.common import no_runs, runs_settings
-from specscope.settings import tree_nodes
 
 ADAPTIVE_CHOICES_NOTE = (
     "What each <code>--k adaptive</code> cell chose, over its decoding steps of each sequence. Adaptive picks k (and "
@@ -123,45 +121,3 @@ def request_acceptance_section(ctx: ReportContext) -> Section:
         section.missing = ("needs runs/<cell>/requests.jsonl with per-step counts of an SD method, or traces; "
                            "run `specscope sweep` or `specscope trace`.")
     return section
-
-
-def chain_vs_tree_section(ctx: ReportContext) -> Section:
-    section = Section("Chain or tree", intro=(
-        "A chain drafts one continuation of k tokens; a static tree DxB drafts B alternatives at each of D - 1 "
-        "levels (3x2: 2 + 4 = 6 tokens) and verifies them all in one forward, keeping the longest accepted path. "
-        "A tree raises the acceptance length at the price of verifying more tokens per step."))
-    runs = ctx.runs
-    if not ctx.has_speedups or "tree" not in runs or runs["tree"].isna().all():
-        section.missing = ("no tree cells; add trees = [\"3x2\"] to the sweep config or run `specscope run --method "
-                           "draft --tree 3x2` next to a chain cell of the same method.")
-        return section
-    table = chain_and_tree_cells(runs)
-    if table.empty:
-        section.missing = "no tree cell has a chain cell of the same method, workload and batch size to compare with."
-        return section
-    section.blocks.append(ctx.counter.figure(
-        figures.chain_vs_tree(table),
-        "Measured speedup of the chain (fixed k) and tree cells of the same draft method, a bar per cell, grouped "
-        "by batch size; one panel per workload. The dotted line is 1 (no gain). " + html.escape(runs_settings(runs))))
-    section.table(pd.DataFrame({
-        "workload": table["workload"], "batch size": table["batch_size"], "method": table["label"],
-        "tokens verified per step": table["verified"].map(lambda v: "" if np.isnan(v) else f"{int(v)}"),
-        "mean acceptance length": table["mean_acc_len"].map(num), "speedup": table["speedup"].map(x),
-    }))
-    return section
-
-
-def chain_and_tree_cells(runs: pd.DataFrame) -> pd.DataFrame:
-    """Each tree cell and the chain cells of its method, workload and batch size, with `verified` (tokens per
-    sequence verified per step: k + 1, or the tree's nodes + 1)."""
-    trees = runs[runs["tree"].notna()]
-    key = ["model", "workload", "batch_size", "method"]
-    chains = runs[runs["k"].notna() & (runs["method"] != BASELINE)]
-    chains = chains.merge(trees[key].drop_duplicates(), on=key, how="inner")
-    both = pd.concat([chains, trees], ignore_index=True)
-    if both.empty or chains.empty:
-        return pd.DataFrame()
-    both["verified"] = [float(k) + 1 if pd.isna(tree) else float((tree_nodes(str(tree)) or np.nan) + 1)
-                        for k, tree in zip(both["k"], both["tree"])]
-    both["mean_acc_len"] = pd.to_numeric(both["mean_acc_len"], errors="coerce")
-    return both.sort_values(["workload", "batch_size", "verified"]).reset_index(drop=True)

@@ -174,6 +174,29 @@ class ChunkRunner:
         batch.cos, batch.sin = rope_cos_sin(self.inv_freq, batch.positions, dtype)
         return batch
 
+    def pack_tree_level(self, cache, slots, tokens, prefix, fed: int, depth: int, ancestors, dtype):
+        """One level of a draft tree for a cached head forward (`tree_growth.py`): row b's F nodes `tokens[b]` are
+        written at cache indices prefix[b] + fed + j (after the `fed` nodes expanded before them), rotated as
+        position prefix[b] - 1 + depth (the chain position of a depth-`depth` draft), and each sees the cache
+        prefix [0, prefix[b]), its expanded ancestors (`ancestors` [R, F, fed] bool, at prefix[b] + e) and itself.
+        Sets `cache.lengths` of the slots to prefix + fed (the caller restores them)."""
+        rows, n = tokens.shape
+        prefix = torch.as_tensor(prefix, dtype=torch.long)
+        cache.lengths[torch.as_tensor(slots)] = prefix + fed
+        batch = pack_chunks(cache, slots, list(tokens), self.groups, self.device, padded=True)
+        rope = (prefix - 1 + depth).repeat_interleave(n).to(self.device)
+        batch.cos, batch.sin = rope_cos_sin(self.inv_freq, rope, dtype)
+        start = prefix.to(self.device)[:, None, None]  # [R, 1, 1] cache index of expansion number 0
+        mask = torch.arange(batch.kv_len, device=self.device)[None, None, :] < start  # the cache prefix
+        mask = mask.expand(rows, n, batch.kv_len).clone()
+        if fed:
+            at = (start + torch.arange(fed, device=self.device)).expand(rows, n, fed)
+            mask.scatter_(2, at, ancestors.to(self.device))
+        mask.scatter_(2, start + fed + torch.arange(n, device=self.device)[None, :, None], True)  # itself
+        batch.mask = mask[:, None].expand(rows, self.groups, n, batch.kv_len).reshape(rows, 1, self.groups * n,
+                                                                                      batch.kv_len)
+        return batch
+
 
 # --------------------------------------------------------------------------------------------
 # Training-time attention.

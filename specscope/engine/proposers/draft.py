@@ -17,7 +17,10 @@ With `--tree DxB` (the settings' `tree`, see `tree.py`) it drafts a full tree le
 draft forward per level: each node gets the draft's top-B tokens as children (greedy; most probable
 first), or B tokens drawn i.i.d. from q (sampling; each child's q is its parent's distribution).
 Level l's forward feeds every node drafted so far as one tree chunk after the context, so a tree step
-leaves nothing in the draft cache to reuse beyond the context itself.
+leaves nothing in the draft cache to reuse beyond the context itself. A dynamic tree (`--tree
+dynamic:N`) grows the same way from the draft's top-k by cumulative probability (`tree_growth.py`),
+feeding the expanded nodes and the frontier each level; its children are deterministic at any
+temperature (no q), as `verify_tree_rejection` assumes of drafts without draft_probs.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import torch
 from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
 from specscope.engine.sampling import draft_confidence, sample, sampling_probs
 from specscope.engine.tree import parse_tree
+from specscope.engine.tree_growth import grow_tree
 from specscope.errors import SpecscopeError
 
 def parse_self_draft(spec: str, target_layers: int) -> int | None:
@@ -96,7 +100,8 @@ class DraftModelProposer(Proposer):
         return self.tree is None
 
     def bind(self, num_slots: int, max_len: int) -> None:
-        self.cache = self.model.new_cache(num_slots, max_len, num_layers=self.num_layers)
+        extra = self.tree.expanded + self.tree.topk if self.tree is not None and self.tree.dynamic else 0
+        self.cache = self.model.new_cache(num_slots, max_len + extra, num_layers=self.num_layers)
         self.base = [0] * num_slots
         self.fed = [np.zeros(0, dtype=np.int64)] * num_slots
 
@@ -120,7 +125,7 @@ class DraftModelProposer(Proposer):
         if K == 0:
             return Proposal.from_lists([np.zeros(0, dtype=np.int64)] * B)
         if self.tree is not None:
-            return self._propose_tree(batch)
+            return self._propose_dynamic_tree(batch) if self.tree.dynamic else self._propose_tree(batch)
         device, cache = self.model.device, self.cache
         slots = torch.tensor(batch.slots)
         ctx_lens = torch.tensor([len(c) for c in batch.contexts])
@@ -211,6 +216,45 @@ class DraftModelProposer(Proposer):
         num_draft = torch.tensor([min(m, T) for m in batch.max_draft]).to(device)
         parents = torch.from_numpy(tree_parents).to(device).expand(B, T).clone()
         return Proposal(draft_ids, num_draft, draft_probs, parents=parents)
+
+
+    def _catch_up(self, batch: ProposerInput):
+        """Feed each context's uncached tail; returns the draft's logits after each context [B, V] (the roots)."""
+        slots, B = torch.tensor(batch.slots), len(batch.slots)
+        valid = [reusable_prefix(c, self.base[s], self.fed[s]) for s, c in zip(batch.slots, batch.contexts)]
+        self.cache.lengths[slots] = torch.tensor(valid)
+        out = self.model.forward_chunks(self.cache, batch.slots, [c[v:] for c, v in zip(batch.contexts, valid)],
+                                        self.num_layers, num_logits=[1] * B)
+        self.cache.lengths[slots] = torch.tensor([len(c) for c in batch.contexts])  # tree nodes go after the context
+        for b, slot in enumerate(batch.slots):
+            self.base[slot], self.fed[slot] = len(batch.contexts[b]), np.zeros(0, dtype=np.int64)
+        return torch.cat(out.logits)
+
+    def _propose_dynamic_tree(self, batch: ProposerInput) -> Proposal:
+        """Grow `self.tree` (dynamic) for every sequence with max_draft > 0: each level feeds the expanded nodes and
+        the frontier as one tree chunk after the context and reads the frontier's logits."""
+        B, N, device = len(batch.slots), self.tree.num_nodes, self.model.device
+        roots = self._catch_up(batch)
+        draft_ids = torch.zeros(B, N, dtype=torch.long, device=device)
+        parents = torch.full((B, N), -1, dtype=torch.long, device=device)
+        active = [b for b in range(B) if batch.max_draft[b] > 0]
+        if active:
+            slots = [batch.slots[b] for b in active]
+
+            def expand(frontier):
+                tokens = torch.cat((frontier.fed_tokens, frontier.tokens), dim=1)
+                tree = torch.cat((frontier.fed_parents, frontier.parent_fed), dim=1).cpu().numpy()
+                F = frontier.tokens.shape[1]
+                out = self.model.forward_chunks(self.cache, slots, list(tokens), self.num_layers,
+                                                num_logits=[F] * len(slots), trees=list(tree))
+                return torch.stack(out.logits)
+
+            at = torch.tensor(active, device=device)
+            tokens, tree = grow_tree(self.tree, roots[at], expand)
+            draft_ids[at, : tokens.shape[1]] = tokens
+            parents[at, : tokens.shape[1]] = tree
+        num_draft = torch.tensor([min(m, N) if m > 0 else 0 for m in batch.max_draft]).to(device)
+        return Proposal(draft_ids, num_draft, parents=parents)
 
 
 def load_draft(spec: str, target, target_tokenizer, device):

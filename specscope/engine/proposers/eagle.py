@@ -26,6 +26,8 @@ from specscope.engine.heads.common import ChunkRunner, aux_layer_outputs, cached
 from specscope.engine.kv_cache import KVCache
 from specscope.engine.proposers.base import Proposal, Proposer, ProposerInput
 from specscope.engine.sampling import draft_confidence, sample, sampling_probs
+from specscope.engine.tree import parse_tree
+from specscope.engine.tree_growth import grow_tree
 from specscope.errors import SpecscopeError
 
 
@@ -67,7 +69,7 @@ class FeatureHeadProposer(Proposer):
     """Shared machinery of the EAGLE-family proposers (see the module docstring)."""
 
     needs_hidden = True
-    reports_confidence = True
+    supports_tree = True
     kind = ""
 
     def __init__(self, settings, target=None, tokenizer=None):
@@ -90,6 +92,11 @@ class FeatureHeadProposer(Proposer):
         self.runner = ChunkRunner(cfg, target.device)
         self.cache: KVCache | None = None
         self.filled: list[int] = []
+        self.tree = parse_tree(settings.proposer.tree) if settings.proposer.tree else None  # a tree spec or None
+
+    @property
+    def reports_confidence(self) -> bool:  # a chain (a tree drafts whole levels)
+        return self.tree is None
 
     @property
     def label(self) -> str:
@@ -102,7 +109,8 @@ class FeatureHeadProposer(Proposer):
 
     def bind(self, num_slots: int, max_len: int) -> None:
         c = self.head.cfg
-        self.cache = KVCache(self.head.num_cache_layers, num_slots, max_len + 1, c.num_kv_heads, c.head_dim,
+        extra = self.tree.expanded if self.tree is not None else 0  # a tree's expanded nodes are written past the root
+        self.cache = KVCache(self.head.num_cache_layers, num_slots, max_len + 1 + extra, c.num_kv_heads, c.head_dim,
                              self.target.device, self.target.dtype)
         self.filled = [0] * num_slots
 
@@ -157,12 +165,15 @@ class FeatureHeadProposer(Proposer):
             feats.append(hid[start - first :])
             self.filled[slot] = L - 1
         if not rows:
-            return Proposal(draft_ids[:, :0] if K == 0 else draft_ids, num_draft.to(device))
+            parents = None if self.tree is None else torch.full((B, K), -1, dtype=torch.long, device=device)
+            return Proposal(draft_ids[:, :0] if K == 0 else draft_ids, num_draft.to(device), parents=parents)
         max_draft = torch.tensor([batch.max_draft[b] for b in rows])
         live = (max_draft > 0).nonzero().squeeze(1)  # indices into rows still drafting
         out, logits = self._forward(slots, tokens, torch.cat(feats).to(device), fed=True, chunks=live.numpy())
         for s in slots:
             self.cache.lengths[s] = self.filled[s]
+        if self.tree is not None:
+            return self._propose_tree(B, rows, slots, live, max_draft, out, logits)
         rows_t = torch.tensor(rows)
         drafted = torch.zeros(len(rows), dtype=torch.long)
         for j in range(K if len(live) else 0):
@@ -197,6 +208,45 @@ class FeatureHeadProposer(Proposer):
         num_draft[rows_t] = torch.minimum(max_draft, drafted)
         return Proposal(draft_ids, num_draft.to(device), draft_probs,
                         extra={} if confidence is None else {"confidence": confidence})
+
+
+    @torch.inference_mode()
+    def _propose_tree(self, B: int, rows, slots, live, max_draft, root_out, root_logits) -> Proposal:
+        """Draft `self.tree` for the rows `live` (indices into rows/slots) from the catch-up's last rows: the head's
+        feature recurrence runs per branch, each level one batched head forward over the frontier nodes with a tree
+        attention mask over the head's own draft positions (`ChunkRunner.pack_tree_level`). Deterministic top-k
+        children at any temperature: no draft_probs (see `tree_growth.py`)."""
+        device, spec = self.target.device, self.tree
+        N = spec.num_nodes
+        draft_ids = torch.zeros(B, N, dtype=torch.long, device=device)
+        parents = torch.full((B, N), -1, dtype=torch.long, device=device)
+        num_draft = torch.zeros(B, dtype=torch.long)
+        if len(live) == 0:
+            return Proposal(draft_ids, num_draft.to(device), parents=parents)
+        live_slots = [slots[i] for i in live.tolist()]
+        prefix = [self.filled[s] for s in live_slots]  # the root sits at prefix - 1; nodes go after it
+        outputs = [root_out[:, None, :]]  # per level: [R, F, H] head outputs of the frontier (level 0: the root)
+
+        def expand(frontier):
+            feats = outputs[-1].gather(1, frontier.parent[:, :, None].expand(-1, -1, outputs[-1].shape[-1]))
+            batch = self.runner.pack_tree_level(self.cache, live_slots, frontier.tokens, prefix, frontier.fed,
+                                                frontier.depth, frontier.ancestors, self.target.dtype)
+            emb = self.target.embed(batch.tokens).to(self.target.dtype)
+            attends = [cached_attention(*self.cache.layer(i), batch) for i in range(self.head.num_cache_layers)]
+            out, normed = self.head.step(feats.reshape(-1, feats.shape[-1]), emb, batch.cos, batch.sin, attends,
+                                         fed=False)
+            outputs.append(out.view(frontier.tokens.shape + (-1,)))
+            return self._logits(normed).view(frontier.tokens.shape + (-1,))
+
+        tokens, tree = grow_tree(spec, root_logits, expand, self.vocab.ids)
+        for s in live_slots:
+            self.cache.lengths[s] = self.filled[s]
+        at = torch.tensor([rows[i] for i in live.tolist()], device=device)
+        n = tokens.shape[1]
+        draft_ids[at, :n] = tokens
+        parents[at, :n] = tree
+        num_draft[at.cpu()] = torch.clamp(max_draft[live], max=n)
+        return Proposal(draft_ids, num_draft.to(device), parents=parents)
 
 
 class EagleProposer(FeatureHeadProposer):

@@ -5,6 +5,8 @@
     methods = ["none", "ngram", "draft"]   # `none` is required: speedups divide by it
     k = [3]                          # draft tokens per step (one cell per k for each SD method)
     adaptive = ["ngram", "ngram,draft"]  # optional: `--k adaptive` cells over these proposers (sets)
+    trees = ["6", "dynamic:20"]      # optional: tree cells (`--tree`, specscope/tree_spec.py) for every method
+                                     # that can draft one (draft, eagle, eagle3, mtp), beside its chains
     adaptive_cost_model = "fitted"   # what they decide under: "fitted" (this sweep's [profile], fitted
                                      # before they run; the default with a [profile]), a preset name or a
                                      # TOML path (default without one: the smollm2-135m-cpu preset)
@@ -21,6 +23,7 @@
     [trace]                          # per-position acceptance traces, one file per workload
     proposers = ["ngram", "draft"]   # default: every proposer a cell measures (SD methods, adaptive sets)
     k_max = 20
+    trees = ["6"]                    # default: the top-level trees; traced as `<proposer>@tree:<shape>`
     num_prompts = 8                  # default: the prompts of the workload's measured cells (all of them,
                                      # so every cell has a simulated twin); also max_new_tokens,
                                      # batch_size, workloads
@@ -30,16 +33,17 @@
 
     [simulate]                       # replay the traces through the cost model
     policies = ["fixed-1", "fixed-3", "fixed-5", "oracle"]
-    proposers = ["ngram", "draft", "ngram,draft"]   # a comma combines (oracle over both = combine)
+    proposers = ["ngram", "draft", "ngram,draft"]   # a comma combines (oracle over both = combine); default:
+                                     # each traced proposer, all chains combined, each traced tree alone
     batch_sizes = [1, 2, 4, 8, 16, 32, 64, 128]
     cost_model = "fitted"            # the [profile]'s fit, or a preset name / cost-model TOML path
 
 A config expands into steps, in this order: one measured cell per workload x method x k x batch
 size (`none` once per workload and batch size), per workload x adaptive set x batch size and per
-workload x tree x batch size (next to the fixed-k cells of the same workload and batch size) — `repeats`
-times, the methods of a workload and batch size interleaved (the second pass in reverse order, so a drift
-of the machine's speed hits every method alike; repeat r >= 2 of a cell is `runs/<cell>_r<r>/`) — one
-trace per workload, one profile —
+workload x tree-drafting method x tree x batch size (`<workload>_<method>_tree<shape>_b<B>`; both next
+to the fixed-k cells of the same workload and batch size) — `repeats` times, the methods of a workload and
+batch size interleaved (the second pass in reverse order, so a drift of the machine's speed hits every
+method alike; repeat r >= 2 of a cell is `runs/<cell>_r<r>/`) — one trace per workload, one profile —
 the profile first when the adaptive cells decide under its fit (`adaptive_cost_model = "fitted"`). Each step carries the settings that determine its result; `state.py` stores
 them beside the output and re-runs a step whose settings changed. Nothing here imports torch.
 """
@@ -54,7 +58,8 @@ from pathlib import Path
 from specscope.errors import SpecscopeError, brief, unknown_name
 from specscope.formats.files import read_toml
 from specscope.settings import (ADAPTIVE, ADAPTIVE_COST_MODEL, BASELINE, DEFAULT_DRAFT_MODEL, MAX_K, NGRAM_MAX,
-                                NGRAM_MIN, TOML_NAMES, AdaptiveSettings, RunSettings, tree_nodes)
+                                NGRAM_MIN, TOML_NAMES, AdaptiveSettings, RunSettings)
+from specscope.tree_spec import parse_tree, split_tree_key
 
 ADAPTIVE_K = ADAPTIVE  # a measured cell's k under `adaptive`: chosen per step (`specscope run --k adaptive`)
 RUN, TRACE, PROFILE = "run", "trace", "profile"
@@ -68,9 +73,10 @@ RUN_DEFAULTS = {
     "temperature": 0.0, "top_p": 1.0, "chat": None, "adaptive": [], "adaptive_cost_model": None, "trees": [],
     "repeats": 1,
 }
-TREE_METHOD = "draft"  # the proposer a sweep's `trees` cells draft their trees with
 TRACE_DEFAULTS = {"workloads": None, "proposers": None, "k_max": 20, "num_prompts": None, "max_new_tokens": None,
-                  "batch_size": 8}
+                  "batch_size": 8, "trees": None}
+TREE_METHODS = ("draft", "eagle", "eagle3", "mtp")  # who drafts trees when the caller passes no proposer registry
+TREE_POLICY = "tree"  # the simulator's policy for a traced tree (added to the default policies when trees are traced)
 PROFILE_DEFAULTS = {"batch_sizes": None, "ks": [0, 1, 3, 5], "contexts": [128, 512], "reps": 3, "proposers": None}
 SIMULATE_DEFAULTS = {"policies": ["fixed-1", "fixed-3", "fixed-5", "oracle"], "proposers": None,
                      "batch_sizes": [1, 2, 4, 8, 16, 32, 64, 128], "cost_model": None, "mode": "serve", "seed": 42}
@@ -97,7 +103,6 @@ def run_settings(settings: dict) -> RunSettings:
     """The RunSettings of a step from its settings (a cell's, a trace's or the profile's): how a sweep config
     becomes what the study layer runs. A trace or profile has no method of its own (plain decoding)."""
     k = settings.get("k", 0)
-    tree = settings.get("tree")
     adaptive = AdaptiveSettings(cost_model=settings["adaptive_cost_model"]) if k == ADAPTIVE_K else None
     return RunSettings.build(
         model=settings["model"], device=settings["device"], threads=settings["threads"], quant=settings["quant"],
@@ -106,8 +111,8 @@ def run_settings(settings: dict) -> RunSettings:
         batch_size=settings.get("batch_size", 1), max_new_tokens=settings.get("max_new_tokens"),
         temperature=settings.get("temperature", 0.0), top_p=settings.get("top_p", 1.0),
         method=settings.get("method"), k=None if k == ADAPTIVE_K else k, ngram_min=settings.get("ngram_min"),
-        ngram_max=settings.get("ngram_max"), draft_model=settings.get("draft_model"), tree=tree,
-        adaptive=adaptive,
+        ngram_max=settings.get("ngram_max"), draft_model=settings.get("draft_model"), adaptive=adaptive,
+        tree=settings.get("tree"),
     )
 
 
@@ -172,16 +177,18 @@ def parse_config(raw: dict, path: Path, methods=None, workloads=None) -> SweepCo
         config.steps.append(profile)
     config.steps += run_steps(engine, run, profile)
     trace_proposers: list[str] = []
+    trace_trees: list[str] = []
     if "trace" in sections:
         measured = list(dict.fromkeys(sd_methods + [p for pset in run["adaptive"] for p in pset.split(",")]))
         trace = _trace_options(v, sections["trace"], run, measured, methods, workloads)
         trace_proposers = trace["proposers"]
+        trace_trees = traced_tree_keys(trace["proposers"], trace["trees"], methods)
         config.steps += trace_steps(engine, trace, run)
     if profile is not None and not profile_first:
         config.steps.append(profile)
     if "simulate" in sections:
         config.simulate = _simulate_options(v, sections["simulate"], trace_proposers,
-                                            profile.settings["proposers"] if profile is not None else None)
+                                            profile.settings["proposers"] if profile is not None else None, trace_trees)
     for step in config.of_kind(RUN):  # the values every cell is run with, checked as `specscope run` checks them
         try:
             run_settings(step.settings).check(TOML_NAMES)
@@ -261,25 +268,46 @@ def _run_options(v: "_Validator", top: dict, methods, workloads) -> dict:
     run["adaptive"] = [_adaptive_set(v, s, methods) for s in sets]
     if len(set(run["adaptive"])) != len(run["adaptive"]):
         raise v.error("adaptive", f"names a proposer set twice: {run['adaptive']}")
-    run["trees"] = _trees(v, top["trees"], run["methods"])
+    run["trees"] = _trees(v, "trees", top["trees"])
+    run["tree_methods"] = [m for m in run["methods"] if m != BASELINE and drafts_trees(m, methods)]
+    if run["trees"] and not run["tree_methods"]:
+        raise v.error("trees", f"none of the methods {run['methods']} drafts a tree; add one of "
+                      f"{', '.join(TREE_METHODS)} to methods")
     return run
 
 
-def _trees(v: "_Validator", value, methods: list[str]) -> list[str]:
-    """`trees = ["3x2"]`: static draft trees DxB, each a `draft --tree DxB` cell per workload and batch size."""
-    if value == []:
+def _trees(v: "_Validator", key: str, value) -> list[str]:
+    """A `trees` list: tree specs (`specscope/tree_spec.py`), each checked, none repeated (by canonical shape)."""
+    from specscope.tree_spec import parse_tree
+
+    if value == [] or value is None:
         return []
-    specs = [s.lower() for s in v.string_list(value, "trees")]
+    specs = v.string_list(value, key)
+    labels = []
     for spec in specs:
-        nodes = tree_nodes(spec)
-        if nodes is None or nodes > MAX_K:
-            raise v.error("trees", f"'{spec}' is not a tree DxB with depth >= 2, branching >= 1 and at most {MAX_K} "
-                          "draft nodes; e.g. trees = [\"3x2\"] (2 + 4 = 6 draft tokens)")
-    if len(set(specs)) != len(specs):
-        raise v.error("trees", f"names a tree twice: {specs}")
-    if specs and TREE_METHOD not in methods:
-        raise v.error("trees", f"tree cells draft with \"{TREE_METHOD}\"; add it to methods")
+        try:
+            labels.append(parse_tree(spec).label)
+        except SpecscopeError as err:
+            raise v.error(key, str(err)) from None
+    if len(set(labels)) != len(labels):
+        raise v.error(key, f"names a tree shape twice: {specs}")
     return specs
+
+
+def drafts_trees(method: str, methods=None) -> bool:
+    """Whether `method` can draft a tree: the registry's `supports_tree` when the caller passed the registry
+    (a dict of proposer classes), else TREE_METHODS (also for a registry of names only, without the classes)."""
+    proposer = methods.get(method) if isinstance(methods, dict) else None
+    if proposer is not None and hasattr(proposer, "supports_tree"):
+        return bool(proposer.supports_tree)
+    return method in TREE_METHODS
+
+
+def traced_tree_keys(proposers: list[str], trees: list[str], methods=None) -> list[str]:
+    """The trace keys `<proposer>@tree:<shape>` a [trace] with these proposers and trees records."""
+    from specscope.tree_spec import tree_key
+
+    return [tree_key(p, spec) for p in proposers if drafts_trees(p, methods) for spec in trees]
 
 
 def _adaptive_set(v: "_Validator", text: str, known) -> str:
@@ -347,7 +375,11 @@ def _trace_options(v, section: dict, run: dict, sd_methods: list[str], methods, 
         "max_new_tokens": (v.integer(section, "max_new_tokens", 1, where="trace")
                            if section["max_new_tokens"] is not None else run["max_new_tokens"]),
         "batch_size": v.integer(section, "batch_size", 1, where="trace"),
+        "trees": run["trees"] if section["trees"] is None else _trees(v, "trace.trees", section["trees"]),
     }
+    if trace["trees"] and not [p for p in trace["proposers"] if drafts_trees(p, methods)]:
+        raise v.error("trace.trees", f"none of the traced proposers {trace['proposers']} drafts a tree; add one of "
+                      f"{', '.join(TREE_METHODS)} to trace.proposers")
     if not trace["proposers"]:
         raise v.error("trace.proposers", "is empty; name at least one proposer, e.g. [\"ngram\"]")
     return trace
@@ -365,24 +397,44 @@ def _profile_options(v, section: dict, run: dict, sd_methods: list[str], methods
     }
 
 
-def _simulate_options(v, section: dict, trace_proposers: list[str], profile_proposers: list[str] | None) -> SimulateSpec:
+def _canonical_set(v: "_Validator", pset: str) -> str:
+    """A simulate proposer set with every tree key in its canonical spelling (`eagle3@tree:6` -> `eagle3@tree:3x2`)."""
+    from specscope.tree_spec import split_tree_key, tree_key
+
+    names = []
+    for name in (n.strip() for n in pset.split(",")):
+        try:
+            base, tree = split_tree_key(name)
+        except SpecscopeError as err:
+            raise v.error("simulate.proposers", f"'{name}': {err}") from None
+        names.append(name if tree is None else tree_key(base, tree))
+    return ",".join(names)
+
+
+def _simulate_options(v, section: dict, trace_proposers: list[str], profile_proposers: list[str] | None,
+                      trace_trees: list[str] = ()) -> SimulateSpec:
     from specscope.policy.registry import check_policy_name
 
     has_profile = profile_proposers is not None
     if not trace_proposers:
         raise v.error("simulate", "needs a [trace] section: the simulator replays the sweep's traces")
     policies = v.string_list(section["policies"], "simulate.policies")
+    if trace_trees and section["policies"] is SIMULATE_DEFAULTS["policies"]:
+        policies = policies + [TREE_POLICY]  # a traced tree is verified whole every step
     for name in policies:
         try:
             check_policy_name(name)
         except SpecscopeError as err:
             raise v.error("simulate.policies", str(err)) from None
-    default_sets = trace_proposers + ([",".join(trace_proposers)] if len(trace_proposers) > 1 else [])
+    default_sets = (trace_proposers + ([",".join(trace_proposers)] if len(trace_proposers) > 1 else [])
+                    + list(trace_trees))
     sets = v.string_list(section["proposers"], "simulate.proposers") if section["proposers"] is not None else default_sets
+    traced = list(trace_proposers) + list(trace_trees)
+    sets = [_canonical_set(v, pset) for pset in sets]
     for pset in sets:
         for name in pset.split(","):
-            if name.strip() not in trace_proposers:
-                raise v.error("simulate.proposers", f"'{name}' in '{pset}' is not traced; traced: {', '.join(trace_proposers)}")
+            if name.strip() not in traced:
+                raise v.error("simulate.proposers", f"'{name}' in '{pset}' is not traced; traced: {', '.join(traced)}")
     cost_model = section["cost_model"] if section["cost_model"] is not None else (FITTED if has_profile else None)
     if cost_model is None:
         raise v.error("simulate.cost_model", "is required without a [profile] section: a preset name or a TOML path")
@@ -405,6 +457,7 @@ def _check_simulate_costs(v, cost_model: str, sets: list[str], policies: list[st
     from specscope.costs.presets import load_cost_model
     from specscope.policy.registry import make_policy
     from specscope.simulator.grid import plan
+    from specscope.simulator.trees import draft_form
 
     pairs, _ = plan([tuple(name.strip() for name in pset.split(",")) for pset in sets], policies)
     if not pairs:
@@ -413,7 +466,7 @@ def _check_simulate_costs(v, cost_model: str, sets: list[str], policies: list[st
     if cost_model == FITTED:
         for pset, _ in pairs:
             for proposer in pset:
-                if proposer not in profile_proposers:
+                if split_tree_key(proposer)[0] not in profile_proposers:  # a tree is priced by its proposer's draft
                     raise v.error("simulate.cost_model", f"\"fitted\": the [profile] does not time '{proposer}'; add "
                                   "it to profile.proposers or name a preset / cost-model TOML")
         return
@@ -422,7 +475,7 @@ def _check_simulate_costs(v, cost_model: str, sets: list[str], policies: list[st
         for pset, name in pairs:
             if make_policy(name, pset, costs).speculates:
                 for proposer in pset:
-                    costs.draft(proposer)
+                    draft_form(costs, proposer)
     except SpecscopeError as err:
         raise v.error("simulate.cost_model", str(err)) from None
 
@@ -432,10 +485,12 @@ def _check_simulate_costs(v, cost_model: str, sets: list[str], policies: list[st
 
 
 def cell_name(workload: str, method: str, k: int | str, batch_size: int, tree: str | None = None) -> str:
-    """`code-edit_ngram_k3_b4`, `code-edit_none_b4`, `code-edit_ngram+draft_kadaptive_b4`,
-    `code-edit_draft_tree3x2_b4` (a prompt file is named by its stem)."""
-    shape = [f"tree{tree}"] if tree else [f"k{k}"] if method != BASELINE else []
-    return "_".join([workload_label(workload), method.replace(",", "+"), *shape, f"b{batch_size}"])
+    """`code-edit_ngram_k3_b4`, `code-edit_none_b4`, `code-edit_ngram+draft_kadaptive_b4`, a tree cell
+    `chat_eagle3_tree6_b1` / `chat_eagle3_treedynamic-20_b1` (a prompt file is named by its stem)."""
+    from specscope.tree_spec import shape_label
+
+    size = ([f"tree{shape_label(tree)}"] if tree is not None else [f"k{k}"]) if method != BASELINE else []
+    return "_".join([workload_label(workload), method.replace(",", "+")] + size + [f"b{batch_size}"])
 
 
 def workload_label(workload: str) -> str:
@@ -464,9 +519,11 @@ def run_steps(engine: dict, run: dict, profile: Step | None) -> list[Step]:
                 if run["adaptive_cost_model"] == FITTED:
                     settings["profile"] = profile.settings
                 group.append((cell_name(workload, pset, ADAPTIVE_K, b), settings, run_units({**settings, "k": 1})))
-            for spec in run["trees"]:  # a draft tree verifies all its nodes in one pass: k = its node count
-                settings = {**_cell_settings(engine, run, workload, TREE_METHOD, tree_nodes(spec), b), "tree": spec}
-                group.append((cell_name(workload, TREE_METHOD, 0, b, tree=spec), settings, run_units(settings)))
+            for method in run["tree_methods"] if run["trees"] else ():
+                for tree in run["trees"]:  # the whole tree every step (`--tree`), beside the method's chains
+                    settings = {**_cell_settings(engine, run, workload, method, 0, b), "tree": tree}
+                    nodes = parse_tree(tree).num_nodes
+                    group.append((cell_name(workload, method, 0, b, tree), settings, run_units({**settings, "k": nodes})))
             for r in range(1, run["repeats"] + 1):
                 for name, settings, units in (group if r % 2 else group[::-1]):
                     if r > 1:
@@ -517,6 +574,8 @@ def trace_steps(engine: dict, trace: dict, run: dict) -> list[Step]:
                     "ngram_min": run["ngram_min"], "ngram_max": run["ngram_max"], "chat": run["chat"]}
         if trace["num_prompts"] is None:
             settings["cell_prompts"] = cell_prompts if workload in measured else [max(cell_prompts)]
+        if trace["trees"]:  # only then: a trace without trees keeps the settings (and the state) it always had
+            settings["trees"] = list(trace["trees"])
         label = workload_label(workload)
         prompts = trace["num_prompts"] or max(cell_prompts)
         units = prompts * trace["max_new_tokens"] * (0.4 + 0.3 * len(trace["proposers"])) / 10.0

@@ -69,7 +69,7 @@ class EngineSession:
         settings = run_settings(s)
         prompts = self.cell_prompts(settings, s["cell_prompts"]) if s.get("cell_prompts") else self.prompts(settings)
         return record_traces(self.backend, settings, s["proposers"], s["k_max"], path, prompts=prompts,
-                             on_traced=lambda seq: advance(1 / max(len(prompts), 1)))
+                             on_traced=lambda seq: advance(1 / max(len(prompts), 1)), trees=s.get("trees", ()))
 
     def profile(self, s: dict, path: Path, advance: Progress) -> dict:
         """Time target and draft forwards into the profile CSV `path` (what `fit-cost` reads)."""

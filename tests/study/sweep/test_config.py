@@ -78,7 +78,7 @@ def test_trees_add_a_draft_tree_cell_per_workload_and_batch_next_to_the_chains(t
     assert len(cells) == 2 * 2 * (1 + 2 * 2 + 1)
     assert [c.name for c in cells[4:7]] == ["chat_draft_k3_b1", "chat_draft_tree3x2_b1", "chat_none_b4"]
     tree = cells[5].settings
-    assert tree["method"] == "draft" and tree["tree"] == "3x2" and tree["k"] == 6  # 2 + 4 draft nodes per step
+    assert tree["method"] == "draft" and tree["tree"] == "3x2"  # the whole tree (2 + 4 draft nodes) every step
     assert run_settings(tree).proposer.tree == "3x2"
     assert "tree" not in cells[4].settings  # chain cells keep their settings (and their stamps)
 
@@ -116,10 +116,6 @@ def test_a_prompt_file_workload_is_resolved_next_to_the_config(tmp_path):
      "the [profile] does not time 'eagle'"),
     ({"adaptive": ["ngram"], "adaptive_cost_model": "nope"}, "adaptive_cost_model: Unknown cost model 'nope'"),
     ({"adaptive": ["draft"], "adaptive_cost_model": "llama3.1-8b-h100"}, "has no draft cost for proposer 'draft'"),
-    ({"trees": ["3-2"]}, "trees: '3-2' is not a tree DxB"),
-    ({"trees": ["1x4"]}, "trees: '1x4' is not a tree DxB with depth >= 2"),
-    ({"trees": ["3x2", "3X2"]}, "trees: names a tree twice"),
-    ({"methods": ["none", "ngram"], "trees": ["3x2"]}, "tree cells draft with \"draft\"; add it to methods"),
 ])
 def test_bad_configs_are_one_line_errors_naming_the_key(tmp_path, top, message):
     with pytest.raises(SpecscopeError) as err:
@@ -152,7 +148,6 @@ def test_the_shipped_full_config_is_valid():
     cfg = load_config(FULL_CONFIG, METHODS, None)
     names = {s.settings["workload"] for s in cfg.of_kind(RUN)}
     assert {"aime", "gpqa"} <= names and len(cfg.of_kind(TRACE)) == 6
-    assert any(s.settings.get("tree") == "3x2" for s in cfg.of_kind(RUN))
 
 
 def test_repeats_interleave_the_methods_of_a_workload_and_batch_size(tmp_path):
@@ -174,3 +169,48 @@ def test_a_trace_records_the_prompts_of_every_cell_of_its_workload(tmp_path):
     assert trace["proposers"] == ["ngram", "draft"]
     fixed = config(tmp_path, trace={"num_prompts": 3}).of_kind(TRACE)[0].settings
     assert fixed["num_prompts"] == 3 and "cell_prompts" not in fixed
+
+
+def test_trees_add_tree_cells_beside_the_chains_and_trace_and_simulate_them(tmp_path):
+    cfg = config(tmp_path, methods=["none", "ngram", "eagle3"], k=[3], batch_sizes=[1], trees=["6", "dynamic:21"],
+                 trace={"proposers": ["ngram", "eagle3"]}, profile={}, simulate={})
+    names = [s.name for s in cfg.of_kind(RUN)]
+    assert names[:5] == ["chat_none_b1", "chat_ngram_k3_b1", "chat_eagle3_k3_b1", "chat_eagle3_tree6_b1",
+                         "chat_eagle3_treedynamic-21_b1"]  # the n-gram cannot branch: no tree cells for it
+    tree = cfg.of_kind(RUN)[4].settings
+    assert tree["tree"] == "dynamic:21" and tree["method"] == "eagle3"
+    assert "tree" not in cfg.of_kind(RUN)[2].settings  # chain cells keep their settings (and stamps)
+    assert cfg.of_kind(TRACE)[0].settings["trees"] == ["6", "dynamic:21"]
+    assert "tree" in cfg.simulate.policies
+    assert "eagle3@tree:3x2" in cfg.simulate.proposers and "eagle3@tree:dynamic:21:7x4" in cfg.simulate.proposers
+
+
+@pytest.mark.parametrize("top,message", [
+    ({"trees": ["7"]}, "trees: --tree '7' is not a tree spec"),
+    ({"trees": ["6", "3x2"]}, "trees: names a tree shape twice"),
+    ({"methods": ["none", "ngram"], "trees": ["6"]}, "none of the methods ['none', 'ngram'] drafts a tree"),
+    ({"methods": ["none", "ngram", "draft"], "trace": {"proposers": ["ngram"], "trees": ["6"]}},
+     "trace.trees: none of the traced proposers ['ngram'] drafts a tree"),
+    ({"trace": {"proposers": ["draft"], "trees": ["6"]}, "profile": {}, "simulate": {"proposers": ["draft@tree:21"]}},
+     "'draft@tree:3x4' in 'draft@tree:3x4' is not traced"),
+])
+def test_bad_tree_keys_are_one_line_errors(tmp_path, top, message):
+    with pytest.raises(SpecscopeError) as err:
+        config(tmp_path, **top)
+    text = str(err.value)
+    assert message in text and "\n" not in text
+
+
+def test_the_shipped_full_config_compares_chains_and_trees():
+    from specscope.configs import FULL_CONFIG
+
+    cfg = load_config(FULL_CONFIG, METHODS, None)
+    cells = [s.name for s in cfg.of_kind(RUN)]
+    for method in ("draft", "eagle", "eagle3", "mtp"):
+        for size in ("k3", "tree6", "tree21", "treedynamic-21"):
+            assert f"chat_{method}_{size}_b1" in cells and f"chat_{method}_{size}_b16" in cells, (method, size)
+    assert not any(c.startswith("chat_ngram_tree") for c in cells)
+    assert cfg.of_kind(TRACE)[0].settings["trees"] == ["6", "21", "dynamic:21"]
+    assert "mtp@tree:dynamic:21:7x4" in cfg.simulate.proposers
+    assert "tree" in cfg.simulate.policies and "eagle3@tree:dynamic:21:7x4" in cfg.simulate.proposers
+    assert max(cfg.simulate.batch_sizes) == 128
