@@ -11,7 +11,7 @@ DIR/
                                partial) and results (generated_tokens, wall_seconds,
                                throughput_tok_s, mean_acc_len, acceptance_rate,
                                time_breakdown_s {draft, verify, sample, overhead}, peak_rss_mb;
-                               optional: tree (a `--tree DxB` cell), repeats and
+                               optional: tree (a tree cell), repeats and
                                throughput_rel_spread (see `read_summary`))
                                (cells `specscope bench` wrote, "command": "bench", are server cells:
                                `analysis/servers.py` reads them into `Study.servers`)
@@ -161,7 +161,7 @@ def read_summary(path: Path) -> dict:
     `method` is the proposer's registry name: it matches trace and simulation names. `label` names the
     cell for people, from the summary's `label` (e.g. `draft(self:16)`) and k. A `--k adaptive` run is method
     `adaptive(<proposers>)` with no k (its summary's k is only the cap), so it is neither joined with nor taken
-    for a fixed k; nor is a `--tree DxB` cell (k NaN, `tree` set). Where the cell was repeated, `repeats` is how
+    for a fixed k; nor is a tree cell (method `<proposer>@tree:<shape>`, k NaN, as traces name the tree key). Where the cell was repeated, `repeats` is how
     many times and `throughput_rel_spread` the relative spread of its throughput over the repeats (a fraction,
     e.g. 0.03: the uncertainty the verdict shows); both are NaN for a single run.
     """

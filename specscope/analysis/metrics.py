@@ -26,7 +26,8 @@ BASELINE_KEY = ["model", "workload", "batch_size"]
 # One measured cell (its repeats share these).
 CELL_KEY = ["model", "workload", "method", "k", "label", "batch_size"]
 NUMERIC_RUN_COLUMNS = ["generated_tokens", "wall_seconds", "throughput_tok_s", "mean_acc_len", "acceptance_rate",
-                       *(f"t_{p}" for p in PHASES), "peak_rss_mb", "others_cpu", "ar_throughput", "speedup"]
+                       *(f"t_{p}" for p in PHASES), "num_steps", "peak_rss_mb", "others_cpu", "ar_throughput",
+                       "speedup"]
 # BLEU-4 bin edges for the n-gram-vs-other figure (the study's threshold was about 0.6).
 BLEU_EDGES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
@@ -304,13 +305,18 @@ def single_proposer(proposers: str) -> bool:
 
 
 def oracle_bounds(simulation: pd.DataFrame) -> pd.DataFrame:
-    """Per workload and batch size, the best simulated oracle or oracle-combine speedup and its source, with the
-    distinct requests it rests on (`bound_distinct`: fewer than the batch size = resampled, `bound_resampled`)."""
+    """Per workload and batch size, the best simulated oracle or oracle-combine speedup and its source (marked "at
+    least" where it replayed a server's censored trace), with the distinct requests it rests on (`bound_distinct`:
+    fewer than the batch size = resampled, `bound_resampled`)."""
     bounds = simulation[simulation["policy_kind"].isin(["oracle", "combine"])].dropna(subset=["speedup"])
     best = bounds.loc[bounds.groupby(["workload", "batch_size"])["speedup"].idxmax()]
     several_modes = simulation["mode"].nunique() > 1
+    lower = (best["lower_bound"].fillna(False).astype(bool) if "lower_bound" in best.columns
+             else pd.Series(False, index=best.index))  # replayed a server's censored trace: at least this
     best = best.assign(bound_from=[f"{kind} ({props}{', ' + mode + ' mode' if several_modes else ''})"
-                                   for kind, props, mode in zip(best["policy_kind"], best["proposers"], best["mode"])])
+                                   f"{', at least: a censored trace' if low else ''}"
+                                   for kind, props, mode, low in zip(best["policy_kind"], best["proposers"],
+                                                                     best["mode"], lower)])
     distinct = (pd.to_numeric(best["distinct_requests"], errors="coerce") if "distinct_requests" in best.columns
                 else pd.Series(np.nan, index=best.index))
     best = best.assign(bound_distinct=distinct, bound_proposers=best["proposers"],

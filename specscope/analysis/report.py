@@ -80,7 +80,7 @@ def write_report(root: str | Path, output: str | Path | None = None) -> ReportRe
     path = Path(output) if output is not None else study.root / REPORT_NAME
     ctx = report_context(study)
     sections = build_sections(ctx)
-    write_text_atomic(path, render_html(study, sections))
+    write_text_atomic(path, render_html(ctx.study, sections))  # repeats folded: cells counted once
     return ReportResult(path, sections, front.verdict_rows(ctx))
 
 

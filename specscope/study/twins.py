@@ -26,16 +26,18 @@ from specscope.formats.layout import REQUESTS_JSONL, SUMMARY_JSON, StudyFolder
 from specscope.formats.summary import read_summary
 from specscope.formats.trace import Trace, read_trace
 from specscope.formats.twins import write_twins
+from specscope.settings import BASELINE
 from specscope.simulator.grid import SERVE, run_grid
-
-BASELINE = "none"
-
+from specscope.tree_spec import tree_key
 
 def cell_policy(summary: dict) -> tuple[tuple[str, ...], str, int | None] | None:
-    """(proposer set, simulator policy, k) a measured cell ran; None for plain decoding or a tree."""
+    """(proposer set, simulator policy, k) a measured cell ran; None for plain decoding. A tree cell replays its
+    traced tree key (`<proposer>@tree:<shape>`) under policy `tree` (the whole tree verified every step)."""
     names = tuple(p for p in str(summary.get("method") or "").split(",") if p)  # the registry name(s)
-    if not names or names == (BASELINE,) or summary.get("tree"):
+    if not names or names == (BASELINE,):
         return None
+    if summary.get("tree"):
+        return ((tree_key(names[0], str(summary["tree"])),), "tree", None) if len(names) == 1 else None
     if summary.get("adaptive"):
         return names, "adaptive" if len(names) == 1 else "adaptive-combine", None
     k = int(summary.get("k") or 0)

@@ -3,7 +3,7 @@
     prompts = synthetic_prompts(2000, seed=0)      # list[Prompt], ids `synth-<family>-<n>`
 
 A draft head trained on the ~100 bundled prompts memorises them (see
-specscope/heads/smollm2-135m/TRAINING.md); it needs many more contexts, and this machine reaches no
+specscope/data/heads/smollm2-135m/TRAINING.md); it needs many more contexts, and this machine reaches no
 dataset hub. So the prompts are assembled here from material every Python installation carries and
 from templates written for specscope, with a seeded RNG (same seed and Python version -> same prompts):
 

@@ -1,4 +1,4 @@
-"""Evidence from the measured cells: speedup, where the time goes, memory, chain against tree."""
+"""Evidence from the measured cells: speedup, where the time goes, memory, acceptance per request."""
 
 from __future__ import annotations
 

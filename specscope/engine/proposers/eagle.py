@@ -2,7 +2,7 @@
 
 `--method eagle` / `--method eagle3`; `--draft-model DIR` picks a head folder (ours or a published
 EAGLE / EAGLE-3 checkpoint, see `heads/checkpoint.py`); without it the head shipped for the target
-(the default model's, in `specscope/heads/`) is used.
+(the default model's, in `specscope/data/heads/`) is used.
 
 The engine hands over, per sequence, the target features of the tokens committed in the previous
 step (`ProposerInput.hidden`: rows for positions len - 1 - n .. len - 2 of the context, i.e. every
