@@ -19,6 +19,6 @@ def test_demo_plans_the_shipped_config_into_the_default_folder(tmp_path):
     assert summary["output"] == "specscope-out" and summary["config"] == str(DEMO_CONFIG)
     steps = summary["steps"]
     assert len(steps) == 2 * 45 + 3 + 1 and set(steps.values()) == {"missing"}  # every cell twice (repeats = 2)
-    assert {"code-edit_none_b1", "chat_ngram_k3_b4", "math_draft_k3_b16", "chat_eagle3_k3_b1", "math_ngram_kadaptive_b4",
+    assert {"code-edit_none_b1", "chat_ngram_k3_b4", "math_draft_k3_b8", "chat_eagle3_k3_b1", "math_ngram_kadaptive_b4",
             "chat_ngram_k3_b4_r2", "trace-chat", "profile"} <= set(steps)
     assert not (tmp_path / "specscope-out").exists()  # a dry run writes nothing
