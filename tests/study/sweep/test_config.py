@@ -139,7 +139,7 @@ def test_the_shipped_demo_config_is_valid():
     assert len(cfg.of_kind(RUN)) == 2 * 3 * 5 * 3 and len(cfg.of_kind(TRACE)) == 3 and len(cfg.of_kind(PROFILE)) == 1
     assert cfg.engine["model"] is None and "ngram,draft" in cfg.simulate.proposers
     trace = cfg.of_kind(TRACE)[0].settings  # every measured proposer, on the cells' prompts
-    assert trace["proposers"] == ["ngram", "draft", "eagle3"] and trace["cell_prompts"] == [2, 4, 16]
+    assert trace["proposers"] == ["ngram", "draft", "eagle3"] and trace["cell_prompts"] == [2, 4, 8]
 
 
 def test_the_shipped_full_config_is_valid():
