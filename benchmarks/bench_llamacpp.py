@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import socket
 import subprocess
 import sys
@@ -34,11 +33,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_serve import stop_server, uptime  # noqa: E402  (the same server handling as the serve benchmark)
+
 MODEL = "smollm2-135m"
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def free_port() -> int:
@@ -69,16 +67,6 @@ def start_llama(python: str, gguf: Path, draft: bool, args, log: Path) -> tuple[
         time.sleep(1)
     proc.kill()
     raise SystemExit(f"llama-cpp-python server did not answer in 300 s: see {log}")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(30)
 
 
 def main() -> None:
@@ -121,7 +109,7 @@ def main() -> None:
                                            for name, c in cells.items()), flush=True)
     finally:
         for proc in procs:
-            stop(proc)
+            stop_server(proc, grace=30)
     load_after = uptime()
 
     print(f"\nload before: {load_before}\nload after:  {load_after}")

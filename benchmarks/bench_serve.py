@@ -59,11 +59,12 @@ def start_server(args) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
-def stop_server(proc: subprocess.Popen) -> None:
+def stop_server(proc: subprocess.Popen, grace: float = 60) -> None:
+    """Stop a server this script started: SIGINT, then kill it if it has not exited within `grace` seconds."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(60)
+            proc.wait(grace)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(30)
