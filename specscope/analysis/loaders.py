@@ -143,9 +143,10 @@ def load_runs(runs_dir: Path, notes: list[str] | None = None) -> tuple[pd.DataFr
             if not (cell_dir / SUMMARY_JSON).is_file():
                 notes.append(f"cell '{cell_dir.name}' has no {SUMMARY_JSON} (unfinished) and was skipped")
                 continue
-            if is_server_cell(read_json_object(cell_dir / SUMMARY_JSON, "summary file", hint=summary_format.FIX)):
+            obj = read_json_object(cell_dir / SUMMARY_JSON, "summary file", hint=summary_format.FIX)
+            if is_server_cell(obj):
                 continue  # a `specscope bench` cell: analysis/servers.py reads it
-            run = read_summary(cell_dir / SUMMARY_JSON)
+            run = read_summary(cell_dir / SUMMARY_JSON, obj)
             run["cell"] = cell_dir.name
             run_rows.append(run)
             if run["repeat"] == 1 and (cell_dir / REQUESTS_JSONL).is_file():  # repeats: the same requests
@@ -155,17 +156,19 @@ def load_runs(runs_dir: Path, notes: list[str] | None = None) -> tuple[pd.DataFr
     return runs, requests
 
 
-def read_summary(path: Path) -> dict:
+def read_summary(path: Path, obj: dict | None = None) -> dict:
     """One `summary.json` as a flat row of RUN_COLUMNS (settings may sit under "settings").
 
     `method` is the proposer's registry name: it matches trace and simulation names. `label` names the
     cell for people, from the summary's `label` (e.g. `draft(self:16)`) and k. A `--k adaptive` run is method
     `adaptive(<proposers>)` with no k (its summary's k is only the cap), so it is neither joined with nor taken
-    for a fixed k; nor is a tree cell (method `<proposer>@tree:<shape>`, k NaN, as traces name the tree key). Where the cell was repeated, `repeats` is how
-    many times and `throughput_rel_spread` the relative spread of its throughput over the repeats (a fraction,
-    e.g. 0.03: the uncertainty the verdict shows); both are NaN for a single run.
+    for a fixed k; nor is a tree cell (method `<proposer>@tree:<shape>`, k NaN, as traces name the tree key).
+    Where the cell was repeated, `repeats` is how many times and `throughput_rel_spread` the relative spread of
+    its throughput over the repeats (a fraction, e.g. 0.03: the uncertainty the verdict shows); both are NaN for a
+    single run. `obj`: the file's JSON object when the caller has already read it.
     """
-    flat = summary_format.read_summary(path)  # validated: the types below hold
+    # validated: the types below hold
+    flat = summary_format.summary_fields(obj, path) if obj is not None else summary_format.read_summary(path)
     breakdown = flat.get("time_breakdown_s") or {}
     method = str(flat["method"])
     k = 0 if method == BASELINE else int(flat.get("k") or 0)

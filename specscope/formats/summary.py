@@ -42,7 +42,11 @@ def write_summary(path: str | Path, summary: dict) -> None:
 def read_summary(path: Path) -> dict:
     """A `summary.json` as one flat dict, validated: a JSON object with the required fields, and the fields
     readers compute with of the right type (one-line errors naming the file and the field)."""
-    obj = read_json_object(path, "summary file", hint=FIX)
+    return summary_fields(read_json_object(path, "summary file", hint=FIX), path)
+
+
+def summary_fields(obj: dict, path: Path) -> dict:
+    """`read_summary` of a summary already read as a JSON object (from `path`, which the errors name)."""
     settings = obj.get("settings", {})
     if not isinstance(settings, dict):
         raise SpecscopeError(f"{path}: field 'settings' must be an object; {FIX}")
