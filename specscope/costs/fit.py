@@ -5,11 +5,13 @@ Two shapes of model, chosen by what the profile records:
 - a profile with `batch_size` (the sequences in each timed step, as `specscope profile` writes it)
   gets the measured surface of `specscope/costs/surface.py`: the target as a `SurfaceCost` (piecewise
   linear in tokens through the profiled points, prompts apart, plus per-sequence and attention
-  terms), each drafter as a `ChainCost` (one pass per draft depth), and the step phases the engine
+  terms), each drafter as a `ChainCost` (one pass per draft depth, and its catch-up per context token
+  from the `catch_up:` rows: a drafter's first call for new sequences), and the step phases the engine
   spends around them: sampling grows with the tokens verified and the sequences, overhead with the
   sequences and the proposer that drafted (a feature head's bookkeeping). Those parts are folded in
   where the simulator charges them: per token and per sequence into the target surface, per
-  proposer into its chain, the constant into `[overhead] per_step`;
+  proposer into its chain, the constant into `[overhead] per_step`; an adaptive policy's own time per
+  step (the `decision` rows) into `[overhead] decision_per_step` / `decision_per_sequence`;
 - a profile without it (older files, other tools) gets the linear form, as the presets:
   T = c_fixed + c_tok N + c_kv KV per term, overhead and sample as means.
 
@@ -26,12 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from specscope.costs.fit_surface import (HeldOut, cross_validate, fit_chain, fit_target_surface, fold_of,
-                                         relative_fit, within)
+from specscope.costs.fit_surface import (HeldOut, cross_validate, fit_catch_up, fit_chain, fit_target_surface,
+                                         fold_of, relative_fit, within)
 from specscope.costs.model import CostModel, DraftCost, LinearCost
 from specscope.costs.surface import ChainCost, SurfaceCost
 from specscope.errors import SpecscopeError
-from specscope.formats.profile import CONSTANT_KINDS, DRAFT_PREFIX, TARGET_KINDS
+from specscope.formats.profile import CATCH_UP_PREFIX, CONSTANT_KINDS, DECISION_KIND, DRAFT_PREFIX, TARGET_KINDS
 
 
 @dataclass(frozen=True)
@@ -118,12 +120,19 @@ def fit_cost_model(profile: dict, name: str, source: str = "") -> tuple[CostMode
         )
     surface = profile.get("batch_size") is not None
     target, drafts, overhead, terms = (_surface_terms if surface else _linear_terms)(profile)
+    decision = (0.0, 0.0)
+    sel = kinds == DECISION_KIND
+    if surface and sel.any():
+        decision, term = _decision_term(profile["batch_size"][sel], profile["seconds"][sel])
+        terms.append(term)
     identity = profile.get("identity") or {}
     model = CostModel(
         name=name,
         target=target,
         overhead=overhead,
         drafts=drafts,
+        decision=decision[0],
+        decision_per_sequence=decision[1],
         description=(f"fitted by specscope fit-cost from {source}" if source else "fitted by specscope fit-cost")
         + (" (measured surface: specscope/costs/surface.py)" if surface else ""),
         provenance={
@@ -181,6 +190,12 @@ def _surface_terms(profile: dict):
         chains[kind[len(DRAFT_PREFIX):]], term = _chain_term(kind, profile["num_draft_tokens"][sel], kv[sel],
                                                              rows[sel], seconds[sel])
         terms.append(term)
+    for name, chain in list(chains.items()):
+        sel = kinds == f"{CATCH_UP_PREFIX}{name}"
+        if sel.any():
+            chains[name], term = _catch_up_term(name, chain, tokens[sel], profile["num_draft_tokens"][sel], kv[sel],
+                                                rows[sel], seconds[sel])
+            terms.append(term)
     per_step, per_token, per_row, per_proposer = 0.0, 0.0, 0.0, {}
     sel = kinds == "sample"
     if sel.any():
@@ -224,6 +239,21 @@ def _chain_term(kind, draft_tokens, kv, rows, seconds) -> tuple[ChainCost, FitTe
     return model, FitTerm(kind, len(seconds), coefficients, *_relative(model(draft_tokens, kv, rows), seconds), held)
 
 
+def _catch_up_term(name: str, chain: ChainCost, taken, draft_tokens, kv, rows, seconds) -> tuple[ChainCost, FitTerm]:
+    """The chain with its catch-up per token, from the drafter's first calls (`catch_up:<proposer>` rows)."""
+    def predict(c, test):
+        return chain(draft_tokens[test], kv[test], rows[test]) + c * taken[test]
+
+    def fit(train):
+        return fit_catch_up(chain, taken[train], draft_tokens[train], kv[train], rows[train], seconds[train])
+
+    c = fit(np.ones(len(seconds), dtype=bool))
+    held = cross_validate(fit, predict, seconds, fold_of(taken, rows), lambda train, test: within(taken, train))
+    every = np.ones(len(seconds), dtype=bool)
+    return replace(chain, c_catch_up=c), FitTerm(f"{CATCH_UP_PREFIX}{name}", len(seconds),
+                                                 {"c_catch_up": c}, *_relative(predict(c, every), seconds), held)
+
+
 def _step_medians(tokens, rows, proposer, seconds):
     """Per-step phase timings (one row per engine step: noisy one by one) as the median of each (proposer,
     sequences, tokens) shape: (tokens, rows, proposer, seconds) arrays, one entry per shape."""
@@ -244,6 +274,20 @@ def _sample_term(tokens, rows, seconds) -> tuple[tuple[float, float, float], Fit
     term = FitTerm("sample", len(seconds), dict(zip(("c_step", "c_tok", "c_row"), map(float, coef))),
                    *_relative(design @ coef, seconds), held)
     return (float(coef[0]), float(coef[1]), float(coef[2])), term
+
+
+def _decision_term(rows, seconds) -> tuple[tuple[float, float], FitTerm]:
+    """An online policy's own time per step: constant + per decoding sequence (the `decision` rows, one per step of
+    its profiled run, folded into per-shape medians first)."""
+    _, rows, _, seconds = _step_medians(np.zeros_like(rows), rows, np.full(len(rows), "", dtype=object), seconds)
+    design = np.column_stack([np.ones_like(seconds), rows])
+    coef = relative_fit(design, seconds)
+    held = cross_validate(lambda train: relative_fit(design[train], seconds[train]), lambda c, test: design[test] @ c,
+                          seconds, fold_of(rows), lambda train, test: within(rows, train))
+    term = FitTerm(DECISION_KIND, len(seconds), {"decision_per_step": float(coef[0]),
+                                                 "decision_per_sequence": float(coef[1])},
+                   *_relative(design @ coef, seconds), held)
+    return (float(coef[0]), float(coef[1])), term
 
 
 def _overhead_term(rows, proposer, seconds):

@@ -2,6 +2,7 @@
 
     surface = fit_target_surface(tokens, kv, rows, seconds, prefill)   # SurfaceCost
     chain = fit_chain(depth, kv, rows, seconds)                        # ChainCost
+    c_catch_up = fit_catch_up(chain, taken, draft_tokens, kv, rows, seconds)  # its catch-up per token
     held_out = cross_validate(fit, predict, columns, seconds, inside)  # HeldOut
 
 Every fit is relative least squares with non-negative coefficients (seconds and per-unit seconds are
@@ -106,6 +107,15 @@ def fit_chain(depth, kv, rows, seconds) -> ChainCost:
     coef = relative_fit(design, seconds)
     return ChainCost(knots=knots, seconds=tuple(map(float, coef[: len(knots)])), c_kv=float(coef[-3]),
                      c_step=float(coef[-2]), c_row=float(coef[-1]))
+
+
+def fit_catch_up(chain: ChainCost, taken, draft_tokens, kv, rows, seconds) -> float:
+    """Seconds per context token a drafter takes in before its first drafts (`ChainCost.c_catch_up`), from its
+    first calls for new sequences (`taken` tokens each call, `seconds` in all): what they cost beyond the chain's
+    own drafting at the same shape, relative least squares, >= 0."""
+    taken, seconds = np.asarray(taken, dtype=np.float64), np.asarray(seconds, dtype=np.float64)
+    steady = np.asarray(chain(draft_tokens, kv, rows), dtype=np.float64)
+    return float(nnls((taken / seconds)[:, None], (seconds - steady) / seconds)[0])
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@
                        draft passes: `ChainCost` in `specscope/costs/surface.py`);
     `VerifyFraction`   fraction * T(N, KV) of the same step (cheap host-side proposers such as n-gram).
 - overhead      a constant per step (scheduling, bookkeeping, sampling), plus `switching` per
-                sequence whose proposer differs from the one it drafted with last.
+                sequence whose proposer differs from the one it drafted with last, plus under a policy
+                that decides as the run goes (`Policy.online`: adaptive) its own host time per step,
+                `decision` + `decision_per_sequence` x the decoding sequences (`decision_seconds`).
 - memory        optional: `max_kv_tokens`, the KV tokens the device memory holds next to the weights
                 (analytic models know it); the simulator caps the batch so the longest request fits.
 
@@ -27,6 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Union
+
+import numpy as np
 
 from specscope.errors import SpecscopeError
 
@@ -58,6 +62,12 @@ class StepCost:
     def fixed(self, kv, rows=None) -> float:
         """Seconds of the step's part that does not grow with its tokens: T(0, KV)."""
         return self(0, kv, rows)
+
+    def catch_up(self, tokens):
+        """Seconds a drafter spends taking in `tokens` context tokens it has not seen, beyond a step's own (a new
+        sequence's prompt, at its first drafting step: a draft model or head runs its layers over them). 0 for
+        forms that do not model it (the target, host-side proposers, the presets' linear drafts)."""
+        return 0.0 * tokens
 
     def per_sequence(self, kv, rows=None) -> float:
         """Seconds one more sequence adds besides its drafts (a drafter: the sequence's last committed token, its
@@ -138,6 +148,8 @@ class CostModel:
     overhead: float  # seconds per step
     drafts: dict[str, DraftCost]
     switching: float = 0.0  # seconds per sequence that changes proposer
+    decision: float = 0.0  # an online policy's host time per step (deciding, then learning from the outcome)
+    decision_per_sequence: float = 0.0  # ... and per decoding sequence
     description: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None
@@ -152,6 +164,13 @@ class CostModel:
                 f"one with `specscope cost-model --draft {proposer}=MODEL`"
             )
         return self.drafts[proposer]
+
+    def decision_seconds(self, sequences):
+        """Seconds an online policy (`Policy.online`) spends per step on `sequences` decoding sequences (0 where none
+        decode); numpy-vectorised."""
+        sequences = np.asarray(sequences, dtype=np.float64)
+        out = np.where(sequences > 0, self.decision + self.decision_per_sequence * sequences, 0.0)
+        return out if out.ndim else float(out)
 
     def check_target(self, source=None) -> None:
         """A one-line SpecscopeError unless the cheapest step — the target on one token with no KV, plus the
@@ -172,7 +191,9 @@ class CostModel:
             "provenance": self.provenance,
             "target": {**({} if isinstance(self.target, LinearCost) else {"form": self.target.form}),
                        **self.target.as_dict()},
-            "overhead": {"per_step": self.overhead, "switching": self.switching},
+            "overhead": {"per_step": self.overhead, "switching": self.switching,
+                         **({"decision_per_step": self.decision, "decision_per_sequence": self.decision_per_sequence}
+                            if self.decision or self.decision_per_sequence else {})},
             "draft": {name: {"form": form.form, **form.as_dict()} for name, form in self.drafts.items()},
             **({"memory": {"max_kv_tokens": self.max_kv_tokens}} if self.max_kv_tokens is not None else {}),
         }

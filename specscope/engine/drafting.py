@@ -24,6 +24,8 @@ the context. With one proposer and a fixed k, this is one `propose` call for the
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -50,6 +52,7 @@ class Drafter:
         wants = policy.reads_confidence
         self.confident = np.array([bool(p.reports_confidence) and wants for p in self.subs])
         self.label = label or (self.subs[0].label if len(self.subs) == 1 else "+".join(p.label for p in self.subs))
+        self.decision_seconds = 0.0  # the policy's decide + observe time since `take_decision_seconds`
         self.chosen = np.zeros((len(self.subs) + 1, 2), dtype=np.int64)  # [proposer or none, (sequence-steps, drafts)]
         self._step = None  # (view, decision that ran, confidences [n, K]) of the step in flight
 
@@ -94,7 +97,9 @@ class Drafter:
         view = StepView(request=slots, position=np.array([len(batch.contexts[r]) for r in decoding]),
                         acc_len=None, batch_size=B, batch_kv=np.full(len(decoding), kv), caps=caps, k_cap=k_cap,
                         confident=self.confident, offers_known=len(offered) == len(self.subs))
+        started = time.perf_counter()
         decision = self.policy.decide(view)
+        self.decision_seconds += time.perf_counter() - started
         k, q = np.asarray(decision.k, dtype=np.int64), np.asarray(decision.proposer, dtype=np.int64)
         proposal, ran, confidence = self._assemble(batch, decoding, offered, k, q, view)
         self._step = (view, Decision(ran, q), confidence)
@@ -199,8 +204,16 @@ class Drafter:
         view, ran, confidence = self._step
         view = StepView(view.request, view.position, None, view.batch_size, view.batch_kv, caps=view.caps,
                         confident=view.confident, going=~np.asarray(finished, dtype=bool))
+        started = time.perf_counter()
         self.policy.observe(view, ran, np.asarray(accepted) + 1, confidence)
+        self.decision_seconds += time.perf_counter() - started
         self._step = None
+
+    def take_decision_seconds(self) -> float:
+        """Seconds the policy spent deciding and observing since the last call (the engine's `StepRecord.decision`:
+        an online policy's own host time, which the simulator charges it)."""
+        seconds, self.decision_seconds = self.decision_seconds, 0.0
+        return seconds
 
     def observe_step(self, record) -> None:
         """The engine's measured times of the step just run (`timing.StepRecord`)."""

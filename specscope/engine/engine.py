@@ -238,6 +238,7 @@ class Engine:
                 proposed=sum(num_draft),
                 accepted=accepted_total,
                 committed=committed,
+                decision=self.drafter.take_decision_seconds(),
             )
         )
         self.drafter.observe_step(self.steps[-1])

@@ -1,6 +1,9 @@
 """Profiling: time target and draft forward passes over a sweep of batch shapes, for `fit-cost`.
 
-Each row is one measured configuration, `seconds` the median of a few repetitions after a warm-up:
+Each function times every configuration `reps` times and yields one row per configuration, `seconds`
+the median (the study calls them with reps = 1 once per round and takes the median over rounds, so
+that a configuration's timings are spread over the whole profile rather than taken in one moment:
+`specscope/study/profiling.py`):
 
 - `decode` / `verify` rows: one target forward of B sequences with q = k + 1 tokens each (q = 1 is a
   plain decode step) at a per-sequence context of C tokens. num_batched_tokens = B*q,
@@ -12,6 +15,13 @@ Each row is one measured configuration, `seconds` the median of a few repetition
   drafter's host work are in; a draft model catches up one bonus token, then drafts). Following the
   simulator's convention (specscope/costs/model.py) num_draft_tokens = B*(k+1); num_batched_tokens =
   B*k tokens run through the draft model; num_kv_tokens = B*C.
+- `catch_up:<proposer>` rows: the drafter's first call for B sequences it has not seen (one per (B, C), at
+  the middle k; the `draft:` rows of that (B, C) follow on the same sequences): it takes in their C
+  context tokens (a draft model or head runs over them), then drafts k each, as at a sequence's first
+  decode step in the engine. num_batched_tokens = B*C (the tokens taken in), the other columns as the
+  `draft:` row of the same shape.
+- `decision` rows: an online (adaptive) policy's own time in every decode step of a short run under it,
+  deciding and observing (`StepRecord.decision`); batch_size is the step's sequences.
 - `sample` / `overhead` rows: those phases of every decode step of short engine runs per batch size:
   plain decoding (its draft phase, the drafter's bookkeeping with nothing to draft, counts as
   overhead), and each profiled proposer drafting k tokens per sequence (the `proposer` column; its
@@ -34,7 +44,7 @@ from specscope.engine.engine import Engine
 from specscope.engine.proposers.base import Proposer, ProposerInput
 from specscope.engine.scheduler import Request
 from specscope.engine.timing import device_sync
-from specscope.formats.profile import profile_row
+from specscope.formats.profile import CATCH_UP_PREFIX, DECISION_KIND, profile_row
 from specscope.policy.fixed import FixedK
 from specscope.settings import RunSettings
 
@@ -59,8 +69,8 @@ def _random_tokens(vocab: int, n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(3, vocab, size=n).astype(np.int64)
 
 
-def profile_target(model, batch_sizes, ks, contexts, reps: int) -> Iterator[dict]:
-    """Rows for target forwards of B sequences x (k + 1) tokens at context C."""
+def profile_target(model, batch_sizes, ks, contexts, reps: int, warm_up: bool = True) -> Iterator[dict]:
+    """Rows for target forwards of B sequences x (k + 1) tokens at context C (`warm_up`: one untimed call first)."""
     sync = device_sync(model.device)
     vocab = model.config.vocab_size
     cache = model.new_cache(max(batch_sizes), max(contexts) + max(ks) + 1)
@@ -69,7 +79,7 @@ def profile_target(model, batch_sizes, ks, contexts, reps: int) -> Iterator[dict
             cache.lengths[:B] = C
             for k in ks:
                 chunks = [_random_tokens(vocab, k + 1, seed=b) for b in range(B)]
-                seconds = median_seconds(lambda rep: model.forward_chunks(cache, range(B), chunks), reps, sync)
+                seconds = median_seconds(lambda rep: model.forward_chunks(cache, range(B), chunks), reps, sync, warm_up)
                 yield profile_row("decode" if k == 0 else "verify", B * (k + 1), B * C, B * k, seconds, B, k, C)
 
 
@@ -89,34 +99,49 @@ def profile_prefill(model, points, reps: int) -> Iterator[dict]:
         yield profile_row("prefill", B * P, 0, 0, seconds, B, 0, P)
 
 
-def profile_proposer(proposer: Proposer, name: str, vocab: int, device, batch_sizes, ks, contexts, reps: int) -> Iterator[dict]:
-    """Rows for drafting calls of k drafts for B sequences at context C (each rep adds one new token), through
-    the engine's `Drafter` with a fixed k."""
+def profile_proposer(proposer: Proposer, name: str, vocab: int, device, batch_sizes, ks, contexts, reps: int,
+                     warm_up: bool = True) -> Iterator[dict]:
+    """Per (B, C): a `catch_up:` row, the drafter's first call for B new sequences of context C (drafting the
+    middle k), then a `draft:` row per k, its calls of k drafts each (each call adds one new token to every
+    context), through the engine's `Drafter` with a fixed k (`warm_up`: one untimed call per k first)."""
     sync = device_sync(device)
     ks = [k for k in ks if k > 0]
     if not ks:
         return
-    proposer.bind(max(batch_sizes), max(contexts) + reps + max(ks) + 4)
+    calls = len(ks) * (reps + int(warm_up))
+    proposer.bind(max(batch_sizes), max(contexts) + calls + max(ks) + 4)
     for B in batch_sizes:
         for C in contexts:
-            tokens = [_random_tokens(vocab, C + reps + 2, seed=100 + b) for b in range(B)]
-            for k in ks:
-                drafter = Drafter({name: proposer}, FixedK((name,), k))
-                drafter.policy.reset(B)
-                for slot in range(B):
-                    proposer.reset(slot)
-                feats = _random_features(proposer, B, C + reps + 2, device)
-                first = [t[:C] for t in tokens]
-                drafter.propose(ProposerInput(list(range(B)), first, [k] * B, hidden=_hidden(feats, first)))  # fills caches
+            tokens = [_random_tokens(vocab, C + calls + 1, seed=100 + b) for b in range(B)]
+            feats = _random_features(proposer, B, C + calls + 1, device)
+            for slot in range(B):
+                proposer.reset(slot)
+            length = C
+
+            def call(drafter, length):
+                contexts_now = [t[:length] for t in tokens]
+                drafter.propose(ProposerInput(list(range(B)), contexts_now, [drafter.policy.k] * B,
+                                              hidden=_hidden(feats, contexts_now)))
                 drafter.observe(np.zeros(B, dtype=np.int64), np.zeros(B, dtype=bool))
 
-                def call(rep):
-                    contexts_now = [t[: C + 2 + rep] for t in tokens]  # one new (bonus) token per call
-                    drafter.propose(ProposerInput(list(range(B)), contexts_now, [k] * B, hidden=_hidden(feats, contexts_now)))
-                    drafter.observe(np.zeros(B, dtype=np.int64), np.zeros(B, dtype=bool))
-
-                seconds = median_seconds(call, reps, sync)
+            first = ks[len(ks) // 2]
+            drafter = _fixed_drafter(proposer, name, first, B)
+            catch_up = median_seconds(lambda rep: call(drafter, C), 1, sync, warm_up=False)  # takes in the C tokens
+            yield profile_row(f"{CATCH_UP_PREFIX}{name}", B * C, B * C, B * (first + 1), catch_up, B, first, C)
+            for k in ks:
+                drafter = _fixed_drafter(proposer, name, k, B)
+                times = []
+                for _ in range(reps + int(warm_up)):  # one new token a call
+                    length += 1
+                    times.append(median_seconds(lambda rep: call(drafter, length), 1, sync, warm_up=False))
+                seconds = statistics.median(times[int(warm_up):])
                 yield profile_row(f"draft:{name}", B * k, B * C, B * (k + 1), seconds, B, k, C)
+
+
+def _fixed_drafter(proposer: Proposer, name: str, k: int, rows: int) -> Drafter:
+    drafter = Drafter({name: proposer}, FixedK((name,), k))
+    drafter.policy.reset(rows)
+    return drafter
 
 
 def _random_features(proposer: Proposer, B: int, n: int, device):
@@ -133,9 +158,12 @@ def _hidden(feats, contexts):
 
 
 def profile_step_phases(model, batch_sizes, proposers: dict[str, Proposer] | None = None, k: int = 3,
-                        num_new: int = 12, context: int = 32) -> Iterator[dict]:
+                        num_new: int = 12, context: int = 32,
+                        online: Callable[[], tuple[Drafter, RunSettings]] | None = None) -> Iterator[dict]:
     """`sample` and `overhead` rows from the decode steps of short engine runs per batch size: plain decoding, and
-    each of `proposers` drafting k tokens per sequence every step (rows name it in their `proposer` column)."""
+    each of `proposers` drafting k tokens per sequence every step (rows name it in their `proposer` column); with
+    `online` (a factory of an online policy's drafter and its run settings), `decision` rows from a run under it:
+    its policy's own time per step (`StepRecord.decision`)."""
     vocab = model.config.vocab_size
     runs = [("", None)] + [(name, p) for name, p in (proposers or {}).items()]
     for B in batch_sizes:
@@ -158,3 +186,12 @@ def profile_step_phases(model, batch_sizes, proposers: dict[str, Proposer] | Non
                         seconds = max(seconds, 1e-9)
                         yield profile_row(kind, step.num_batched_tokens, step.num_kv_tokens, step.proposed, seconds,
                                           step.num_seqs, k if proposer is not None else 0, context, name)
+        if online is not None:
+            drafter, settings = online()
+            engine = Engine(model, drafter, settings.replace(batch_size=B, max_new_tokens=num_new))
+            for _ in engine.generate(requests):
+                pass
+            for step in engine.steps:
+                if step.num_prefill == 0:
+                    yield profile_row(DECISION_KIND, step.num_batched_tokens, step.num_kv_tokens, step.proposed,
+                                      max(step.decision, 1e-9), step.num_seqs, 0, context, drafter.label)

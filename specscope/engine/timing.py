@@ -73,6 +73,7 @@ class StepRecord:
     proposed: int  # draft tokens proposed, all sequences
     accepted: int  # draft tokens committed, all sequences
     committed: int  # tokens committed, all sequences (accepted + bonus, clipped at stops)
+    decision: float = 0.0  # of draft + overhead: the drafter's policy deciding and observing (`Drafter.decision_seconds`)
 
     @property
     def seconds(self) -> float:

@@ -5,7 +5,9 @@ Columns: step_kind, num_batched_tokens, num_kv_tokens, num_draft_tokens, seconds
 proposer (the proposer of an `overhead` / `sample` row timed in a speculative run; empty otherwise),
 model and hardware (what was profiled, on every row; the fitted cost model records them) (`COLUMNS`).
 Step kinds: `TARGET_KINDS` (target forward passes; `prefill` = a prompt, logits for its last token
-only), `CONSTANT_KINDS` (per-step host work) and `draft:<proposer>`. How each row is measured:
+only), `CONSTANT_KINDS` (per-step host work), `decision` (an online policy's own time per step),
+`draft:<proposer>` (a drafting call) and `catch_up:<proposer>` (a drafting call whose drafter first takes in the
+whole context: num_batched_tokens = the context tokens taken in). How each row is measured:
 `specscope/engine/profiling.py`. Files without the later columns (older profiles, other tools) read
 fine: batch_size then is unknown and `fit-cost` fits the linear form.
 """
@@ -31,6 +33,8 @@ CONSTANT_KINDS = ("overhead", "sample")  # per-step constants, added together
 COLUMNS = PROFILE_COLUMNS + ("batch_size", "k", "context", "proposer", "model", "hardware")  # as `specscope profile`
 
 DRAFT_PREFIX = "draft:"  # e.g. draft:eagle, draft:ngram
+CATCH_UP_PREFIX = "catch_up:"  # e.g. catch_up:draft: the drafter's first call for sequences it has not seen
+DECISION_KIND = "decision"  # an online (adaptive) policy's own time per step: charged only to such policies
 
 MAX_TOKENS = 10**9  # most tokens a step (or its KV cache) holds: more is not a measurement
 MIN_SECONDS, MAX_SECONDS = 1e-9, 1e6  # a timed step takes at least a nanosecond (a timer's resolution), under 12 days
@@ -56,11 +60,12 @@ def read_profile(path: str | os.PathLike) -> dict:
     has_batch = "batch_size" in header
     for lineno, row in records:
         kind = row["step_kind"].strip()
-        if not (kind in TARGET_KINDS or kind in CONSTANT_KINDS or
-                (kind.startswith(DRAFT_PREFIX) and len(kind) > len(DRAFT_PREFIX))):
+        if not (kind in TARGET_KINDS or kind in CONSTANT_KINDS or kind == DECISION_KIND or
+                any(kind.startswith(p) and len(kind) > len(p) for p in (DRAFT_PREFIX, CATCH_UP_PREFIX))):
             raise SpecscopeError(
                 f"{path}:{lineno}: step_kind {brief(kind)} is unknown; use one of "
-                f"{', '.join(TARGET_KINDS + CONSTANT_KINDS)} or {DRAFT_PREFIX}<proposer>"
+                f"{', '.join(TARGET_KINDS + CONSTANT_KINDS + (DECISION_KIND,))}, {DRAFT_PREFIX}<proposer> or "
+                f"{CATCH_UP_PREFIX}<proposer>"
             )
         ints.append([_count(row[col], col, path, lineno) for col in PROFILE_COLUMNS[1:4]])
         secs.append(_seconds(row["seconds"], path, lineno))

@@ -58,6 +58,7 @@ class Adaptive(Policy):
     batch_aware = True
     reference_pricing = False  # a step proposing nothing runs no drafter (paper mode too)
     reads_confidence = True
+    online = True
 
     def __init__(self, proposers: tuple[str, ...], costs: CostModel, name: str = "adaptive",
                  params: AdaptiveParams = AdaptiveParams(), guard: GuardParams = GuardParams(),

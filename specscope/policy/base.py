@@ -73,6 +73,9 @@ class Policy:
     # draft is charged on every step, even one proposing nothing). False: charged only where k > 0.
     reference_pricing: ClassVar[bool] = True
     reads_confidence: ClassVar[bool] = False  # stops its chains on draft confidence (`stop_drafting`)
+    # Decides as the run goes, from what it observes: its own host time every step is a cost of the run
+    # (`CostModel.decision_seconds`; the engine measures it as `StepRecord.decision`).
+    online: ClassVar[bool] = False
 
     def __init__(self, proposers: tuple[str, ...]):
         self.proposers = tuple(proposers)

@@ -10,7 +10,11 @@ The serving model (README "Simulator"):
 - Before it, each proposer that some running request asked for drafts runs once for the batch:
   a `linear` draft costs c_fixed + c_tok * (sum of k + 1 over its requests) + c_kv * KV (any step
   form: D(sum of k + 1, KV, its requests)), a `verify_fraction` one costs fraction x T. Combining proposers charges every one that ran.
-- Plus the per-step overhead, and `switching` per request whose proposer changed.
+  At a request's first step drafting with a proposer, the proposer also takes in the request's context
+  (its prompt and what it generated so far): the form's `catch_up` of those tokens (a draft model's
+  pass over the prompt; 0 for forms without one).
+- Plus the per-step overhead, and `switching` per request whose proposer changed, and under an online
+  (adaptive) policy its own time per step (`CostModel.decision_seconds` of the decoding requests).
 - A running request commits min(acc_len, k + 1) tokens per step and leaves once it has G tokens.
 - Throughput = generated tokens / makespan.
 
@@ -52,6 +56,19 @@ def admission_steps(steps: np.ndarray, batch_size: int) -> np.ndarray:
     return admit
 
 
+def first_draft_catch_up(form, uses: np.ndarray, request: np.ndarray, step: np.ndarray, context: np.ndarray,
+                         total_steps: int) -> np.ndarray | float:
+    """Per global step, the seconds drafter `form` spends taking in the context of the requests whose first step
+    drafting with it that is (`uses`: request-steps drafting with it, request-major; `context`: tokens each
+    request holds then). 0 where the form has no catch-up (`StepCost.catch_up`)."""
+    catch_up = getattr(form, "catch_up", None)
+    drafting = np.flatnonzero(uses)
+    if catch_up is None or not drafting.size:
+        return 0.0
+    first = drafting[np.unique(request[drafting], return_index=True)[1]]  # each request's first drafting step
+    return np.bincount(step[first], catch_up(context[first]), total_steps)
+
+
 def serve_replay(
     rt: ReplayTrace,
     traj: Trajectory,
@@ -87,8 +104,10 @@ def serve_replay(
         else:
             drafted = drafted_tokens(name, k, inputs)  # the input length; a tree's drafting work (trees.py)
             cost = form(np.bincount(g[uses], drafted[uses], total_steps), kv, drafting)
-        draft += np.where(ran, cost, 0.0)
+        draft += np.where(ran, cost, 0.0) + first_draft_catch_up(form, uses, r, g, prompt[r] + pos, total_steps)
     extra = costs.switching * np.bincount(g, traj.switched.astype(np.float64), total_steps)
+    if getattr(policy, "online", False):  # an online policy's own time per step, for the sequences decoding in it
+        extra = extra + costs.decision_seconds(np.bincount(g, minlength=total_steps))
     per_step = verify + draft + costs.overhead + extra
 
     makespan = float(per_step.sum())

@@ -33,6 +33,7 @@ def serve_loop(
     slot_req = np.full(min(batch_size, num), -1, dtype=np.int64)
     slot_pos = np.zeros(len(slot_req), dtype=np.int64)
     last_proposer = np.full(num, -1, dtype=np.int64)
+    caught_up = np.zeros((num, len(rt.proposers)), dtype=bool)  # the proposer has taken in the request's context
     finish = np.zeros(num)
     next_req = 0
     clock = target_s = draft_s = overhead_s = 0.0
@@ -79,7 +80,13 @@ def serve_loop(
                     step_draft += float(form(verify) if form.scales_verify
                                         else form(float(drafted_tokens(name, k, inputs)[uses].sum()), kv,
                                                   int(uses.sum())))
+                    new = uses & ~caught_up[req, index]  # first drafting step: the drafter takes in the context
+                    if new.any() and hasattr(form, "catch_up"):
+                        step_draft += float(np.sum(form.catch_up(prompt[req[new]] + pos[new])))
+                    caught_up[req[new], index] = True
         step_overhead = costs.overhead + costs.switching * switches
+        if getattr(policy, "online", False):  # its own time deciding for the running sequences and learning from the step
+            step_overhead += costs.decision_seconds(len(running))
         clock += verify + step_draft + step_overhead
         target_s += verify
         draft_s += step_draft

@@ -6,17 +6,19 @@
 What each row times: `specscope/engine/profiling.py`; the file: `specscope/formats/profile.py`.
 Used by `specscope profile` and a sweep's [profile] step. Prompt (prefill) forwards are timed at every
 (batch size, context) of at most `PREFILL_MAX_TOKENS` tokens in all (`prefill_points`); the step phases
-(sample, overhead) in short runs per batch size, plain and with each proposer at the middle k.
+(sample, overhead) in short runs per batch size, plain and with each proposer at the middle k, and an
+adaptive policy's own time per step (decision) in a short `--k adaptive` run over the first proposer.
 """
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Callable
 
 from specscope.errors import SpecscopeError
-from specscope.formats.profile import write_profile
-from specscope.settings import RunSettings
+from specscope.formats.profile import CATCH_UP_PREFIX, write_profile
+from specscope.settings import AdaptiveSettings, RunSettings
 from specscope.study.engine_backend import EngineBackend
 
 
@@ -43,11 +45,39 @@ def profile_points(batch_sizes, ks, contexts, proposers) -> int:
             + len(prefill_points(batch_sizes, contexts)) + phases)
 
 
+def median_rows(rows: list[dict]) -> list[dict]:
+    """One row per configuration (every column but `seconds` alike), in first-seen order, its seconds the median
+    of its rows'."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(tuple((c, v) for c, v in row.items() if c != "seconds"), []).append(row)
+    return [{**same[0], "seconds": statistics.median(r["seconds"] for r in same)} for same in groups.values()]
+
+
+def _online_drafter(backend: EngineBackend, settings: RunSettings, proposer: str):
+    """A factory of the drafter `--k adaptive` builds over `proposer` (deciding under the default adaptive cost
+    model: what a decision costs hardly depends on the prices it weighs), for the profile's `decision` rows; None
+    where that cost model cannot price `proposer`."""
+    from specscope.costs.presets import load_cost_model
+
+    adaptive = AdaptiveSettings()
+    if proposer not in load_cost_model(adaptive.cost_model).drafts:
+        return None
+    online = settings.replace(method=proposer, adaptive=adaptive)
+    return lambda: (backend.drafter(online), online)
+
+
 def profile(backend: EngineBackend, settings: RunSettings, proposers: list[str], batch_sizes: list[int], ks: list[int],
             contexts: list[int], reps: int, path: Path,
             advance: Callable[[float], None] | None = None) -> tuple[list[dict], dict[str, str]]:
     """Time target and draft forwards; write `path`; returns (the rows, each proposer's label).
-    `advance(points)` reports progress."""
+    `advance(points)` reports progress.
+
+    The forwards are timed in `reps` rounds, each over every configuration once, and a configuration's seconds
+    are the median over the rounds: a shared machine's speed drifts by 10-20 % over seconds, and timings of
+    one configuration taken back to back all land in one phase of it, which then biases that configuration's
+    point of the fitted surface. Spread over the profile,
+    they average over its phases instead (the first round is also the warm-up: the median drops a cold call)."""
     from specscope.engine.profiling import profile_prefill, profile_proposer, profile_step_phases, profile_target
     from specscope.study.engine_backend import hardware
 
@@ -57,20 +87,22 @@ def profile(backend: EngineBackend, settings: RunSettings, proposers: list[str],
     greedy = settings.replace(temperature=0.0, top_p=1.0, k=max(ks))
     built = {n: backend.proposer(n, greedy) for n in proposers}
     step = advance or (lambda points: None)
-    rows = []
-    for row in profile_target(target, batch_sizes, ks, contexts, reps):
-        rows.append(row)
-        step(1)
-    for row in profile_prefill(target, prefill_points(batch_sizes, contexts), reps):
-        rows.append(row)
-        step(1)
-    for name, proposer in built.items():
-        for row in profile_proposer(proposer, name, target.config.vocab_size, device, batch_sizes, ks, contexts, reps):
-            rows.append(row)
-            step(1)
+    timed = []
+    for _ in range(reps):
+        parts = [profile_target(target, batch_sizes, ks, contexts, 1, warm_up=False),
+                 profile_prefill(target, prefill_points(batch_sizes, contexts), 1)]
+        parts += [profile_proposer(proposer, name, target.config.vocab_size, device, batch_sizes, ks, contexts, 1,
+                                   warm_up=False) for name, proposer in built.items()]
+        for part in parts:
+            for row in part:
+                timed.append(row)
+                if not row["step_kind"].startswith(CATCH_UP_PREFIX):  # timed with its draft row: one point
+                    step(1 / reps)
+    rows = median_rows(timed)
     k = phase_k(ks)
+    online = _online_drafter(backend, greedy, proposers[0]) if proposers and k else None
     for b in batch_sizes:
-        rows.extend(profile_step_phases(target, [b], built if k else None, k=k))
+        rows.extend(profile_step_phases(target, [b], built if k else None, k=k, online=online))
         step(1 + (len(built) if k else 0))
     write_profile(path, rows, model=model_name, hardware=hardware(device))
     return rows, {n: p.label for n, p in built.items()}

@@ -81,3 +81,12 @@ def test_a_gap_smaller_than_the_model_error_is_marked_within_it():
     assert list(out["fidelity_error_pct"]) == [5.0, 2.0] and list(out["fidelity_cells"]) == [2, 1]
     assert list(out["fit_error_pct"]) == [3.0, 3.0]
     assert list(out["within_error"]) == [True, False]
+
+
+def test_the_fidelity_caption_sets_the_errors_against_the_measurements_own_spread():
+    from specscope.analysis.sections.simulated import noise_floor
+
+    table = pd.DataFrame({"error_pct": [2.0, -8.0, 12.0], "spread_pct": [3.0, 5.0, 13.0]})
+    text = noise_floor(table)
+    assert "±7.0% on average (±13.0% at most)" in text and "2 of 3 errors are within their cell's spread" in text
+    assert noise_floor(table.assign(spread_pct=float("nan"))) == ""  # single runs: no spread to compare with

@@ -164,12 +164,16 @@ def test_profile_csv_fits(tiny, tmp_path):
 
     path = tmp_path / "p.csv"
     result = cli("profile", "--model", tiny["model"], "--draft-model", "self:2", "--batch-sizes", "1,2",
-                 "--ks", "0,2", "--contexts", "16", "--reps", 1, "-o", path)
+                 "--ks", "0,2", "--contexts", "16", "--reps", 2, "-o", path)
     assert result.returncode == 0, result.stderr
     data = read_profile(path)
-    kinds = set(data["step_kind"])
-    assert {"decode", "verify", "prefill", "draft:ngram", "draft:draft", "sample", "overhead"} <= kinds
-    assert set(data["proposer"]) == {"", "ngram", "draft"}  # step phases of plain and of speculative steps
+    kinds = list(data["step_kind"])
+    assert {"decode", "verify", "prefill", "draft:ngram", "draft:draft", "catch_up:draft", "sample", "overhead"} <= set(kinds)
+    # two rounds, one row per configuration (the median of its rounds): B 1, 2 x k 0, 2 x context 16
+    assert kinds.count("decode") + kinds.count("verify") == 4 and kinds.count("catch_up:draft") == 2
+    assert "decision" in kinds  # the adaptive policy's own time per step, from a short `--k adaptive` run
+    assert set(data["proposer"][data["step_kind"] != "decision"]) == {"", "ngram", "draft"}  # plain and SD steps
+    assert set(data["proposer"][data["step_kind"] == "decision"]) == {"adaptive(ngram)"}
     assert data["identity"]["hardware"] and data["batch_size"] is not None
     fit = cli("fit-cost", "--json", path, "-o", tmp_path / "c.toml")
     assert fit.returncode == 0, fit.stderr
@@ -180,5 +184,7 @@ def test_profile_csv_fits(tiny, tmp_path):
 
     costs = read_cost_model(tmp_path / "c.toml")
     assert costs.target.form == "surface" and costs.drafts["draft"].form == "chain"
+    assert "catch_up:draft" in terms and costs.drafts["draft"].c_catch_up >= 0
+    assert "decision" in terms and costs.decision + costs.decision_per_sequence > 0
     result = cli("profile", "--model", tiny["model"], "--ks", "x", "-o", path)
     assert result.returncode == 2 and "--ks" in result.stderr

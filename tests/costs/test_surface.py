@@ -27,6 +27,9 @@ def draft_chain(k, kv, rows):
     return 0.0003 + 0.00005 * rows + k * (0.006 + 0.0004 * rows + 1e-8 * kv)
 
 
+CATCH_UP = 0.0009  # seconds per context token the draft model takes in before its first drafts
+
+
 def write_engine_profile(path, noise=0.0, seed=0):
     """A profile CSV as `specscope profile` writes it, from the shapes above (relative noise `noise`)."""
     rng = np.random.default_rng(seed)
@@ -41,6 +44,8 @@ def write_engine_profile(path, noise=0.0, seed=0):
                 if k:
                     rows.append(("draft:draft", b * k, b * c, b * (k + 1), draft_chain(k, b * c, b) * jitter(),
                                  b, k, c, ""))
+                    rows.append(("catch_up:draft", b * c, b * c, b * (k + 1),
+                                 (draft_chain(k, b * c, b) + CATCH_UP * b * c) * jitter(), b, k, c, ""))
     for b, p in ((1, 64), (1, 256), (4, 64), (4, 256), (16, 64)):
         rows.append(("prefill", b * p, 0, 0, engine_like_prefill(b * p, b) * jitter(), b, 0, p, ""))
     for b in (1, 4, 16):
@@ -50,6 +55,8 @@ def write_engine_profile(path, noise=0.0, seed=0):
                 rows.append(("sample", n, 64 * b, b * k, (1e-4 + 2e-5 * n + 1e-5 * b) * jitter(), b, k, 32, proposer))
                 extra = (5e-5 + 1e-5 * b) if proposer else 0.0
                 rows.append(("overhead", n, 64 * b, b * k, (3e-4 + 2e-5 * b + extra) * jitter(), b, k, 32, proposer))
+        for _ in range(4):  # an adaptive policy's own time per step
+            rows.append(("decision", b, 64 * b, 0, (8e-4 + 2e-4 * b) * jitter(), b, 0, 32, "adaptive(ngram)"))
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(COLUMNS)
@@ -95,6 +102,10 @@ def test_the_surface_reproduces_its_profile_points_and_round_trips_through_toml(
     assert by_kind["target"].held_out.scored > 0 and by_kind["target"].held_out_error < 0.02
     assert model.overhead == pytest.approx(1e-4 + 3e-4, rel=1e-6)  # sample and overhead constants
     assert model.drafts["draft"].c_step == pytest.approx(0.0003 + 5e-5, rel=1e-6)  # + the proposer's overhead
+    assert model.drafts["draft"].c_catch_up == pytest.approx(CATCH_UP, rel=1e-6)  # from the catch_up: rows
+    assert by_kind["catch_up:draft"].mean_relative_error < 1e-6 and by_kind["catch_up:draft"].held_out.scored > 0
+    assert (model.decision, model.decision_per_sequence) == pytest.approx((8e-4, 2e-4), rel=1e-6)  # `decision` rows
+    assert model.decision_seconds(4) == pytest.approx(8e-4 + 4 * 2e-4) and by_kind["decision"].mean_relative_error < 1e-6
     assert model.provenance["model"] == "tiny-model" and model.provenance["hardware"] == "test cpu"
     assert set(model.provenance["held_out_relative_error"]) >= {"target", "draft:draft", "sample", "overhead"}
 
@@ -102,6 +113,7 @@ def test_the_surface_reproduces_its_profile_points_and_round_trips_through_toml(
     write_cost_model(path, model)
     again = read_cost_model(path)
     assert again.target == model.target and again.drafts == model.drafts and again.overhead == model.overhead
+    assert (again.decision, again.decision_per_sequence) == (model.decision, model.decision_per_sequence)
     n, kv, rows = profile["num_batched_tokens"], profile["num_kv_tokens"], profile["batch_size"]
     assert np.array_equal(again.target(n, kv, rows), model.target(n, kv, rows))
 
@@ -113,6 +125,9 @@ def test_a_chain_charges_one_pass_per_draft_depth():
     assert chain(4, 0, 1) == pytest.approx(0.001 + 3 * 0.01)  # one sequence, k = 3
     assert chain.slope(16, 0, 4) == pytest.approx(0.016 / 4)
     assert chain.fixed(0, 4) == 0.001 and chain.per_sequence(0, 4) == 0.0
+    assert chain.catch_up(500) == 0.0  # no catch-up unless fitted
+    assert ChainCost(knots=(1.0,), seconds=(0.01,), c_kv=0.0, c_step=0.0, c_row=0.0, c_catch_up=1e-3).catch_up(500) \
+        == pytest.approx(0.5)
 
 
 def test_held_out_error_grows_with_noise_and_is_reported_per_term(tmp_path):

@@ -256,7 +256,8 @@ def test_trace_and_profile_feed_hidden_states(tiny_model, head_dirs, plain, kind
         assert seq.output.tolist() == expected[seq.request.id].output.tolist()
         assert len(values[kind]) == len(seq.output) and values[kind].min() >= 1
     rows = list(profile_proposer(proposer, kind, 512, "cpu", [2], [2], [8], reps=1))
-    assert rows and rows[0]["step_kind"] == f"draft:{kind}"
+    assert [r["step_kind"] for r in rows] == [f"catch_up:{kind}", f"draft:{kind}"]
+    assert rows[0]["num_batched_tokens"] == 2 * 8 and rows[0]["seconds"] > 0  # B sequences x C context tokens
 
 
 def test_shipped_heads_decode_exactly_on_the_default_model(default_model_and_tokenizer):

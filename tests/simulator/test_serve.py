@@ -111,6 +111,51 @@ def test_step_loop_equals_fast_path(toy_costs, b):
                 assert getattr(loop, field.name) == pytest.approx(getattr(fast, field.name), rel=1e-9), field.name
 
 
+@pytest.mark.parametrize("b", [1, 3, 16])
+def test_a_drafter_takes_in_each_requests_context_once_at_its_first_drafting_step(toy_costs, b):
+    from specscope.costs.surface import ChainCost
+
+    trace = synthetic_trace(12, seed=4, prompt_range=(3, 40), output_range=(2, 30))
+    chain = ChainCost(knots=(1.0, 16.0), seconds=(0.01, 0.05), c_kv=0.0, c_step=0.001, c_row=0.0)
+    caught = ChainCost(**{**chain.as_dict(), "c_catch_up": 0.002})
+    rt = ReplayTrace.from_trace(trace, ("eagle",))
+    match, miss_u = np.ones(1), np.random.default_rng(1).random(len(rt.acc))
+    policy = make_policy("fixed-3", ("eagle",))
+    traj = run_trajectory(rt, policy, match)
+    runs = {}
+    for name, form in (("plain", chain), ("caught", caught)):
+        costs = dataclasses.replace(toy_costs, drafts={"eagle": form})
+        runs[name] = (serve_replay(rt, traj, policy, costs, b, match, miss_u), serve_loop(rt, policy, costs, b, match,
+                                                                                           miss_u))
+    fast, loop = runs["caught"]
+    assert loop.draft_s == pytest.approx(fast.draft_s, rel=1e-12) and loop.time_s == pytest.approx(fast.time_s)
+    # every request drafts from its first decode step (position 1): its prompt and output token 0, once
+    first = rt.prompt_len[traj.steps > 0] + 1
+    assert fast.draft_s - runs["plain"][0].draft_s == pytest.approx(0.002 * first.sum(), rel=1e-9)
+
+
+@pytest.mark.parametrize("b", [1, 3, 16])
+def test_an_online_policy_is_charged_its_own_time_for_every_step_with_decoding_sequences(toy_costs, b):
+    class OnlineFixed(type(make_policy("fixed-2", ("eagle",)))):
+        online = True
+
+    trace = synthetic_trace(10, seed=3, prompt_range=(3, 30), output_range=(2, 25))
+    rt = ReplayTrace.from_trace(trace, ("eagle",))
+    match, miss_u = np.ones(1), np.random.default_rng(1).random(len(rt.acc))
+    costs = dataclasses.replace(toy_costs, decision=0.003, decision_per_sequence=0.001)
+    plain, online = make_policy("fixed-2", ("eagle",)), OnlineFixed(("eagle",), 2)
+    traj = run_trajectory(rt, plain, match)
+    base = serve_replay(rt, traj, plain, costs, b, match, miss_u)
+    fast = serve_replay(rt, traj, online, costs, b, match, miss_u)
+    loop = serve_loop(rt, online, costs, b, match, miss_u)
+    assert loop.time_s == pytest.approx(fast.time_s, rel=1e-12) and loop.overhead_s == pytest.approx(fast.overhead_s)
+    admit = admission_steps(traj.steps, b)
+    decoding = np.bincount(admit[traj.request] + 1 + (np.arange(len(traj.request)) - traj.start[traj.request]))
+    charged = np.sum(np.where(decoding > 0, 0.003 + 0.001 * decoding, 0.0))
+    assert fast.time_s - base.time_s == pytest.approx(charged, rel=1e-9) and charged > 0
+    assert costs.decision_seconds(0) == 0.0 and costs.decision_seconds(4) == pytest.approx(0.007)
+
+
 def test_batch_aware_policy_sees_the_batch(toy_costs):
     trace = synthetic_trace(5, seed=1, prompt_range=(3, 10), output_range=(5, 10))
     rt = ReplayTrace.from_trace(trace, ("eagle",))

@@ -237,7 +237,7 @@ def fidelity_section(ctx: ReportContext) -> Section:
         matched + "One point per measured cell (the median of its repeats; colour = method, marker = workload), one "
         "panel per batch size; the dashed line is a perfect prediction. An adaptive cell decides under the cost "
         "model it ran with (cost_model in its summary.json), the simulation under its own. "
-        f"Mean absolute error {mae:.1f}%, largest {worst:.1f}% over {len(table)} cells. "
+        f"Mean absolute error {mae:.1f}%, largest {worst:.1f}% over {len(table)} cells. " + noise_floor(table)
         + html.escape(runs_settings(runs) + (" " + simulation_settings(study, study.simulation)
                                              if study.simulation is not None else ""))))
     shown = pd.DataFrame({
@@ -257,6 +257,18 @@ def fidelity_section(ctx: ReportContext) -> Section:
         section.paragraph(f"Warning: {busy} of {len(table)} cells ran on a busy machine (other processes took CPU "
                           "time during the run); their measured speedups, and so their errors, are less certain.")
     return section
+
+
+def noise_floor(table: pd.DataFrame) -> str:
+    """The measurement's own uncertainty next to the simulator's error: the repeats' mean spread and how many cells'
+    errors lie within their own spread ("" without repeats). A simulator cannot match a measurement closer than
+    the measurement matches itself."""
+    spread = table["spread_pct"].dropna()
+    if spread.empty:
+        return ""
+    within = int((table["error_pct"].abs() <= table["spread_pct"]).sum())
+    return (f"The measurement's own noise: its repeats differ by ±{spread.mean():.1f}% on average (±{spread.max():.1f}% "
+            f"at most); {within} of {len(table)} errors are within their cell's spread. ")
 
 
 def _shares(measured, predicted) -> str:
