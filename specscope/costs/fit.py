@@ -11,7 +11,8 @@ Two shapes of model, chosen by what the profile records:
   sequences and the proposer that drafted (a feature head's bookkeeping). Those parts are folded in
   where the simulator charges them: per token and per sequence into the target surface, per
   proposer into its chain, the constant into `[overhead] per_step`; an adaptive policy's own time per
-  step (the `decision` rows) into `[overhead] decision_per_step` / `decision_per_sequence`;
+  step (the `decision` rows) into `[overhead] decision_per_step` / `decision_per_sequence` /
+  `decision_drafting`;
 - a profile without it (older files, other tools) gets the linear form, as the presets:
   T = c_fixed + c_tok N + c_kv KV per term, overhead and sample as means.
 
@@ -120,10 +121,11 @@ def fit_cost_model(profile: dict, name: str, source: str = "") -> tuple[CostMode
         )
     surface = profile.get("batch_size") is not None
     target, drafts, overhead, terms = (_surface_terms if surface else _linear_terms)(profile)
-    decision = (0.0, 0.0)
+    decision = (0.0, 0.0, 0.0)
     sel = kinds == DECISION_KIND
     if surface and sel.any():
-        decision, term = _decision_term(profile["batch_size"][sel], profile["seconds"][sel])
+        decision, term = _decision_term(profile["batch_size"][sel], profile["num_draft_tokens"][sel] > 0,
+                                        profile["seconds"][sel])
         terms.append(term)
     identity = profile.get("identity") or {}
     model = CostModel(
@@ -133,6 +135,7 @@ def fit_cost_model(profile: dict, name: str, source: str = "") -> tuple[CostMode
         drafts=drafts,
         decision=decision[0],
         decision_per_sequence=decision[1],
+        decision_drafting=decision[2],
         description=(f"fitted by specscope fit-cost from {source}" if source else "fitted by specscope fit-cost")
         + (" (measured surface: specscope/costs/surface.py)" if surface else ""),
         provenance={
@@ -276,18 +279,20 @@ def _sample_term(tokens, rows, seconds) -> tuple[tuple[float, float, float], Fit
     return (float(coef[0]), float(coef[1]), float(coef[2])), term
 
 
-def _decision_term(rows, seconds) -> tuple[tuple[float, float], FitTerm]:
-    """An online policy's own time per step: constant + per decoding sequence (the `decision` rows, one per step of
-    its profiled run, folded into per-shape medians first)."""
-    _, rows, _, seconds = _step_medians(np.zeros_like(rows), rows, np.full(len(rows), "", dtype=object), seconds)
-    design = np.column_stack([np.ones_like(seconds), rows])
+def _decision_term(rows, drafted, seconds) -> tuple[tuple[float, float, float], FitTerm]:
+    """An online policy's own time per step: constant + per decoding sequence + once more where some sequence
+    drafted (it then plans chains), from the `decision` rows (one per step of its profiled run: num_draft_tokens,
+    the step's drafts), folded into per-shape medians first."""
+    _, rows, shape, seconds = _step_medians(np.zeros_like(rows), rows, np.asarray(drafted, dtype=object), seconds)
+    drafting = shape.astype(np.float64)
+    design = np.column_stack([np.ones_like(seconds), rows, drafting])
     coef = relative_fit(design, seconds)
     held = cross_validate(lambda train: relative_fit(design[train], seconds[train]), lambda c, test: design[test] @ c,
-                          seconds, fold_of(rows), lambda train, test: within(rows, train))
-    term = FitTerm(DECISION_KIND, len(seconds), {"decision_per_step": float(coef[0]),
-                                                 "decision_per_sequence": float(coef[1])},
-                   *_relative(design @ coef, seconds), held)
-    return (float(coef[0]), float(coef[1])), term
+                          seconds, fold_of(rows, drafting), lambda train, test: within(rows, train))
+    names = ("decision_per_step", "decision_per_sequence", "decision_drafting")
+    term = FitTerm(DECISION_KIND, len(seconds), dict(zip(names, map(float, coef))), *_relative(design @ coef, seconds),
+                   held)
+    return (float(coef[0]), float(coef[1]), float(coef[2])), term
 
 
 def _overhead_term(rows, proposer, seconds):

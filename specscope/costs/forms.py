@@ -27,6 +27,7 @@ def cost_model_from_tables(data: dict, source: Path | None = None) -> CostModel:
         name=data["name"], target=form_from_table(data["target"], "target", source, STEP_FORMS),
         overhead=data["overhead"]["per_step"], switching=data["overhead"]["switching"],
         decision=data["overhead"]["decision_per_step"], decision_per_sequence=data["overhead"]["decision_per_sequence"],
+        decision_drafting=data["overhead"]["decision_drafting"],
         drafts={name: form_from_table(table, f"draft.{name}", source, DRAFT_FORMS)
                 for name, table in data["draft"].items()},
         description=data["description"], provenance=data["provenance"], source=source,

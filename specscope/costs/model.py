@@ -14,7 +14,8 @@
 - overhead      a constant per step (scheduling, bookkeeping, sampling), plus `switching` per
                 sequence whose proposer differs from the one it drafted with last, plus under a policy
                 that decides as the run goes (`Policy.online`: adaptive) its own host time per step,
-                `decision` + `decision_per_sequence` x the decoding sequences (`decision_seconds`).
+                `decision` + `decision_per_sequence` x the decoding sequences, + `decision_drafting` in a
+                step where some sequence drafts (planning its chains) (`decision_seconds`).
 - memory        optional: `max_kv_tokens`, the KV tokens the device memory holds next to the weights
                 (analytic models know it); the simulator caps the batch so the longest request fits.
 
@@ -150,6 +151,7 @@ class CostModel:
     switching: float = 0.0  # seconds per sequence that changes proposer
     decision: float = 0.0  # an online policy's host time per step (deciding, then learning from the outcome)
     decision_per_sequence: float = 0.0  # ... and per decoding sequence
+    decision_drafting: float = 0.0  # ... and once more in a step where some sequence drafts (planning chains)
     description: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None
@@ -165,11 +167,12 @@ class CostModel:
             )
         return self.drafts[proposer]
 
-    def decision_seconds(self, sequences):
-        """Seconds an online policy (`Policy.online`) spends per step on `sequences` decoding sequences (0 where none
-        decode); numpy-vectorised."""
+    def decision_seconds(self, sequences, drafting=False):
+        """Seconds an online policy (`Policy.online`) spends in a step of `sequences` decoding sequences (0 where none
+        decode), `drafting`: whether some of them draft; numpy-vectorised."""
         sequences = np.asarray(sequences, dtype=np.float64)
-        out = np.where(sequences > 0, self.decision + self.decision_per_sequence * sequences, 0.0)
+        out = np.where(sequences > 0, self.decision + self.decision_per_sequence * sequences
+                       + self.decision_drafting * np.asarray(drafting, dtype=np.float64), 0.0)
         return out if out.ndim else float(out)
 
     def check_target(self, source=None) -> None:
@@ -192,8 +195,9 @@ class CostModel:
             "target": {**({} if isinstance(self.target, LinearCost) else {"form": self.target.form}),
                        **self.target.as_dict()},
             "overhead": {"per_step": self.overhead, "switching": self.switching,
-                         **({"decision_per_step": self.decision, "decision_per_sequence": self.decision_per_sequence}
-                            if self.decision or self.decision_per_sequence else {})},
+                         **({"decision_per_step": self.decision, "decision_per_sequence": self.decision_per_sequence,
+                             "decision_drafting": self.decision_drafting}
+                            if self.decision or self.decision_per_sequence or self.decision_drafting else {})},
             "draft": {name: {"form": form.form, **form.as_dict()} for name, form in self.drafts.items()},
             **({"memory": {"max_kv_tokens": self.max_kv_tokens}} if self.max_kv_tokens is not None else {}),
         }

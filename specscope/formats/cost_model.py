@@ -11,7 +11,8 @@ units = "seconds"
 per_step = 1.2e-3            # seconds per step
 switching = 0.0              # seconds per sequence that changes proposer (optional)
 decision_per_step = 0.0      # an adaptive policy's own host time per step (optional; fitted from a profile's
-decision_per_sequence = 0.0  # `decision` rows): deciding k and the proposer, and learning from what was accepted
+decision_per_sequence = 0.0  # `decision` rows): deciding k and the proposer, and learning from what was accepted;
+decision_drafting = 0.0      # per decoding sequence, and once more in a step where some sequence drafts
 [draft.<proposer>]           # one per proposer: a step form, or form = "verify_fraction" with fraction
 [memory]                     # optional: KV tokens the device memory holds next to the weights
 max_kv_tokens = 443418       # (analytic models know it); the simulator caps the batch size to fit
@@ -33,7 +34,8 @@ from specscope.formats.files import read_toml, write_text_atomic
 
 MAX_SECONDS = 1e6  # the largest coefficient: more than 11 days per step (or per token) is a unit mistake
 TOP_LEVEL = ("name", "description", "units", "provenance", "target", "overhead", "draft", "memory")
-OVERHEAD = ("per_step", "switching", "decision_per_step", "decision_per_sequence")
+DECISION = ("decision_per_step", "decision_per_sequence", "decision_drafting")  # an online policy's own time
+OVERHEAD = ("per_step", "switching") + DECISION
 
 
 def read_cost_model_toml(path: Path) -> dict:
@@ -66,7 +68,7 @@ def read_cost_model_toml(path: Path) -> dict:
         "overhead": {"per_step": coefficient(overhead, "per_step", "overhead", path, scalar=True),
                      "switching": coefficient(overhead, "switching", "overhead", path, default=0.0, scalar=True),
                      **{key: coefficient(overhead, key, "overhead", path, default=0.0, scalar=True)
-                        for key in ("decision_per_step", "decision_per_sequence")}},
+                        for key in DECISION}},
         "draft": drafts,
         "memory": _memory(data, path),
     }

@@ -107,7 +107,8 @@ def serve_replay(
         draft += np.where(ran, cost, 0.0) + first_draft_catch_up(form, uses, r, g, prompt[r] + pos, total_steps)
     extra = costs.switching * np.bincount(g, traj.switched.astype(np.float64), total_steps)
     if getattr(policy, "online", False):  # an online policy's own time per step, for the sequences decoding in it
-        extra = extra + costs.decision_seconds(np.bincount(g, minlength=total_steps))
+        extra = extra + costs.decision_seconds(np.bincount(g, minlength=total_steps),
+                                               np.bincount(g[k > 0], minlength=total_steps) > 0)
     per_step = verify + draft + costs.overhead + extra
 
     makespan = float(per_step.sum())

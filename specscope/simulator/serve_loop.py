@@ -86,7 +86,7 @@ def serve_loop(
                     caught_up[req[new], index] = True
         step_overhead = costs.overhead + costs.switching * switches
         if getattr(policy, "online", False):  # its own time deciding for the running sequences and learning from the step
-            step_overhead += costs.decision_seconds(len(running))
+            step_overhead += costs.decision_seconds(len(running), bool(running.size and np.any(drafting)))
         clock += verify + step_draft + step_overhead
         target_s += verify
         draft_s += step_draft

@@ -55,8 +55,10 @@ def write_engine_profile(path, noise=0.0, seed=0):
                 rows.append(("sample", n, 64 * b, b * k, (1e-4 + 2e-5 * n + 1e-5 * b) * jitter(), b, k, 32, proposer))
                 extra = (5e-5 + 1e-5 * b) if proposer else 0.0
                 rows.append(("overhead", n, 64 * b, b * k, (3e-4 + 2e-5 * b + extra) * jitter(), b, k, 32, proposer))
-        for _ in range(4):  # an adaptive policy's own time per step
-            rows.append(("decision", b, 64 * b, 0, (8e-4 + 2e-4 * b) * jitter(), b, 0, 32, "adaptive(ngram)"))
+        for drafts in (0, 2):  # an adaptive policy's own time per step: more where it drafts (planning chains)
+            for _ in range(4):
+                rows.append(("decision", b + drafts, 64 * b, drafts, (8e-4 + 2e-4 * b + 5e-4 * (drafts > 0)) * jitter(),
+                             b, 0, 32, "adaptive(ngram)"))
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(COLUMNS)
@@ -104,8 +106,10 @@ def test_the_surface_reproduces_its_profile_points_and_round_trips_through_toml(
     assert model.drafts["draft"].c_step == pytest.approx(0.0003 + 5e-5, rel=1e-6)  # + the proposer's overhead
     assert model.drafts["draft"].c_catch_up == pytest.approx(CATCH_UP, rel=1e-6)  # from the catch_up: rows
     assert by_kind["catch_up:draft"].mean_relative_error < 1e-6 and by_kind["catch_up:draft"].held_out.scored > 0
-    assert (model.decision, model.decision_per_sequence) == pytest.approx((8e-4, 2e-4), rel=1e-6)  # `decision` rows
+    decision = (model.decision, model.decision_per_sequence, model.decision_drafting)
+    assert decision == pytest.approx((8e-4, 2e-4, 5e-4), rel=1e-6)  # from the `decision` rows
     assert model.decision_seconds(4) == pytest.approx(8e-4 + 4 * 2e-4) and by_kind["decision"].mean_relative_error < 1e-6
+    assert model.decision_seconds(4, drafting=True) == pytest.approx(8e-4 + 4 * 2e-4 + 5e-4)
     assert model.provenance["model"] == "tiny-model" and model.provenance["hardware"] == "test cpu"
     assert set(model.provenance["held_out_relative_error"]) >= {"target", "draft:draft", "sample", "overhead"}
 
@@ -113,7 +117,7 @@ def test_the_surface_reproduces_its_profile_points_and_round_trips_through_toml(
     write_cost_model(path, model)
     again = read_cost_model(path)
     assert again.target == model.target and again.drafts == model.drafts and again.overhead == model.overhead
-    assert (again.decision, again.decision_per_sequence) == (model.decision, model.decision_per_sequence)
+    assert (again.decision, again.decision_per_sequence, again.decision_drafting) == decision
     n, kv, rows = profile["num_batched_tokens"], profile["num_kv_tokens"], profile["batch_size"]
     assert np.array_equal(again.target(n, kv, rows), model.target(n, kv, rows))
 

@@ -142,7 +142,7 @@ def test_an_online_policy_is_charged_its_own_time_for_every_step_with_decoding_s
     trace = synthetic_trace(10, seed=3, prompt_range=(3, 30), output_range=(2, 25))
     rt = ReplayTrace.from_trace(trace, ("eagle",))
     match, miss_u = np.ones(1), np.random.default_rng(1).random(len(rt.acc))
-    costs = dataclasses.replace(toy_costs, decision=0.003, decision_per_sequence=0.001)
+    costs = dataclasses.replace(toy_costs, decision=0.003, decision_per_sequence=0.001, decision_drafting=0.002)
     plain, online = make_policy("fixed-2", ("eagle",)), OnlineFixed(("eagle",), 2)
     traj = run_trajectory(rt, plain, match)
     base = serve_replay(rt, traj, plain, costs, b, match, miss_u)
@@ -150,10 +150,11 @@ def test_an_online_policy_is_charged_its_own_time_for_every_step_with_decoding_s
     loop = serve_loop(rt, online, costs, b, match, miss_u)
     assert loop.time_s == pytest.approx(fast.time_s, rel=1e-12) and loop.overhead_s == pytest.approx(fast.overhead_s)
     admit = admission_steps(traj.steps, b)
-    decoding = np.bincount(admit[traj.request] + 1 + (np.arange(len(traj.request)) - traj.start[traj.request]))
-    charged = np.sum(np.where(decoding > 0, 0.003 + 0.001 * decoding, 0.0))
+    step = admit[traj.request] + 1 + (np.arange(len(traj.request)) - traj.start[traj.request])
+    decoding, drafting = np.bincount(step), np.bincount(step[traj.k > 0], minlength=step.max() + 1) > 0
+    charged = np.sum(np.where(decoding > 0, 0.003 + 0.001 * decoding + 0.002 * drafting, 0.0))
     assert fast.time_s - base.time_s == pytest.approx(charged, rel=1e-9) and charged > 0
-    assert costs.decision_seconds(0) == 0.0 and costs.decision_seconds(4) == pytest.approx(0.007)
+    assert costs.decision_seconds(0, True) == 0.0 and costs.decision_seconds(4, True) == pytest.approx(0.009)
 
 
 def test_batch_aware_policy_sees_the_batch(toy_costs):
