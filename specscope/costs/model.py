@@ -12,8 +12,9 @@
                        draft passes: `ChainCost` in `specscope/costs/surface.py`);
     `VerifyFraction`   fraction * T(N, KV) of the same step (cheap host-side proposers such as n-gram).
 - overhead      a constant per step (scheduling, bookkeeping, sampling), plus `switching` per
-                sequence whose proposer differs from the one it drafted with last, plus under a policy
-                that decides as the run goes (`Policy.online`: adaptive) its own host time per step,
+                sequence whose proposer differs from the one it drafted with last, plus in serve mode
+                under a policy that decides as the run goes (`Policy.online`: adaptive) its own host
+                time per step (paper mode keeps the published simulator's pricing),
                 `decision` + `decision_per_sequence` x the decoding sequences, + `decision_drafting` in a
                 step where some sequence drafts (planning its chains) (`decision_seconds`).
 - memory        optional: `max_kv_tokens`, the KV tokens the device memory holds next to the weights

@@ -3,7 +3,8 @@
 Each function times every configuration `reps` times and yields one row per configuration, `seconds`
 the median (the study calls them with reps = 1 once per round and takes the median over rounds, so
 that a configuration's timings are spread over the whole profile rather than taken in one moment:
-`specscope/study/profiling.py`):
+`specscope/study/profiling.py`); a `catch_up:` row is one call per function call (a drafter meets a
+sequence once):
 
 - `decode` / `verify` rows: one target forward of B sequences with q = k + 1 tokens each (q = 1 is a
   plain decode step) at a per-sequence context of C tokens. num_batched_tokens = B*q,

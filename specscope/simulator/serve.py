@@ -12,7 +12,11 @@ The serving model (README "Simulator"):
   form: D(sum of k + 1, KV, its requests)), a `verify_fraction` one costs fraction x T. Combining proposers charges every one that ran.
   At a request's first step drafting with a proposer, the proposer also takes in the request's context
   (its prompt and what it generated so far): the form's `catch_up` of those tokens (a draft model's
-  pass over the prompt; 0 for forms without one).
+  pass over the prompt; 0 for forms without one). Under a fixed k that is the request's first decode
+  step. (A feature head, EAGLE / MTP, runs for every decoding sequence every step in the engine, so
+  under an adaptive policy it takes the prompt in at the first decode step even where the policy does
+  not draft then; the simulator charges it when the request first drafts with it, over what it holds
+  by then — an approximation for heads under adaptive policies.)
 - Plus the per-step overhead, and `switching` per request whose proposer changed, and under an online
   (adaptive) policy its own time per step (`CostModel.decision_seconds` of the decoding requests).
 - A running request commits min(acc_len, k + 1) tokens per step and leaves once it has G tokens.

@@ -23,6 +23,7 @@ from specscope.study.engine_backend import EngineBackend
 
 
 PREFILL_MAX_TOKENS = 1024  # the largest prompt forward profiled (tokens of all its sequences)
+WARM_ROUNDS_FROM = 3  # rounds from which the median drops the first (cold) round's timings itself
 
 
 def prefill_points(batch_sizes, contexts) -> list[tuple[int, int]]:
@@ -77,7 +78,8 @@ def profile(backend: EngineBackend, settings: RunSettings, proposers: list[str],
     are the median over the rounds: a shared machine's speed drifts by 10-20 % over seconds, and timings of
     one configuration taken back to back all land in one phase of it, which then biases that configuration's
     point of the fitted surface. Spread over the profile,
-    they average over its phases instead (the first round is also the warm-up: the median drops a cold call)."""
+    they average over its phases instead. From `WARM_ROUNDS_FROM` rounds on the first round is also the warm-up
+    (the median drops a cold call); with fewer, one untimed round runs first."""
     from specscope.engine.profiling import profile_prefill, profile_proposer, profile_step_phases, profile_target
     from specscope.study.engine_backend import hardware
 
@@ -88,16 +90,18 @@ def profile(backend: EngineBackend, settings: RunSettings, proposers: list[str],
     built = {n: backend.proposer(n, greedy) for n in proposers}
     step = advance or (lambda points: None)
     timed = []
-    for _ in range(reps):
+    rounds = reps if reps >= WARM_ROUNDS_FROM else reps + 1  # fewer rounds: one more first, untimed (a warm-up)
+    for round_ in range(rounds):
         parts = [profile_target(target, batch_sizes, ks, contexts, 1, warm_up=False),
                  profile_prefill(target, prefill_points(batch_sizes, contexts), 1)]
         parts += [profile_proposer(proposer, name, target.config.vocab_size, device, batch_sizes, ks, contexts, 1,
                                    warm_up=False) for name, proposer in built.items()]
         for part in parts:
             for row in part:
-                timed.append(row)
+                if round_ >= rounds - reps:  # not the warm-up round
+                    timed.append(row)
                 if not row["step_kind"].startswith(CATCH_UP_PREFIX):  # timed with its draft row: one point
-                    step(1 / reps)
+                    step(1 / rounds)
     rows = median_rows(timed)
     k = phase_k(ks)
     online = _online_drafter(backend, greedy, proposers[0]) if proposers and k else None

@@ -122,6 +122,23 @@ def test_the_surface_reproduces_its_profile_points_and_round_trips_through_toml(
     assert np.array_equal(again.target(n, kv, rows), model.target(n, kv, rows))
 
 
+def test_piecewise_linear_is_the_textbook_formula_bit_for_bit_on_scalars_and_arrays():
+    knots, values = (1.0, 2.0, 3.0, 5.0, 8.0), (0.011, 0.012, 0.015, 0.025, 0.03)
+    xs, ys = np.asarray(knots), np.asarray(values)
+
+    def reference(x):  # interpolate inside, continue the end segments outside, >= 0
+        x = np.asarray(x, dtype=np.float64)
+        low = ys[0] + (x - xs[0]) * (ys[1] - ys[0]) / (xs[1] - xs[0])
+        high = ys[-1] + (x - xs[-1]) * (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
+        return np.maximum(np.where(x < xs[0], low, np.where(x > xs[-1], high, np.interp(x, xs, ys))), 0.0)
+
+    points = np.concatenate([np.linspace(-30, 40, 700), list(knots), [0.999, 8.001, 1e6]])  # 708 points
+    assert np.array_equal(piecewise_linear(points, knots, values), reference(points))
+    assert np.array_equal(piecewise_linear(points.reshape(-1, 2), knots, values), reference(points.reshape(-1, 2)))
+    assert all(piecewise_linear(float(x), knots, values) == float(reference(x)) for x in points)
+    assert isinstance(piecewise_linear(2.5, knots, values), float)
+
+
 def test_a_chain_charges_one_pass_per_draft_depth():
     chain = ChainCost(knots=(1.0, 4.0), seconds=(0.01, 0.016), c_kv=0.0, c_step=0.001, c_row=0.0)
     # 4 sequences drafting 3 tokens each: tokens = 4 x (3 + 1), three passes over 4 rows
