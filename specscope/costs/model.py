@@ -65,6 +65,11 @@ class StepCost:
         """Seconds of the step's part that does not grow with its tokens: T(0, KV)."""
         return self(0, kv, rows)
 
+    @property
+    def catches_up(self) -> bool:
+        """Whether `catch_up` can be more than 0 (the simulator skips the bookkeeping where it cannot)."""
+        return False
+
     def catch_up(self, tokens):
         """Seconds a drafter spends taking in `tokens` context tokens it has not seen, beyond a step's own (a new
         sequence's prompt, at its first drafting step: a draft model or head runs its layers over them). 0 for

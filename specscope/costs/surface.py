@@ -188,6 +188,10 @@ class ChainCost(StepCost):
         out = self.pass_seconds(kv, rows) / _rows(rows)
         return out if np.ndim(out) else float(out)
 
+    @property
+    def catches_up(self) -> bool:
+        return self.c_catch_up > 0
+
     def catch_up(self, tokens):
         return self.c_catch_up * np.asarray(tokens, dtype=np.float64)
 

@@ -64,13 +64,12 @@ def first_draft_catch_up(form, uses: np.ndarray, request: np.ndarray, step: np.n
                          total_steps: int) -> np.ndarray | float:
     """Per global step, the seconds drafter `form` spends taking in the context of the requests whose first step
     drafting with it that is (`uses`: request-steps drafting with it, request-major; `context`: tokens each
-    request holds then). 0 where the form has no catch-up (`StepCost.catch_up`)."""
-    catch_up = getattr(form, "catch_up", None)
+    request holds then). 0 where the form has no catch-up (`StepCost.catches_up`)."""
     drafting = np.flatnonzero(uses)
-    if catch_up is None or not drafting.size:
+    if not getattr(form, "catches_up", False) or not drafting.size:
         return 0.0
     first = drafting[np.unique(request[drafting], return_index=True)[1]]  # each request's first drafting step
-    return np.bincount(step[first], catch_up(context[first]), total_steps)
+    return np.bincount(step[first], form.catch_up(context[first]), total_steps)
 
 
 def serve_replay(

@@ -80,10 +80,10 @@ def serve_loop(
                     step_draft += float(form(verify) if form.scales_verify
                                         else form(float(drafted_tokens(name, k, inputs)[uses].sum()), kv,
                                                   int(uses.sum())))
-                    new = uses & ~caught_up[req, index]  # first drafting step: the drafter takes in the context
-                    if new.any() and hasattr(form, "catch_up"):
+                    if getattr(form, "catches_up", False):
+                        new = uses & ~caught_up[req, index]  # first drafting step: the drafter takes in the context
                         step_draft += float(np.sum(form.catch_up(prompt[req[new]] + pos[new])))
-                    caught_up[req[new], index] = True
+                        caught_up[req[new], index] = True
         step_overhead = costs.overhead + costs.switching * switches
         if getattr(policy, "online", False):  # its own time deciding for the running sequences and learning from the step
             step_overhead += costs.decision_seconds(len(running), bool(running.size and np.any(drafting)))

@@ -146,9 +146,9 @@ def test_a_chain_charges_one_pass_per_draft_depth():
     assert chain(4, 0, 1) == pytest.approx(0.001 + 3 * 0.01)  # one sequence, k = 3
     assert chain.slope(16, 0, 4) == pytest.approx(0.016 / 4)
     assert chain.fixed(0, 4) == 0.001 and chain.per_sequence(0, 4) == 0.0
-    assert chain.catch_up(500) == 0.0  # no catch-up unless fitted
-    assert ChainCost(knots=(1.0,), seconds=(0.01,), c_kv=0.0, c_step=0.0, c_row=0.0, c_catch_up=1e-3).catch_up(500) \
-        == pytest.approx(0.5)
+    assert chain.catch_up(500) == 0.0 and not chain.catches_up  # no catch-up unless fitted
+    caught = ChainCost(knots=(1.0,), seconds=(0.01,), c_kv=0.0, c_step=0.0, c_row=0.0, c_catch_up=1e-3)
+    assert caught.catches_up and caught.catch_up(500) == pytest.approx(0.5)
 
 
 def test_held_out_error_grows_with_noise_and_is_reported_per_term(tmp_path):
